@@ -1,0 +1,1 @@
+"""doithoai: the conversation core, the channel adapters, the services and the command line."""

@@ -1,0 +1,1 @@
+"""Channel adapters: turn platform updates into core events and core replies into platform calls."""

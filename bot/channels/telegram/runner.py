@@ -1,0 +1,173 @@
+"""Long polling with per-chat order, and the aiogram router that hands updates to the core.
+
+aiogram's own `start_polling` confirms updates as soon as it has read them and runs them as
+unordered tasks. Here a batch is handled before its offset is confirmed (a crash replays it,
+and the processed-update record skips what was done), chats run concurrently, and each
+chat's updates run one after another in the order Telegram sent them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramUnauthorizedError
+from aiogram.types import BotCommand, BotCommandScopeDefault, CallbackQuery, Message, Update
+
+from bot.core.conversation import Conversation
+from bot.core.io import Event
+from bot.delivery.sender import Sender
+from bot.i18n import LANGUAGES, Translator
+
+from .events import CHANNEL, from_callback, from_message
+from .transport import TelegramTransport
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 25
+# (command, catalogue key of its description) per language, registered with setMyCommands.
+_KEYS = ("start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "xoadulieu")
+COMMAND_MENU = {
+    "vi": list(zip(_KEYS, _KEYS)),
+    "en": list(zip(("start", "register", "meeting", "my", "cancel", "help", "forget"), _KEYS)),
+}
+
+
+def make_bot(token: str, api_url: str) -> Bot:
+    return Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)))
+
+
+def build_router() -> Router:
+    router = Router(name="residents")
+
+    @router.message()
+    async def on_message(message: Message, event_update: Update, telegram: "TelegramBot") -> None:
+        event = from_message(message, event_update.update_id, telegram.username)
+        if event is not None:
+            await telegram.handle(event)
+
+    @router.callback_query()
+    async def on_callback(query: CallbackQuery, event_update: Update, telegram: "TelegramBot") -> None:
+        await telegram.handle(from_callback(query, event_update.update_id), callback_id=query.id)
+
+    return router
+
+
+class TelegramBot:
+    def __init__(self, bot: Bot, conversation: Conversation, sender: Sender) -> None:
+        self.bot = bot
+        self.conversation = conversation
+        self.sender = sender
+        self.username: str | None = None
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(build_router())
+        self.dispatcher["telegram"] = self
+
+    async def handle(self, event: Event, callback_id: str | None = None) -> None:
+        handled = await self.conversation.handle(event)
+        if callback_id is not None:
+            # Every button press is answered, or the resident's app shows a spinner for a while.
+            try:
+                await self.bot.answer_callback_query(callback_id, text=handled.outcome.toast)
+            except TelegramAPIError as exc:
+                log.warning("answerCallbackQuery failed: %s", exc.message)
+        await self.sender.flush_chat(CHANNEL, event.chat_id)
+
+    async def prepare(self) -> None:
+        me = await self.bot.get_me()
+        self.username = me.username
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        for lang in LANGUAGES:
+            tr = Translator(lang)
+            commands = [
+                BotCommand(command=c, description=tr(f"commands.{key}"))
+                for c, key in COMMAND_MENU[lang]
+            ]
+            # Vietnamese is the default list; English for users whose app is set to English.
+            await self.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=None if lang == "vi" else lang)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set; the batch in hand is finished before returning."""
+        await self.prepare()
+        log.info("polling Telegram as @%s", self.username)
+        retry = asyncio.create_task(self.sender.run(stop))
+        delay = 1.0
+        offset: int | None = None
+        try:
+            while not stop.is_set():
+                updates = await self._poll(offset, stop)
+                if updates is None:
+                    break
+                if isinstance(updates, Exception):
+                    await _sleep_or_stop(delay, stop)
+                    delay = min(delay * 2, 30.0)
+                    continue
+                delay = 1.0
+                if updates:
+                    await self._process(updates)
+                    offset = updates[-1].update_id + 1
+            if offset is not None:
+                # Confirm the last batch so a restart does not replay it (replays are harmless, just wasteful).
+                await self.bot.get_updates(offset=offset, timeout=0, limit=1)
+        finally:
+            stop.set()
+            await retry
+
+    async def _poll(self, offset: int | None, stop: asyncio.Event) -> list[Update] | Exception | None:
+        request = asyncio.create_task(
+            self.bot.get_updates(
+                offset=offset, timeout=POLL_TIMEOUT, allowed_updates=["message", "callback_query"],
+                request_timeout=POLL_TIMEOUT + 30,
+            )
+        )
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if request not in done:
+            request.cancel()
+            await asyncio.gather(request, return_exceptions=True)
+            return None
+        stopping.cancel()
+        try:
+            return request.result()
+        except TelegramUnauthorizedError:
+            raise
+        except TelegramConflictError as exc:
+            log.error("another process is polling this bot: %s", exc.message)
+            return exc
+        except Exception as exc:  # noqa: BLE001 - the network comes and goes; keep polling
+            log.warning("getUpdates failed: %s", type(exc).__name__)
+            return exc
+
+    async def _process(self, updates: list[Update]) -> None:
+        by_chat: dict[Any, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[_chat_key(update)].append(update)
+        await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
+
+    async def _in_order(self, updates: list[Update]) -> None:
+        for update in updates:
+            try:
+                await self.dispatcher.feed_update(self.bot, update)
+            except Exception:  # one bad update must not stall the others
+                log.exception("update %s failed", update.update_id)
+
+
+def _chat_key(update: Update) -> Any:
+    if update.message is not None:
+        return update.message.chat.id
+    if update.callback_query is not None:
+        query = update.callback_query
+        return query.message.chat.id if query.message is not None else query.from_user.id
+    return ("update", update.update_id)
+
+
+async def _sleep_or_stop(delay: float, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except asyncio.TimeoutError:
+        pass

@@ -1,0 +1,264 @@
+"""The `doithoai` command line: one door into the same services the bot uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional, TypeVar
+
+import typer
+
+from bot.config import Settings, get_settings
+from bot.core.formatting import local, when
+from bot.services.plans import PlanError, Plan, load_plan, parse_plan, read_plan
+from storage.db import Database
+from storage.models import utcnow
+from storage.schema import SchemaBehind, ensure_current, upgrade
+from storage.uow import UnitOfWork
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="doithoai: citizen dialogue meetings (hội nghị đối thoại) by chat.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+meeting_app = typer.Typer(help="Meeting plans.", no_args_is_help=True)
+submissions_app = typer.Typer(help="Residents' registrations (submissions).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(meeting_app, name="meeting")
+app.add_typer(submissions_app, name="submissions")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's ValidationError names the variable
+        fail(f"bad configuration: {exc}")
+        raise
+
+
+def with_db(work: Callable[[Database], Awaitable[T]], *, check_schema: bool = True) -> T:
+    """Run `work` against the configured database, refusing a schema older than the code."""
+
+    async def go() -> T:
+        db = Database(settings().database_url)
+        try:
+            if check_schema:
+                await ensure_current(db)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(go())
+    except SchemaBehind as exc:
+        fail(str(exc))
+        raise
+
+
+# --- db ----------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (creates the SQLite file on first use)."""
+    url = settings().database_url
+    try:
+        upgrade(url)
+    except Exception as exc:
+        fail(f"migration failed: {exc}")
+    typer.echo("database is up to date")
+
+
+# --- meeting -----------------------------------------------------------------------------
+
+
+@meeting_app.command("load")
+def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.toml), like shared/examples/gia-phuc-2026.toml")) -> None:
+    """Load or update a meeting plan. A plan with any error writes nothing."""
+    try:
+        plan = read_plan(plan_file)
+    except PlanError as exc:
+        _plan_problems(plan_file, exc)
+    report = with_db(lambda db: _load(db, plan))
+    verb = "created" if report.created else "updated"
+    typer.echo(f"meeting {report.meeting_code} {verb}")
+    for item in report.kept:
+        typer.echo(f"kept {item}: it has submissions, so it is hidden from new registrations instead of deleted")
+
+
+def _plan_problems(path: Path, exc: PlanError) -> None:
+    typer.echo(f"error: {path} is not a valid meeting plan; nothing was written:", err=True)
+    for problem in exc.problems:
+        typer.echo(f"  - {problem}", err=True)
+    raise typer.Exit(1)
+
+
+async def _load(db: Database, plan: Plan) -> Any:
+    async with UnitOfWork(db) as uow:
+        report = await load_plan(uow, plan)
+        await uow.commit()
+        return report
+
+
+@meeting_app.command("list")
+def meeting_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
+    """List the meetings."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with UnitOfWork(db) as uow:
+            out = []
+            for meeting, commune in await uow.meetings.all():
+                assert meeting.id is not None
+                out.append(
+                    {
+                        "code": meeting.code,
+                        "commune": commune.code,
+                        "commune_name": commune.name,
+                        "title": meeting.title,
+                        "starts_at": local(meeting.starts_at, commune.timezone).isoformat(),
+                        "ends_at": local(meeting.ends_at, commune.timezone).isoformat(),
+                        "venue": meeting.venue,
+                        "registration_closes_at": local(meeting.registration_closes_at, commune.timezone).isoformat(),
+                        "villages": [v.name for v in await uow.meetings.invited_villages(meeting.id)],
+                        "topics": [t.name for t in await uow.meetings.topics(meeting.id)],
+                        "registration_open": utcnow() <= meeting.registration_closes_at,
+                    }
+                )
+            return out
+
+    meetings = with_db(work)
+    if as_json:
+        typer.echo(json.dumps(meetings, ensure_ascii=False, indent=2))
+        return
+    if not meetings:
+        typer.echo("no meetings yet: load a plan with `doithoai meeting load PLAN.toml`")
+    for m in meetings:
+        state = "open" if m["registration_open"] else "closed"
+        typer.echo(f"{m['code']}  {m['starts_at'][:16].replace('T', ' ')}  {m['commune_name']}  registration {state}  {m['title']}")
+
+
+# --- submissions --------------------------------------------------------------------------
+
+
+@submissions_app.command("list")
+def submissions_list(
+    meeting: Optional[str] = typer.Option(None, "--meeting", help="Only this meeting's code."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+) -> None:
+    """List submissions (personal data: handle the output with care)."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with UnitOfWork(db) as uow:
+            if meeting is not None and await uow.meetings.by_code(meeting) is None:
+                fail(f"no meeting with code {meeting}")
+            return [
+                {
+                    "ref": r.submission.ref,
+                    "meeting": r.meeting_code,
+                    "name": r.submission.name,
+                    "village": r.village,
+                    "topic": r.topic,
+                    "question": r.submission.question,
+                    "wants_to_speak": r.submission.wants_to_speak,
+                    "phone": r.submission.phone,
+                    "status": r.submission.status,
+                    "channel": r.submission.channel,
+                    "created_at": r.submission.created_at.isoformat(),
+                }
+                for r in await uow.submissions.listing(meeting)
+            ]
+
+    rows = with_db(work)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("no submissions")
+    for r in rows:
+        mode = "speak" if r["wants_to_speak"] else "written"
+        typer.echo(f"{r['ref']}  {r['status']:<9} {mode:<7} {r['village']}  {r['topic']}  {r['name'] or '(anonymised)'}")
+
+
+# --- run and demo -------------------------------------------------------------------------
+
+
+@app.command("run")
+def run() -> None:
+    """Start the bot: Telegram long polling. Ctrl-C or SIGTERM stops it after the update in hand."""
+    from bot.app import configure_logging, run_bot
+
+    s = settings()
+    configure_logging(s.log_level)
+    if s.telegram_token is None:
+        fail("DOITHOAI_TELEGRAM_TOKEN is not set; get a token from @BotFather (see README, 'Connecting a real bot')")
+    try:
+        asyncio.run(run_bot(s))
+    except SchemaBehind as exc:
+        fail(str(exc))
+
+
+@app.command("demo")
+def demo() -> None:
+    """Chat with the bot in this terminal, on a throw-away database with the example plan."""
+    from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport
+    from bot.core.conversation import Conversation
+    from bot.delivery.sender import Sender
+    from bot.i18n import Translator
+
+    tr = Translator("vi")
+    plan = parse_plan(resources.files("bot.demo").joinpath("gia-phuc-2026.toml").read_text(encoding="utf-8"))
+    shifted = _move_into_future(plan)
+    with tempfile.TemporaryDirectory(prefix="doithoai-demo-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
+        upgrade(url)
+
+        async def go() -> None:
+            db = Database(url)
+            try:
+                await _load(db, plan)
+                transport = ConsoleTransport(sys.stdout, tr)
+                chat = ConsoleChat(Conversation(db), Sender(db, {CHANNEL: transport}), transport, input)
+                typer.echo(tr("demo.banner"))
+                if shifted:
+                    tz = plan.commune.timezone
+                    typer.echo(tr("demo.shifted", start=when(plan.meeting.starts_at, tz, tr), deadline=when(plan.meeting.registration_closes_at, tz, tr)))
+                await chat.send("/start")
+                await chat.run()
+            finally:
+                await db.dispose()
+
+        try:
+            asyncio.run(go())
+        except KeyboardInterrupt:
+            pass
+    typer.echo("\n" + tr("demo.bye"))
+
+
+def _move_into_future(plan: Plan) -> bool:
+    """The example plan's dates may have passed: move it by whole weeks (same weekday and time)."""
+    m = plan.meeting
+    soon = utcnow() + timedelta(days=14)
+    if m.registration_closes_at >= soon:
+        return False
+    weeks = (soon - m.registration_closes_at).days // 7 + 1
+    shift = timedelta(weeks=weeks)
+    m.starts_at, m.ends_at, m.registration_closes_at = m.starts_at + shift, m.ends_at + shift, m.registration_closes_at + shift
+    return True
+
+
+def main() -> None:
+    app()

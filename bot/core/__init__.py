@@ -1,0 +1,1 @@
+"""The channel-agnostic conversation: events in, replies out, state in the database."""

@@ -1,0 +1,74 @@
+"""What a flow sees while it handles one event: the event, the resident, the open meeting, the texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.core.io import Button, Event, KeyButton, Outcome, Reply
+from bot.i18n import Translator
+from storage.models import Commune, Meeting, Resident
+from storage.uow import UnitOfWork
+
+MENU_KEYS = (("menu.register", "menu.meeting"), ("menu.my", "menu.help"))
+
+
+@dataclass
+class Context:
+    uow: UnitOfWork
+    event: Event
+    tr: Translator
+    now: datetime
+    resident: Resident | None
+    out: Outcome = field(default_factory=Outcome)
+    _meeting: tuple[Meeting, Commune] | None = None
+    _meeting_loaded: bool = False
+
+    # --- the meeting ---------------------------------------------------------------
+    async def meeting(self) -> tuple[Meeting, Commune] | None:
+        if not self._meeting_loaded:
+            self._meeting_loaded = True
+            meeting = await self.uow.meetings.current(self.now)
+            if meeting is not None:
+                commune = await self.uow.communes.get(meeting.commune_id)
+                assert commune is not None
+                self._meeting = (meeting, commune)
+        return self._meeting
+
+    def registration_open(self, meeting: Meeting) -> bool:
+        return self.now <= meeting.registration_closes_at
+
+    # --- the resident's stored state -------------------------------------------------
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self.resident.state or {}) if self.resident else {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        assert self.resident is not None
+        # A new dict, so SQLAlchemy sees the JSON column change.
+        self.resident.state = dict(state)
+
+    @property
+    def in_form(self) -> bool:
+        return self.state.get("flow") == "register"
+
+    # --- replies ------------------------------------------------------------------
+    def say(self, text: str, **kwargs: Any) -> Reply:
+        reply = Reply(text=text, **kwargs)
+        self.out.replies.append(reply)
+        return reply
+
+    def toast(self, text: str) -> None:
+        self.out.toast = text
+
+    def retire_buttons(self) -> None:
+        """Take the buttons off the message just pressed, so an old choice cannot be pressed again."""
+        if self.event.message_ref:
+            self.out.replies.append(Reply(retire_buttons_of=self.event.message_ref))
+
+    def menu(self) -> list[list[KeyButton]]:
+        return [[KeyButton(self.tr(key)) for key in row] for row in MENU_KEYS]
+
+    def button(self, key: str, data: str, **params: Any) -> Button:
+        return Button(self.tr(key, **params), data)

@@ -1,0 +1,198 @@
+"""The conversation core: one event in, replies out, state and outbox rows in one transaction.
+
+Channels call `Conversation.handle(event)` and then deliver the queued replies. A redelivered
+update is recognised and changes nothing; an unexpected error rolls everything back and the
+resident gets an apology instead of silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from bot.core.context import Context
+from bot.core.flows import consent, forget, help, meeting_card, my_questions, registration
+from bot.core.io import Event, Kind, Outcome, Reply
+from bot.i18n import Translator, pick_language
+from storage.db import Database
+from storage.models import utcnow
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Commands in Vietnamese and English, as registered with the platform.
+COMMANDS = {
+    "start": "start",
+    "dangky": "register", "register": "register",
+    "lichhop": "meeting", "meeting": "meeting",
+    "cauhoi": "my", "my": "my",
+    "huy": "cancel", "cancel": "cancel",
+    "trogiup": "help", "help": "help",
+    "xoadulieu": "forget", "forget": "forget",
+}
+# The main menu's buttons arrive as their label text, in whichever language they were shown.
+MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
+
+
+@dataclass
+class Handled:
+    outcome: Outcome
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+class Conversation:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def handle(self, event: Event) -> Handled:
+        try:
+            return await self._handle(event)
+        except Exception:
+            # Never the message text: it is personal data.
+            log.exception("handling %s update %s on %s failed", event.kind.value, event.update_id, event.channel)
+            return await self._apologise(event)
+
+    async def _handle(self, event: Event) -> Handled:
+        async with UnitOfWork(self.db) as uow:
+            if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
+                return Handled(Outcome(duplicate=True))
+            resident = await uow.residents.find(event.channel, event.user_id) if event.private else None
+            lang = resident.language if resident and not event.language else pick_language(event.language)
+            ctx = Context(uow=uow, event=event, tr=Translator(lang), now=self.clock(), resident=resident)
+            if resident is not None and resident.language != ctx.tr.lang:
+                resident.language = ctx.tr.lang
+            await route(ctx)
+            ids = await self._queue(uow, event, ctx.out.replies)
+            await uow.commit()
+            return Handled(ctx.out, ids)
+
+    async def _apologise(self, event: Event) -> Handled:
+        tr = Translator(pick_language(event.language))
+        outcome = Outcome(toast=tr("error.generic") if event.kind == Kind.BUTTON else None)
+        outcome.say(Reply(text=tr("error.generic")))
+        async with UnitOfWork(self.db) as uow:
+            if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
+                return Handled(Outcome(duplicate=True))
+            ids = await self._queue(uow, event, outcome.replies)
+            await uow.commit()
+        return Handled(outcome, ids)
+
+    @staticmethod
+    async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply]) -> list[int]:
+        origin = event.update_id if event.update_id is not None else uuid.uuid4().hex
+        ids = []
+        for n, part in enumerate(part for reply in replies for part in reply.parts()):
+            key = f"reply:{event.channel}:{event.chat_id}:{origin}:{n}"
+            outbox_id = await uow.outbox.enqueue(key=key, channel=event.channel, chat_id=event.chat_id, payload=part.to_payload())
+            if outbox_id is not None:
+                ids.append(outbox_id)
+        return ids
+
+
+def _menu_command(ctx: Context) -> str | None:
+    text = ctx.event.text.strip()
+    for key, command in MENU.items():
+        if text in ctx.tr.all_labels(key):
+            return command
+    return None
+
+
+async def route(ctx: Context) -> None:
+    event = ctx.event
+    if not event.private:
+        await _group(ctx)
+        return
+    if event.kind == Kind.BUTTON:
+        await _button(ctx, event.data or "")
+        return
+    command = None
+    if event.kind == Kind.COMMAND:
+        command = COMMANDS.get(event.command or "", "unknown")
+    elif event.kind == Kind.TEXT:
+        command = _menu_command(ctx)
+    if command is not None:
+        await _command(ctx, command)
+        return
+    if ctx.resident is None:
+        await _stranger(ctx)
+    elif ctx.in_form:
+        await registration.on_message(ctx)
+    elif event.kind == Kind.UNSUPPORTED:
+        ctx.say(ctx.tr("idle.text_only"), keyboard=ctx.menu())
+    else:
+        ctx.say(ctx.tr("idle.use_menu"), keyboard=ctx.menu())
+
+
+async def _group(ctx: Context) -> None:
+    """In a group chat only commands get an answer, pointing to the private chat: no noise, no personal data."""
+    if ctx.event.kind == Kind.BUTTON:
+        ctx.toast(ctx.tr("group.use_private_short"))
+    elif ctx.event.kind == Kind.COMMAND:
+        link = ctx.event.bot_link or ""
+        ctx.say(ctx.tr("group.use_private", link=link).strip())
+
+
+async def _stranger(ctx: Context) -> None:
+    """Someone who has not consented: they can read the meeting card and help, nothing else."""
+    ctx.say(ctx.tr("consent.required"))
+    await consent.ask(ctx)
+
+
+async def _command(ctx: Context, command: str) -> None:
+    resident = ctx.resident
+    if command == "start":
+        if resident is None:
+            await consent.greet(ctx, ctx.event.args)
+            return
+        village = await consent.village_from_payload(ctx, ctx.event.args)
+        if village is not None and not ctx.in_form:
+            await registration.start(ctx, preset_village=village)
+            return
+        found = await ctx.meeting()
+        ctx.say(ctx.tr("start.welcome_back", commune=found[1].name if found else ""), keyboard=ctx.menu())
+        await meeting_card.show(ctx)
+    elif command == "meeting":
+        await meeting_card.show(ctx, with_menu=resident is not None and not ctx.in_form)
+    elif command == "help":
+        await help.show(ctx)
+    elif command == "forget":
+        await forget.ask(ctx)
+        return
+    elif resident is None:
+        await _stranger(ctx)
+        return
+    elif command == "register":
+        await registration.start(ctx)
+        return
+    elif command == "cancel":
+        await registration.cancel(ctx)
+        return
+    elif command == "my":
+        await my_questions.show(ctx)
+    else:
+        ctx.say(ctx.tr("command.unknown"), keyboard=ctx.menu() if not ctx.in_form else None)
+    if ctx.in_form:
+        # A command mid-form answers, then puts the form's question back in front of the resident.
+        await registration.prompt(ctx, ctx.tr("form.continue"))
+
+
+async def _button(ctx: Context, data: str) -> None:
+    prefix = data.split(":", 1)[0]
+    if prefix == "c":
+        await consent.on_button(ctx, data)
+    elif prefix == "x":
+        await forget.on_button(ctx, data)
+    elif ctx.resident is None:
+        ctx.toast(ctx.tr("button.expired"))
+        ctx.retire_buttons()
+    elif prefix == "f":
+        await registration.on_button(ctx, data)
+    elif prefix in ("w", "wy", "wn"):
+        await my_questions.on_button(ctx, data)
+    else:
+        ctx.toast(ctx.tr("button.expired"))
+        ctx.retire_buttons()

@@ -1,0 +1,1 @@
+"""One module per conversation flow; each reads the stored state, takes one event, returns replies."""

@@ -1,0 +1,79 @@
+"""Greeting and consent to personal-data processing (Law 91/2025/QH15, Decree 13/2023/NĐ-CP).
+
+Nothing about a person is stored before they press "Đồng ý": a village chosen through a deep
+link travels inside the consent button's data, not in the database.
+"""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.formatting import meeting_card
+from bot.core.io import Button
+from storage.models import Resident
+
+ACCEPT = "c:y"
+DECLINE = "c:n"
+
+
+async def village_from_payload(ctx: Context, payload: str) -> int | None:
+    """A deep link "v12" names village 12; only a village the open meeting invites counts."""
+    payload = payload.strip()
+    if not (payload.startswith("v") and payload[1:].isdigit()):
+        return None
+    found = await ctx.meeting()
+    if found is None:
+        return None
+    village_id = int(payload[1:])
+    villages = await ctx.uow.meetings.invited_villages(found[0].id)  # type: ignore[arg-type]
+    return village_id if any(v.id == village_id for v in villages) else None
+
+
+async def greet(ctx: Context, payload: str = "") -> None:
+    """/start for someone who has not consented: who we are, the meeting, then the consent question."""
+    found = await ctx.meeting()
+    if found is None:
+        intro = ctx.tr("start.greeting_no_meeting")
+    else:
+        meeting, commune = found
+        intro = ctx.tr("start.greeting", commune=commune.name) + "\n\n" + meeting_card(meeting, commune, ctx.tr)
+    ctx.say(intro)
+    await ask(ctx, await village_from_payload(ctx, payload))
+
+
+async def ask(ctx: Context, village_id: int | None = None) -> None:
+    accept = ACCEPT + (f":v{village_id}" if village_id else "")
+    ctx.say(
+        ctx.tr("consent.text"),
+        buttons=[[Button(ctx.tr("consent.accept"), accept), Button(ctx.tr("consent.decline"), DECLINE)]],
+    )
+
+
+async def on_button(ctx: Context, data: str) -> None:
+    from bot.core.flows import registration  # a consent from a poster's link goes straight on to the form
+
+    if ctx.resident is not None:
+        ctx.toast(ctx.tr("consent.already"))
+        ctx.retire_buttons()
+        return
+    ctx.retire_buttons()
+    if data == DECLINE:
+        ctx.say(ctx.tr("consent.declined"))
+        return
+    event = ctx.event
+    ctx.resident = ctx.uow.residents.add(
+        Resident(
+            channel=event.channel,
+            external_id=event.user_id,
+            chat_id=event.chat_id,
+            language=ctx.tr.lang,
+            consented_at=ctx.now,
+            created_at=ctx.now,
+            state={},
+        )
+    )
+    await ctx.uow.flush()
+    ctx.toast(ctx.tr("consent.thanks_toast"))
+    ctx.say(ctx.tr("consent.thanks"), keyboard=ctx.menu())
+    village = data.split(":v", 1)[1] if ":v" in data else None
+    if village and village.isdigit():
+        await registration.start(ctx, preset_village=int(village))

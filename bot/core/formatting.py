@@ -1,0 +1,63 @@
+"""Dates, times and meeting cards as a resident reads them: dd/mm/yyyy, HH:MM, in the commune's timezone."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+from bot.i18n import Translator
+from storage.models import Commune, Meeting
+
+
+def local(dt: datetime, tz: str) -> datetime:
+    return dt.astimezone(ZoneInfo(tz))
+
+
+def weekday(dt: datetime, lang: str) -> str:
+    return format_date(dt.date(), "EEEE", locale=lang)
+
+
+def date(dt: datetime) -> str:
+    return dt.strftime("%d/%m/%Y")
+
+
+def time(dt: datetime) -> str:
+    return dt.strftime("%H:%M")
+
+
+def when(dt: datetime, tz: str, tr: Translator) -> str:
+    """"08:00, Thứ Năm 11/06/2026"."""
+    d = local(dt, tz)
+    return tr("format.when", time=time(d), weekday=weekday(d, tr.lang), date=date(d))
+
+
+def meeting_card(meeting: Meeting, commune: Commune, tr: Translator) -> str:
+    start = local(meeting.starts_at, commune.timezone)
+    end = local(meeting.ends_at, commune.timezone)
+    return tr(
+        "meeting.card",
+        title=meeting.title,
+        commune=commune.name,
+        weekday=weekday(start, tr.lang),
+        date=date(start),
+        start=time(start),
+        end=time(end),
+        venue=meeting.venue,
+        deadline=when(meeting.registration_closes_at, commune.timezone, tr),
+    )
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics, for matching what a resident types ("thon phong lam")."""
+    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    return re.sub(r"\s+", " ", text).strip().casefold()

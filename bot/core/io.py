@@ -1,0 +1,99 @@
+"""What goes into the conversation core and what comes out, with no channel's terms in it.
+
+Channels turn their updates into an `Event` and render each `Reply` their own way: inline
+buttons on Telegram, a numbered list where a platform has no buttons, a prompt in the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+
+class Kind(str, Enum):
+    TEXT = "text"
+    COMMAND = "command"
+    BUTTON = "button"
+    CONTACT = "contact"
+    UNSUPPORTED = "unsupported"  # sticker, photo, voice, file… where the bot reads only text
+
+
+@dataclass(frozen=True)
+class Event:
+    channel: str
+    user_id: str
+    chat_id: str
+    kind: Kind
+    update_id: str | None = None
+    text: str = ""
+    command: str | None = None  # lower case, without "/" or "@botname"
+    args: str = ""  # what follows the command, e.g. a deep-link payload after /start
+    data: str | None = None  # the pressed button's data
+    message_ref: str | None = None  # the message carrying the pressed button
+    phone: str | None = None
+    contact_is_own: bool = True
+    private: bool = True
+    language: str | None = None
+    bot_link: str | None = None  # where a group member can open the private chat
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline choice: a label and the data that comes back when it is chosen."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class KeyButton:
+    """A persistent menu/keyboard button; pressing it sends its label as text (or the contact)."""
+
+    label: str
+    request_contact: bool = False
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)
+    keyboard: list[list[KeyButton]] | None = None  # set this menu; None leaves the current one
+    one_time_keyboard: bool = False
+    remove_keyboard: bool = False
+    location: tuple[float, float] | None = None  # sent as a map pin after the text
+    retire_buttons_of: str | None = None  # take the buttons off an earlier message (no text sent)
+
+    def parts(self) -> list["Reply"]:
+        """One platform call each, so a retry never repeats a part that already went out."""
+        if self.text and self.location:
+            return [replace(self, location=None), Reply(location=self.location)]
+        return [self]
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> "Reply":
+        return cls(
+            text=data.get("text", ""),
+            buttons=[[Button(**b) for b in row] for row in data.get("buttons", [])],
+            keyboard=None if data.get("keyboard") is None else [[KeyButton(**b) for b in row] for row in data["keyboard"]],
+            one_time_keyboard=data.get("one_time_keyboard", False),
+            remove_keyboard=data.get("remove_keyboard", False),
+            location=tuple(data["location"]) if data.get("location") else None,  # type: ignore[arg-type]
+            retire_buttons_of=data.get("retire_buttons_of"),
+        )
+
+
+@dataclass
+class Outcome:
+    """What handling one event produced."""
+
+    replies: list[Reply] = field(default_factory=list)
+    toast: str | None = None  # the short answer to a button press (answerCallbackQuery)
+    duplicate: bool = False  # the update had been processed before
+
+    def say(self, *replies: Reply) -> "Outcome":
+        self.replies.extend(replies)
+        return self

@@ -1,0 +1,1 @@
+"""The example plan that `doithoai demo` loads."""

@@ -1,0 +1,275 @@
+"""Meeting plans (kế hoạch hội nghị đối thoại): validating a plan file and loading it.
+
+Loading is one transaction: a plan with any error writes nothing. Loading a plan whose
+meeting.code exists updates that meeting, its commune and villages; a village or topic that
+already has submissions is kept (hidden from new registrations) rather than deleted.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from storage.models import Commune, Meeting, MeetingVillage, Topic, Village, utcnow
+from storage.uow import UnitOfWork
+
+
+class PlanError(ValueError):
+    """A plan that cannot be loaded; `problems` name each field and what is wrong with it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class VillagePlan(_Strict):
+    name: str = Field(min_length=2, max_length=200)
+
+
+class CommunePlan(_Strict):
+    code: str
+    name: str = Field(min_length=2, max_length=200)
+    timezone: str = "Asia/Ho_Chi_Minh"
+    villages: list[VillagePlan] = Field(min_length=1)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2,5}", v):
+            raise ValueError("must be 2-5 capital letters without diacritics, e.g. GP")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Ho_Chi_Minh)") from None
+        return v
+
+    @field_validator("villages")
+    @classmethod
+    def _unique(cls, v: list[VillagePlan]) -> list[VillagePlan]:
+        names = [_clean(x.name) for x in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"village listed twice: {', '.join(dupes)}")
+        return v
+
+
+class MeetingPlan(_Strict):
+    code: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str = Field(min_length=5, max_length=500)
+    host: str = Field(default="", max_length=300)
+    starts_at: datetime
+    ends_at: datetime
+    venue: str = Field(min_length=3, max_length=500)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    registration_closes_at: datetime
+    villages: list[str] | None = None
+    topics: list[str] = Field(min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, v: list[str]) -> list[str]:
+        cleaned = [_clean(t) for t in v]
+        if any(not t for t in cleaned):
+            raise ValueError("a topic is empty")
+        if any(len(t) > 200 for t in cleaned):
+            raise ValueError("a topic is longer than 200 characters")
+        dupes = sorted({t for t in cleaned if cleaned.count(t) > 1})
+        if dupes:
+            raise ValueError(f"topic listed twice: {', '.join(dupes)}")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _order(self) -> "MeetingPlan":
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude go together: give both or neither")
+        return self
+
+
+class Plan(_Strict):
+    commune: CommunePlan
+    meeting: MeetingPlan
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Plan":
+        tz = ZoneInfo(self.commune.timezone)
+        m = self.meeting
+        # A time written without an offset is the commune's local time.
+        for name in ("starts_at", "ends_at", "registration_closes_at"):
+            value = getattr(m, name)
+            if value.tzinfo is None:
+                setattr(m, name, value.replace(tzinfo=tz))
+        problems = []
+        if m.ends_at <= m.starts_at:
+            problems.append("meeting.ends_at: must be after meeting.starts_at")
+        if m.registration_closes_at > m.starts_at:
+            problems.append("meeting.registration_closes_at: must not be after meeting.starts_at")
+        if m.villages is not None:
+            known = {_clean(v.name) for v in self.commune.villages}
+            unknown = [v for v in m.villages if _clean(v) not in known]
+            if unknown:
+                problems.append(f"meeting.villages: not among commune.villages: {', '.join(unknown)}")
+            if not m.villages:
+                problems.append("meeting.villages: invites no village")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _describe(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            msg = "is required"
+        elif e["type"] == "extra_forbidden":
+            msg = "is not a field of a meeting plan"
+        out.append(f"{where}: {msg}" if where else msg)
+    return out
+
+
+def parse_plan(text: str) -> Plan:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError([f"not valid TOML: {exc}"]) from None
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(_describe(exc)) from None
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError([f"cannot read {path}: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise PlanError([f"{path} is not UTF-8 text"]) from None
+    return parse_plan(text)
+
+
+@dataclass
+class LoadReport:
+    meeting_code: str
+    created: bool
+    kept: list[str] = field(default_factory=list)  # villages/topics dropped from the plan but kept for their submissions
+
+
+async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
+    """Create or update the commune, its villages and the meeting. The caller commits."""
+    now = utcnow()
+    cp, mp = plan.commune, plan.meeting
+    commune = await uow.communes.by_code(cp.code)
+    if commune is None:
+        commune = uow.communes.add(Commune(code=cp.code, name=_clean(cp.name), timezone=cp.timezone, last_ref=0))
+        await uow.flush()
+    else:
+        commune.name, commune.timezone = _clean(cp.name), cp.timezone
+    assert commune.id is not None
+    report = LoadReport(meeting_code=mp.code, created=False)
+
+    villages = {v.name: v for v in await uow.communes.villages(commune.id)}
+    for position, vp in enumerate(cp.villages):
+        name = _clean(vp.name)
+        village = villages.get(name)
+        if village is None:
+            villages[name] = uow.communes.add(Village(commune_id=commune.id, name=name, position=position))
+        else:
+            village.position, village.active = position, True
+    plan_names = {_clean(v.name) for v in cp.villages}
+    for name, village in list(villages.items()):
+        if name in plan_names:
+            continue
+        if village.id is not None and await uow.submissions.count_for_village(village.id):
+            village.active = False
+            report.kept.append(f"village {name}")
+        elif village.id is not None:
+            await _drop_village(uow, village)
+            del villages[name]
+    await uow.flush()
+
+    meeting = await uow.meetings.by_code(mp.code)
+    fields = dict(
+        commune_id=commune.id,
+        title=_clean(mp.title),
+        host=_clean(mp.host),
+        starts_at=mp.starts_at,
+        ends_at=mp.ends_at,
+        venue=_clean(mp.venue),
+        latitude=mp.latitude,
+        longitude=mp.longitude,
+        registration_closes_at=mp.registration_closes_at,
+        updated_at=now,
+    )
+    if meeting is None:
+        meeting = uow.meetings.add(Meeting(code=mp.code, created_at=now, **fields))
+        report.created = True
+        await uow.flush()
+    else:
+        if meeting.commune_id != commune.id:
+            raise PlanError([f"meeting.code: {mp.code} belongs to another commune"])
+        for key, value in fields.items():
+            setattr(meeting, key, value)
+    assert meeting.id is not None
+
+    invited = [_clean(v) for v in mp.villages] if mp.villages is not None else [_clean(v.name) for v in cp.villages]
+    links = {link.village_id: link for link in await uow.meetings.invitation_links(meeting.id)}
+    wanted: dict[int, int] = {}
+    for position, name in enumerate(invited):
+        village = villages[name]
+        assert village.id is not None
+        wanted[village.id] = position
+    for village_id, link in links.items():
+        if village_id not in wanted:
+            await uow.meetings.remove_invitation(link)
+    for village_id, position in wanted.items():
+        if village_id in links:
+            links[village_id].position = position
+        else:
+            uow.meetings.add(MeetingVillage(meeting_id=meeting.id, village_id=village_id, position=position))
+
+    topics = {t.name: t for t in await uow.meetings.topics(meeting.id, active_only=False)}
+    for position, name in enumerate(mp.topics):
+        topic = topics.get(name)
+        if topic is None:
+            uow.meetings.add(Topic(meeting_id=meeting.id, name=name, position=position))
+        else:
+            topic.position, topic.active = position, True
+    for name, topic in topics.items():
+        if name in mp.topics:
+            continue
+        assert topic.id is not None
+        if await uow.submissions.count_for_topic(topic.id):
+            topic.active = False
+            report.kept.append(f"topic {name}")
+        else:
+            await uow.meetings.delete(topic)
+    await uow.flush()
+    return report
+
+
+async def _drop_village(uow: UnitOfWork, village: Village) -> None:
+    assert village.id is not None
+    await uow.meetings.uninvite_village(village.id)
+    await uow.meetings.delete(village)

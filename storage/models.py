@@ -1,0 +1,165 @@
+"""Tables. The schema itself changes only through Alembic migrations (storage/migrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Always-aware UTC datetimes, on SQLite (which stores no offset) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        # SQLite compares stored strings: keep one fixed shape so ordering holds.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class Commune(SQLModel, table=True):
+    __tablename__ = "commune"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(5), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    timezone: str = Field(sa_column=Column(String(64), nullable=False))
+    # Last reference number handed out; incremented under a row lock so codes are unique and gapless.
+    last_ref: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class Village(SQLModel, table=True):
+    __tablename__ = "village"
+    __table_args__ = (UniqueConstraint("commune_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    commune_id: int = Field(foreign_key="commune.id", index=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    position: int = 0
+    # Removed from the plan but kept because submissions point at it.
+    active: bool = True
+
+
+class Meeting(SQLModel, table=True):
+    __tablename__ = "meeting"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    commune_id: int = Field(foreign_key="commune.id", index=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    host: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts()
+    venue: str = Field(sa_column=Column(Text, nullable=False))
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
+    registration_closes_at: datetime = _ts()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class MeetingVillage(SQLModel, table=True):
+    """Which villages a meeting invites (the plan's meeting.villages, or all of the commune)."""
+
+    __tablename__ = "meeting_village"
+    meeting_id: int = Field(foreign_key="meeting.id", primary_key=True)
+    village_id: int = Field(foreign_key="village.id", primary_key=True)
+    position: int = 0
+
+
+class Topic(SQLModel, table=True):
+    __tablename__ = "topic"
+    __table_args__ = (UniqueConstraint("meeting_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    position: int = 0
+    active: bool = True
+
+
+class Resident(SQLModel, table=True):
+    """A person on one channel, created only when they consent."""
+
+    __tablename__ = "resident"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel: str = Field(sa_column=Column(String(32), nullable=False))
+    # Platform identifiers are kept as strings: Zalo's are not integers.
+    external_id: str = Field(sa_column=Column(String(128), nullable=False))
+    chat_id: str = Field(sa_column=Column(String(128), nullable=False))
+    language: str = Field(default="vi", sa_column=Column(String(8), nullable=False, server_default="vi"))
+    name: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
+    consented_at: datetime = _ts()
+    # The conversation in progress: flow, step, draft. Lives here so a restart resumes it.
+    state: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
+
+
+class Submission(SQLModel, table=True):
+    """One question for one meeting (phiếu đăng ký phát biểu)."""
+
+    __tablename__ = "submission"
+    __table_args__ = (Index("ix_submission_meeting_created", "meeting_id", "created_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ref: str = Field(sa_column=Column(String(16), nullable=False, unique=True))
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    resident_id: Optional[int] = Field(default=None, foreign_key="resident.id", index=True)
+    name: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
+    village_id: int = Field(foreign_key="village.id", index=True)
+    topic_id: int = Field(foreign_key="topic.id", index=True)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    wants_to_speak: bool = False
+    status: str = Field(default="received", sa_column=Column(String(16), nullable=False))
+    channel: str = Field(sa_column=Column(String(32), nullable=False))
+    anonymised: bool = False
+    created_at: datetime = _ts()
+    withdrawn_at: Optional[datetime] = _ts(nullable=True)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Platform updates already handled: a redelivered update is recognised and skipped."""
+
+    __tablename__ = "processed_update"
+    channel: str = Field(sa_column=Column(String(32), primary_key=True))
+    update_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    processed_at: datetime = _ts()
+
+
+class Outbox(SQLModel, table=True):
+    """Every outbound message, written in the transaction that caused it, before it is sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "channel", "chat_id", "id"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    # Makes a message unique (e.g. the n-th reply to one update) so a retry never sends it twice.
+    key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    channel: str = Field(sa_column=Column(String(32), nullable=False))
+    chat_id: str = Field(sa_column=Column(String(128), nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    attempts: int = 0
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _ts()
+    sent_at: Optional[datetime] = _ts(nullable=True)

@@ -1,0 +1,228 @@
+"""Repositories: the only place that builds queries. Portable SQL: SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Commune,
+    Meeting,
+    MeetingVillage,
+    Outbox,
+    ProcessedUpdate,
+    Resident,
+    Submission,
+    Topic,
+    Village,
+    utcnow,
+)
+
+
+def _insert_ignoring_conflict(session: AsyncSession, table: Any, values: dict) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING, in the dialect at hand."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(**values).on_conflict_do_nothing()
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, obj: Any) -> Any:
+        self.session.add(obj)
+        return obj
+
+
+class CommuneRepository(_Repository):
+    async def by_code(self, code: str) -> Commune | None:
+        return (await self.session.exec(select(Commune).where(Commune.code == code))).first()
+
+    async def get(self, commune_id: int) -> Commune | None:
+        return await self.session.get(Commune, commune_id)
+
+    async def next_ref_number(self, commune_id: int) -> int:
+        # One UPDATE … RETURNING: the row lock (or SQLite's write lock) makes concurrent
+        # registrations take consecutive numbers with no duplicates and no gaps.
+        stmt = (
+            update(Commune)
+            .where(col(Commune.id) == commune_id)
+            .values(last_ref=Commune.last_ref + 1)
+            .returning(Commune.last_ref)
+        )
+        return (await self.session.exec(stmt)).scalar_one()  # type: ignore[call-overload]
+
+    async def villages(self, commune_id: int) -> Sequence[Village]:
+        stmt = select(Village).where(Village.commune_id == commune_id).order_by(col(Village.position), col(Village.id))
+        return (await self.session.exec(stmt)).all()
+
+
+class MeetingRepository(_Repository):
+    async def by_code(self, code: str) -> Meeting | None:
+        return (await self.session.exec(select(Meeting).where(Meeting.code == code))).first()
+
+    async def get(self, meeting_id: int) -> Meeting | None:
+        return await self.session.get(Meeting, meeting_id)
+
+    async def all(self) -> Sequence[tuple[Meeting, Commune]]:
+        stmt = select(Meeting, Commune).join(Commune, col(Commune.id) == Meeting.commune_id).order_by(col(Meeting.starts_at))
+        return (await self.session.exec(stmt)).all()
+
+    async def current(self, now: datetime) -> Meeting | None:
+        """The meeting residents are talking about: the next one not yet over, else the latest past one."""
+        upcoming = select(Meeting).where(col(Meeting.ends_at) >= now).order_by(col(Meeting.starts_at), col(Meeting.id)).limit(1)
+        meeting = (await self.session.exec(upcoming)).first()
+        if meeting is None:
+            latest = select(Meeting).order_by(col(Meeting.starts_at).desc(), col(Meeting.id).desc()).limit(1)
+            meeting = (await self.session.exec(latest)).first()
+        return meeting
+
+    async def invited_villages(self, meeting_id: int, *, active_only: bool = True) -> Sequence[Village]:
+        stmt = (
+            select(Village)
+            .join(MeetingVillage, col(MeetingVillage.village_id) == Village.id)
+            .where(MeetingVillage.meeting_id == meeting_id)
+            .order_by(col(MeetingVillage.position), col(Village.id))
+        )
+        if active_only:
+            stmt = stmt.where(col(Village.active).is_(True))
+        return (await self.session.exec(stmt)).all()
+
+    async def invitation_links(self, meeting_id: int) -> Sequence[MeetingVillage]:
+        return (await self.session.exec(select(MeetingVillage).where(MeetingVillage.meeting_id == meeting_id))).all()
+
+    async def remove_invitation(self, link: MeetingVillage) -> None:
+        await self.session.delete(link)
+
+    async def uninvite_village(self, village_id: int) -> None:
+        await self.session.exec(delete(MeetingVillage).where(col(MeetingVillage.village_id) == village_id))  # type: ignore[call-overload]
+
+    async def topics(self, meeting_id: int, *, active_only: bool = True) -> Sequence[Topic]:
+        stmt = select(Topic).where(Topic.meeting_id == meeting_id).order_by(col(Topic.position), col(Topic.id))
+        if active_only:
+            stmt = stmt.where(col(Topic.active).is_(True))
+        return (await self.session.exec(stmt)).all()
+
+    async def topic(self, topic_id: int) -> Topic | None:
+        return await self.session.get(Topic, topic_id)
+
+    async def village(self, village_id: int) -> Village | None:
+        return await self.session.get(Village, village_id)
+
+    async def delete(self, obj: Any) -> None:
+        await self.session.delete(obj)
+
+
+class ResidentRepository(_Repository):
+    async def find(self, channel: str, external_id: str) -> Resident | None:
+        stmt = select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
+        return (await self.session.exec(stmt)).first()
+
+    async def delete(self, resident: Resident) -> None:
+        await self.session.delete(resident)
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    """A submission with the names it points to, for listings and exports."""
+
+    submission: Submission
+    meeting_code: str
+    village: str
+    topic: str
+
+
+class SubmissionRepository(_Repository):
+    async def get(self, submission_id: int) -> Submission | None:
+        return await self.session.get(Submission, submission_id)
+
+    async def by_resident(self, resident_id: int) -> Sequence[SubmissionRow]:
+        return await self._rows(Submission.resident_id == resident_id)
+
+    async def listing(self, meeting_code: str | None = None) -> Sequence[SubmissionRow]:
+        return await self._rows(Meeting.code == meeting_code if meeting_code else None)
+
+    async def _rows(self, where: Any) -> Sequence[SubmissionRow]:
+        stmt = (
+            select(Submission, Meeting.code, Village.name, Topic.name)
+            .join(Meeting, col(Meeting.id) == Submission.meeting_id)
+            .join(Village, col(Village.id) == Submission.village_id)
+            .join(Topic, col(Topic.id) == Submission.topic_id)
+            .order_by(col(Submission.id))
+        )
+        if where is not None:
+            stmt = stmt.where(where)
+        return [SubmissionRow(s, m, v, t) for s, m, v, t in (await self.session.exec(stmt)).all()]
+
+    async def count_for_village(self, village_id: int) -> int:
+        stmt = select(func.count()).select_from(Submission).where(Submission.village_id == village_id)
+        return (await self.session.exec(stmt)).one()
+
+    async def count_for_topic(self, topic_id: int) -> int:
+        stmt = select(func.count()).select_from(Submission).where(Submission.topic_id == topic_id)
+        return (await self.session.exec(stmt)).one()
+
+    async def anonymise_for(self, resident_id: int) -> int:
+        stmt = (
+            update(Submission)
+            .where(col(Submission.resident_id) == resident_id)
+            .values(resident_id=None, name=None, phone=None, anonymised=True)
+        )
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+
+class UpdateLog(_Repository):
+    async def first_time(self, channel: str, update_id: str) -> bool:
+        """Record the update; False when it was already processed (a redelivery)."""
+        stmt = _insert_ignoring_conflict(
+            self.session, ProcessedUpdate, {"channel": channel, "update_id": update_id, "processed_at": utcnow()}
+        )
+        return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
+
+
+class OutboxRepository(_Repository):
+    async def enqueue(self, *, key: str, channel: str, chat_id: str, payload: dict) -> int | None:
+        """Queue a message once per key; returns its id, or None when the key was already queued."""
+        values = {
+            "key": key, "channel": channel, "chat_id": chat_id, "payload": payload,
+            "status": "pending", "attempts": 0, "created_at": utcnow(),
+        }
+        stmt = _insert_ignoring_conflict(self.session, Outbox, values).returning(Outbox.id)  # type: ignore[arg-type]
+        return (await self.session.exec(stmt)).scalar_one_or_none()  # type: ignore[call-overload]
+
+    async def pending_for_chat(self, channel: str, chat_id: str) -> Sequence[Outbox]:
+        stmt = (
+            select(Outbox)
+            .where(Outbox.channel == channel, Outbox.chat_id == chat_id, Outbox.status == "pending")
+            .order_by(col(Outbox.id))
+        )
+        return (await self.session.exec(stmt)).all()
+
+    async def chats_with_pending(self, channel: str, created_before: datetime) -> Sequence[str]:
+        stmt = (
+            select(Outbox.chat_id)
+            .where(Outbox.channel == channel, Outbox.status == "pending", col(Outbox.created_at) <= created_before)
+            .distinct()
+        )
+        return (await self.session.exec(stmt)).all()
+
+    async def mark(self, outbox_id: int, *, status: str, error: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "attempts": Outbox.attempts + 1, "last_error": error}
+        if status == "sent":
+            values["sent_at"] = utcnow()
+        await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
+
+    async def retry_later(self, outbox_id: int, error: str) -> None:
+        stmt = update(Outbox).where(col(Outbox.id) == outbox_id).values(attempts=Outbox.attempts + 1, last_error=error)
+        await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def forget_chat(self, channel: str, chat_id: str) -> None:
+        """Drop a resident's messages (they carry their name and questions) when they erase their data."""
+        await self.session.exec(delete(Outbox).where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id))  # type: ignore[call-overload]

@@ -1,0 +1,55 @@
+"""Unit of work: one transaction per update or command, with the repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import Database
+from storage.repositories import (
+    CommuneRepository,
+    MeetingRepository,
+    OutboxRepository,
+    ResidentRepository,
+    SubmissionRepository,
+    UpdateLog,
+)
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(db) as uow: …; await uow.commit()` — leaving without commit rolls back."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._locked = False
+
+    async def __aenter__(self) -> "UnitOfWork":
+        if self.db.write_lock is not None:
+            await self.db.write_lock.acquire()
+            self._locked = True
+        self.session = AsyncSession(self.db.engine, expire_on_commit=False)
+        s = self.session
+        self.communes = CommuneRepository(s)
+        self.meetings = MeetingRepository(s)
+        self.residents = ResidentRepository(s)
+        self.submissions = SubmissionRepository(s)
+        self.updates = UpdateLog(s)
+        self.outbox = OutboxRepository(s)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            # close() rolls back what was not committed but, unlike rollback(), leaves loaded
+            # objects readable after the unit of work ends.
+            await self.session.close()
+        finally:
+            if self._locked:
+                self._locked = False
+                self.db.write_lock.release()  # type: ignore[union-attr]
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def flush(self) -> None:
+        await self.session.flush()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.services.plans import load_plan, parse_plan
+from storage.db import Database
+from storage.schema import upgrade
+from storage.uow import UnitOfWork
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "bot" / "demo" / "gia-phuc-2026.toml"
+
+
+def plan_text(
+    *,
+    closes: datetime | None = None,
+    starts: datetime | None = None,
+    code: str = "GP-2026",
+    coords: bool = False,
+    topics: list[str] | None = None,
+    villages: list[str] | None = None,
+) -> str:
+    """The example plan, with its dates moved to where a test needs them."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    # 23:59 and 08:00 in Asia/Ho_Chi_Minh (UTC+7), as a commune would write them.
+    closes = closes or today + timedelta(days=10, hours=16, minutes=59)
+    starts = starts or closes.replace(hour=1, minute=0) + timedelta(days=21)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace('starts_at = "2026-06-11T08:00:00+07:00"', f'starts_at = "{starts.isoformat()}"')
+    text = text.replace('ends_at = "2026-06-11T11:30:00+07:00"', f'ends_at = "{(starts + timedelta(hours=3, minutes=30)).isoformat()}"')
+    text = text.replace('registration_closes_at = "2026-05-15T23:59:00+07:00"', f'registration_closes_at = "{closes.isoformat()}"')
+    text = text.replace('code = "GP-2026"', f'code = "{code}"')
+    if coords:
+        text = text.replace("# latitude = 0.0", "latitude = 20.45").replace("# longitude = 0.0", "longitude = 106.34")
+    if topics is not None:
+        start = text.index("topics = [")
+        text = text[:start] + "topics = [" + ", ".join(f'"{t}"' for t in topics) + "]\n"
+    if villages is not None:
+        head, _, tail = text.partition("[[commune.villages]]")
+        tail = tail[tail.index("[meeting]") :]
+        text = head + "".join(f'[[commune.villages]]\nname = "{v}"\n' for v in villages) + "\n" + tail
+    return text
+
+
+async def load(db: Database, text: str) -> None:
+    async with UnitOfWork(db) as uow:
+        await load_plan(uow, parse_plan(text))
+        await uow.commit()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str):
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def meeting_db(db: Database) -> Database:
+    await load(db, plan_text())
+    return db

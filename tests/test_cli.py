@@ -1,0 +1,154 @@
+"""The command line as an operator uses it: separate processes, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.core.conversation import Conversation
+from storage.db import Database
+from tests.conftest import plan_text
+from tests.support.core_chat import CoreChat
+
+BIN = Path(sys.executable).parent / "doithoai"
+
+
+def cli(*args: str, env: dict, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    command = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "bot"]
+    return subprocess.run([*command, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
+    e["DOITHOAI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    return e
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Path:
+    path = tmp_path / "plan.toml"
+    path.write_text(plan_text(), encoding="utf-8")
+    return path
+
+
+def test_console_script_is_installed():
+    assert BIN.exists() or shutil.which("doithoai")
+
+
+def test_commands_refuse_a_database_that_is_not_upgraded(env, plan):
+    for args in (["meeting", "list"], ["meeting", "load", str(plan)], ["submissions", "list"]):
+        result = cli(*args, env=env)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == ["error: the database schema is not up to date: run `doithoai db upgrade`"]
+
+
+def test_upgrade_load_and_list(env, plan):
+    assert cli("db", "upgrade", env=env).returncode == 0
+    result = cli("meeting", "load", str(plan), env=env)
+    assert result.returncode == 0 and "meeting GP-2026 created" in result.stdout
+    assert "GP-2026 updated" in cli("meeting", "load", str(plan), env=env).stdout
+    [meeting] = json.loads(cli("meeting", "list", "--json", env=env).stdout)
+    assert meeting["code"] == "GP-2026" and meeting["commune"] == "GP" and meeting["registration_open"] is True
+    assert len(meeting["villages"]) == 7 and meeting["topics"][-1] == "Vấn đề khác"
+    assert meeting["starts_at"].endswith("+07:00")
+    assert "GP-2026" in cli("meeting", "list", env=env).stdout
+
+
+def test_an_invalid_plan_names_each_field_and_writes_nothing(env, tmp_path):
+    assert cli("db", "upgrade", env=env).returncode == 0
+    bad = plan_text().replace('code = "GP"', 'code = "gp1"').replace('venue = "', 'venue = "" #')
+    closes = datetime.now(timezone.utc) + timedelta(days=40)
+    bad = bad.replace("registration_closes_at = ", f'registration_closes_at = "{closes.isoformat()}" #')
+    path = tmp_path / "bad.toml"
+    path.write_text(bad, encoding="utf-8")
+    result = cli("meeting", "load", str(path), env=env)
+    assert result.returncode == 1
+    assert "nothing was written" in result.stderr
+    assert "commune.code: must be 2-5 capital letters" in result.stderr
+    assert "meeting.venue:" in result.stderr
+    assert json.loads(cli("meeting", "list", "--json", env=env).stdout) == []
+    path.write_text("[meeting\n", encoding="utf-8")
+    assert "not valid TOML" in cli("meeting", "load", str(path), env=env).stderr
+    assert "cannot read" in cli("meeting", "load", str(tmp_path / "missing.toml"), env=env).stderr
+
+
+def test_deadline_after_start_is_refused(env, tmp_path):
+    assert cli("db", "upgrade", env=env).returncode == 0
+    starts = datetime.now(timezone.utc) + timedelta(days=5)
+    path = tmp_path / "late.toml"
+    path.write_text(plan_text(starts=starts, closes=starts + timedelta(days=1)), encoding="utf-8")
+    result = cli("meeting", "load", str(path), env=env)
+    assert result.returncode == 1 and "meeting.registration_closes_at: must not be after meeting.starts_at" in result.stderr
+
+
+async def test_reload_updates_the_meeting_and_keeps_what_has_submissions(env, tmp_path, plan):
+    assert cli("db", "upgrade", env=env).returncode == 0
+    assert cli("meeting", "load", str(plan), env=env).returncode == 0
+    db = Database(env["DOITHOAI_DATABASE_URL"])
+    try:
+        chat = CoreChat(Conversation(db))
+        await chat.text("/start")
+        await chat.press("Đồng ý")
+        await chat.register(village="Thôn Lai Hà", topic="Vấn đề khác")
+    finally:
+        await db.dispose()
+    changed = plan_text(topics=["Kinh tế - xã hội, đất đai, xây dựng", "Chính sách mới"], villages=["Thôn Phong Lâm", "Thôn Văn Lâm"])
+    changed = changed.replace("Hội trường Nhà Văn hoá trung tâm xã Gia Phúc", "Nhà Văn hoá thôn Văn Lâm")
+    path = tmp_path / "changed.toml"
+    path.write_text(changed, encoding="utf-8")
+    result = cli("meeting", "load", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "kept village Thôn Lai Hà" in result.stdout and "kept topic Vấn đề khác" in result.stdout
+    [meeting] = json.loads(cli("meeting", "list", "--json", env=env).stdout)
+    assert meeting["venue"] == "Nhà Văn hoá thôn Văn Lâm"
+    assert meeting["villages"] == ["Thôn Phong Lâm", "Thôn Văn Lâm"]
+    assert meeting["topics"] == ["Kinh tế - xã hội, đất đai, xây dựng", "Chính sách mới"]
+    [row] = json.loads(cli("submissions", "list", "--json", env=env).stdout)
+    assert (row["village"], row["topic"]) == ("Thôn Lai Hà", "Vấn đề khác")
+
+
+async def test_submissions_list_json_has_the_promised_fields(env, plan):
+    assert cli("db", "upgrade", env=env).returncode == 0
+    assert cli("meeting", "load", str(plan), env=env).returncode == 0
+    db = Database(env["DOITHOAI_DATABASE_URL"])
+    try:
+        chat = CoreChat(Conversation(db))
+        await chat.text("/start")
+        await chat.press("Đồng ý")
+        await chat.register(phone="0912345678", speak=False)
+    finally:
+        await db.dispose()
+    [row] = json.loads(cli("submissions", "list", "--meeting", "GP-2026", "--json", env=env).stdout)
+    assert row["ref"] == "GP-0001" and row["meeting"] == "GP-2026" and row["name"] == "Nguyễn Văn An"
+    assert row["village"] == "Thôn Phong Lâm" and row["topic"] == "Môi trường, hạ tầng, giao thông"
+    assert row["wants_to_speak"] is False and row["phone"] == "0912345678"
+    assert row["status"] == "received" and row["channel"] == "telegram"
+    assert datetime.fromisoformat(row["created_at"]).tzinfo is not None
+    assert "GP-0001" in cli("submissions", "list", env=env).stdout
+    result = cli("submissions", "list", "--meeting", "NOPE", env=env)
+    assert result.returncode == 1 and "no meeting with code NOPE" in result.stderr
+
+
+def test_run_without_a_token_says_what_to_set(env):
+    assert cli("db", "upgrade", env=env).returncode == 0
+    result = cli("run", env=env)
+    assert result.returncode == 1 and "DOITHOAI_TELEGRAM_TOKEN is not set" in result.stderr
+
+
+def test_demo_takes_a_newcomer_to_a_receipt(env, tmp_path):
+    steps = ["1", "a", "Nguyễn Thị Lan", "2", "Vấn đề khác", "Xin hỏi lịch thu gom rác của thôn.", "2", "Bỏ qua", "1", "c", "/thoat"]
+    result = cli("demo", env=env, stdin="\n".join(steps) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Kính chào Ông/Bà" in out and "Đồng ý" in out
+    assert "Mã phiếu: GP-0001" in out and "Thôn Văn Lâm" in out
+    assert "Câu hỏi của Ông/Bà (1)" in out
+    assert not (tmp_path / "cli.db").exists()  # the demo never touches the configured database
