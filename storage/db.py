@@ -44,6 +44,7 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self.reader: AsyncEngine = self.engine.execution_options(readonly=True)
         # SQLite has one writer at a time; queue writers of this process here instead of
         # letting them spin in SQLite's busy handler, which is slow and unfair.
         self.write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -75,6 +76,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
-        # Every transaction takes the write lock up front: a deferred transaction that reads and
+        # A transaction that may write takes the write lock up front: a deferred one that reads and
         # then writes fails with SQLITE_BUSY when another writer got in between, busy_timeout or not.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work reads a WAL snapshot and waits for nobody.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")

@@ -219,6 +219,14 @@ class OutboxRepository(_Repository):
             values["sent_at"] = utcnow()
         await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
 
+    async def mark_sent(self, outbox_ids: list[int]) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.id).in_(outbox_ids))
+            .values(status="sent", attempts=Outbox.attempts + 1, sent_at=utcnow(), last_error=None)
+        )
+        await self.session.exec(stmt)  # type: ignore[call-overload]
+
     async def retry_later(self, outbox_id: int, error: str) -> None:
         stmt = update(Outbox).where(col(Outbox.id) == outbox_id).values(attempts=Outbox.attempts + 1, last_error=error)
         await self.session.exec(stmt)  # type: ignore[call-overload]

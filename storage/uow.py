@@ -20,15 +20,16 @@ from storage.repositories import (
 class UnitOfWork:
     """`async with UnitOfWork(db) as uow: …; await uow.commit()` — leaving without commit rolls back."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, readonly: bool = False) -> None:
         self.db = db
+        self.readonly = readonly
         self._locked = False
 
     async def __aenter__(self) -> "UnitOfWork":
-        if self.db.write_lock is not None:
+        if self.db.write_lock is not None and not self.readonly:
             await self.db.write_lock.acquire()
             self._locked = True
-        self.session = AsyncSession(self.db.engine, expire_on_commit=False)
+        self.session = AsyncSession(self.db.reader if self.readonly else self.db.engine, expire_on_commit=False)
         s = self.session
         self.communes = CommuneRepository(s)
         self.meetings = MeetingRepository(s)
@@ -49,6 +50,8 @@ class UnitOfWork:
                 self.db.write_lock.release()  # type: ignore[union-attr]
 
     async def commit(self) -> None:
+        if self.readonly:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
 
     async def flush(self) -> None:

@@ -87,6 +87,9 @@ class Conversation:
         ids = []
         for n, part in enumerate(part for reply in replies for part in reply.parts()):
             key = f"reply:{event.channel}:{event.chat_id}:{origin}:{n}"
+            if part.retire_buttons_of:
+                # A message's buttons are taken off once: a double tap must not ask the platform twice.
+                key = f"retire:{event.channel}:{event.chat_id}:{part.retire_buttons_of}"
             outbox_id = await uow.outbox.enqueue(key=key, channel=event.channel, chat_id=event.chat_id, payload=part.to_payload())
             if outbox_id is not None:
                 ids.append(outbox_id)

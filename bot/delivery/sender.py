@@ -46,28 +46,31 @@ class Sender:
         """Send this chat's pending messages in order; False when one must wait for a retry."""
         transport = self.transports[channel]
         async with self._locks[(channel, chat_id)]:
-            async with UnitOfWork(self.db) as uow:
+            async with UnitOfWork(self.db, readonly=True) as uow:
                 pending = list(await uow.outbox.pending_for_chat(channel, chat_id))
             for row in pending:
                 assert row.id is not None
                 try:
                     await transport.deliver(chat_id, Reply.from_payload(row.payload))
                 except DeliveryError as exc:
-                    await self._record(row.id, "failed" if exc.permanent else None, str(exc))
+                    await self._record([], row.id, "failed" if exc.permanent else None, str(exc))
                     if exc.permanent:
                         continue
                     if exc.retry_after:
                         await asyncio.sleep(min(exc.retry_after, 30))
                     return False
-                await self._record(row.id, "sent", None)
+                # Marked at once: a crash can re-send only the message in flight, never a batch.
+                await self._record([row.id])
             return True
 
-    async def _record(self, outbox_id: int, status: str | None, error: str | None) -> None:
+    async def _record(self, sent: list[int], failed_id: int | None = None, status: str | None = None, error: str | None = None) -> None:
         async with UnitOfWork(self.db) as uow:
-            if status is None:
-                await uow.outbox.retry_later(outbox_id, error or "")
-            else:
-                await uow.outbox.mark(outbox_id, status=status, error=error)
+            if sent:
+                await uow.outbox.mark_sent(sent)
+            if failed_id is not None and status is None:
+                await uow.outbox.retry_later(failed_id, error or "")
+            elif failed_id is not None:
+                await uow.outbox.mark(failed_id, status=status, error=error)
             await uow.commit()
 
     async def flush_stale(self, older_than: float = 0.0) -> None:

@@ -48,7 +48,8 @@ def from_callback(query: CallbackQuery, update_id: int) -> Event:
         chat_id=chat_id,
         update_id=str(update_id),
         data=query.data or "",
-        message_ref=str(message.message_id) if message is not None else None,
+        # Only a message that still shows buttons has any to retire (Telegram refuses a no-op edit).
+        message_ref=str(message.message_id) if message is not None and getattr(message, "reply_markup", None) else None,
         private=private,
         language=query.from_user.language_code,
     )

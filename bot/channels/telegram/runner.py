@@ -70,7 +70,8 @@ class TelegramBot:
 
     async def handle(self, event: Event, callback_id: str | None = None) -> None:
         handled = await self.conversation.handle(event)
-        if callback_id is not None:
+        # A redelivered press was answered the first time (or has expired since): answering again is refused.
+        if callback_id is not None and not handled.outcome.duplicate:
             # Every button press is answered, or the resident's app shows a spinner for a while.
             try:
                 await self.bot.answer_callback_query(callback_id, text=handled.outcome.toast)
