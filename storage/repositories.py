@@ -128,6 +128,12 @@ class ResidentRepository(_Repository):
     async def delete(self, resident: Resident) -> None:
         await self.session.delete(resident)
 
+    async def delete_inactive(self, cutoff: datetime) -> int:
+        """Residents who consented before `cutoff` and have no question left to be answered."""
+        referenced = select(Submission.resident_id).where(col(Submission.resident_id).is_not(None))
+        stmt = delete(Resident).where(col(Resident.created_at) < cutoff, col(Resident.id).not_in(referenced))
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
 
 @dataclass(frozen=True)
 class SubmissionRow:
@@ -173,6 +179,16 @@ class SubmissionRepository(_Repository):
         stmt = (
             update(Submission)
             .where(col(Submission.resident_id) == resident_id)
+            .values(resident_id=None, name=None, phone=None, anonymised=True)
+        )
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+
+    async def anonymise_ended_before(self, cutoff: datetime) -> int:
+        ended = select(Meeting.id).where(col(Meeting.ends_at) < cutoff)
+        stmt = (
+            update(Submission)
+            .where(col(Submission.anonymised).is_(False), col(Submission.meeting_id).in_(ended))
             .values(resident_id=None, name=None, phone=None, anonymised=True)
         )
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
@@ -230,6 +246,10 @@ class OutboxRepository(_Repository):
     async def retry_later(self, outbox_id: int, error: str) -> None:
         stmt = update(Outbox).where(col(Outbox.id) == outbox_id).values(attempts=Outbox.attempts + 1, last_error=error)
         await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def delete_delivered_before(self, cutoff: datetime) -> int:
+        stmt = delete(Outbox).where(col(Outbox.status).in_(("sent", "failed")), col(Outbox.created_at) < cutoff)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
     async def forget_chat(self, channel: str, chat_id: str) -> None:
         """Drop a resident's messages (they carry their name and questions) when they erase their data."""

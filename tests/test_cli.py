@@ -39,6 +39,20 @@ def plan(tmp_path: Path) -> Path:
     return path
 
 
+async def registered(env: dict, plan: Path, **answers) -> None:
+    """A database upgraded and loaded through the CLI, with one resident's registration in it."""
+    assert cli("db", "upgrade", env=env).returncode == 0
+    assert cli("meeting", "load", str(plan), env=env).returncode == 0
+    db = Database(env["DOITHOAI_DATABASE_URL"])
+    try:
+        chat = CoreChat(Conversation(db))
+        await chat.text("/start")
+        await chat.press("Đồng ý")
+        await chat.register(**answers)
+    finally:
+        await db.dispose()
+
+
 def test_console_script_is_installed():
     assert BIN.exists() or shutil.which("doithoai")
 
@@ -60,6 +74,7 @@ def test_upgrade_load_and_list(env, plan):
     assert len(meeting["villages"]) == 7 and meeting["topics"][-1] == "Vấn đề khác"
     assert meeting["starts_at"].endswith("+07:00")
     assert "GP-2026" in cli("meeting", "list", env=env).stdout
+    assert "anonymised 0 submissions" in cli("privacy", "purge", env=env).stdout
 
 
 def test_an_invalid_plan_names_each_field_and_writes_nothing(env, tmp_path):
@@ -90,16 +105,7 @@ def test_deadline_after_start_is_refused(env, tmp_path):
 
 
 async def test_reload_updates_the_meeting_and_keeps_what_has_submissions(env, tmp_path, plan):
-    assert cli("db", "upgrade", env=env).returncode == 0
-    assert cli("meeting", "load", str(plan), env=env).returncode == 0
-    db = Database(env["DOITHOAI_DATABASE_URL"])
-    try:
-        chat = CoreChat(Conversation(db))
-        await chat.text("/start")
-        await chat.press("Đồng ý")
-        await chat.register(village="Thôn Lai Hà", topic="Vấn đề khác")
-    finally:
-        await db.dispose()
+    await registered(env, plan, village="Thôn Lai Hà", topic="Vấn đề khác")
     changed = plan_text(topics=["Kinh tế - xã hội, đất đai, xây dựng", "Chính sách mới"], villages=["Thôn Phong Lâm", "Thôn Văn Lâm"])
     changed = changed.replace("Hội trường Nhà Văn hoá trung tâm xã Gia Phúc", "Nhà Văn hoá thôn Văn Lâm")
     path = tmp_path / "changed.toml"
@@ -116,16 +122,7 @@ async def test_reload_updates_the_meeting_and_keeps_what_has_submissions(env, tm
 
 
 async def test_submissions_list_json_has_the_promised_fields(env, plan):
-    assert cli("db", "upgrade", env=env).returncode == 0
-    assert cli("meeting", "load", str(plan), env=env).returncode == 0
-    db = Database(env["DOITHOAI_DATABASE_URL"])
-    try:
-        chat = CoreChat(Conversation(db))
-        await chat.text("/start")
-        await chat.press("Đồng ý")
-        await chat.register(phone="0912345678", speak=False)
-    finally:
-        await db.dispose()
+    await registered(env, plan, phone="0912345678", speak=False)
     [row] = json.loads(cli("submissions", "list", "--meeting", "GP-2026", "--json", env=env).stdout)
     assert row["ref"] == "GP-0001" and row["meeting"] == "GP-2026" and row["name"] == "Nguyễn Văn An"
     assert row["village"] == "Thôn Phong Lâm" and row["topic"] == "Môi trường, hạ tầng, giao thông"

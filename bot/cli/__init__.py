@@ -140,15 +140,22 @@ def meeting_list(as_json: bool = typer.Option(False, "--json", help="Print a JSO
                 )
             return out
 
-    meetings = with_db(work)
-    if as_json:
-        typer.echo(json.dumps(meetings, ensure_ascii=False, indent=2))
-        return
-    if not meetings:
-        typer.echo("no meetings yet: load a plan with `doithoai meeting load PLAN.toml`")
-    for m in meetings:
+    def line(m: dict[str, Any]) -> str:
         state = "open" if m["registration_open"] else "closed"
-        typer.echo(f"{m['code']}  {m['starts_at'][:16].replace('T', ' ')}  {m['commune_name']}  registration {state}  {m['title']}")
+        return f"{m['code']}  {m['starts_at'][:16].replace('T', ' ')}  {m['commune_name']}  registration {state}  {m['title']}"
+
+    show(with_db(work), as_json, line, empty="no meetings yet: load a plan with `doithoai meeting load PLAN.toml`")
+
+
+def show(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str], *, empty: str) -> None:
+    """A listing as a JSON array (for other tools) or one line a row (for people)."""
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo(empty)
+    for row in rows:
+        typer.echo(line(row))
 
 
 # --- submissions --------------------------------------------------------------------------
@@ -182,15 +189,33 @@ def submissions_list(
                 for r in await uow.submissions.listing(meeting)
             ]
 
-    rows = with_db(work)
-    if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        typer.echo("no submissions")
-    for r in rows:
+    def line(r: dict[str, Any]) -> str:
         mode = "speak" if r["wants_to_speak"] else "written"
-        typer.echo(f"{r['ref']}  {r['status']:<9} {mode:<7} {r['village']}  {r['topic']}  {r['name'] or '(anonymised)'}")
+        return f"{r['ref']}  {r['status']:<9} {mode:<7} {r['village']}  {r['topic']}  {r['name'] or '(anonymised)'}"
+
+    show(with_db(work), as_json, line, empty="no submissions")
+
+
+# --- privacy ------------------------------------------------------------------------------
+
+privacy_app = typer.Typer(help="Personal data (Law 91/2025/QH15).", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("purge")
+def privacy_purge() -> None:
+    """Anonymise submissions of meetings that ended over 12 months ago, delete residents with
+    nothing left to receive, and drop delivered messages older than 30 days. Run it daily (cron)."""
+    from bot.services.privacy import purge_expired
+
+    async def work(db: Database) -> Any:
+        async with UnitOfWork(db) as uow:
+            report = await purge_expired(uow, utcnow())
+            await uow.commit()
+            return report
+
+    r = with_db(work)
+    typer.echo(f"anonymised {r.submissions_anonymised} submissions, deleted {r.residents_deleted} residents and {r.messages_deleted} delivered messages")
 
 
 # --- run and demo -------------------------------------------------------------------------

@@ -36,6 +36,10 @@ class Context:
                 self._meeting = (meeting, commune)
         return self._meeting
 
+    def use_meeting(self, meeting: Meeting, commune: Commune) -> None:
+        """Talk about this meeting (the one a form was started for) rather than the current one."""
+        self._meeting, self._meeting_loaded = (meeting, commune), True
+
     def registration_open(self, meeting: Meeting) -> bool:
         return self.now <= meeting.registration_closes_at
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+import weakref
 from datetime import timedelta
 from typing import Protocol
 
@@ -40,12 +40,16 @@ class Sender:
         self.db = db
         self.transports = transports
         self.retry_interval = retry_interval
-        self._locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # One lock per chat while it is in use; chats that went quiet do not pile up.
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def flush_chat(self, channel: str, chat_id: str) -> bool:
         """Send this chat's pending messages in order; False when one must wait for a retry."""
         transport = self.transports[channel]
-        async with self._locks[(channel, chat_id)]:
+        lock = self._locks.get((channel, chat_id))
+        if lock is None:
+            lock = self._locks[(channel, chat_id)] = asyncio.Lock()
+        async with lock:
             async with UnitOfWork(self.db, readonly=True) as uow:
                 pending = list(await uow.outbox.pending_for_chat(channel, chat_id))
             for row in pending:

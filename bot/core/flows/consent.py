@@ -7,6 +7,7 @@ link travels inside the consent button's data, not in the database.
 from __future__ import annotations
 
 from bot.core.context import Context
+from bot.core.flows import registration
 from bot.core.formatting import meeting_card
 from bot.core.io import Button
 from storage.models import Resident
@@ -49,8 +50,6 @@ async def ask(ctx: Context, village_id: int | None = None) -> None:
 
 
 async def on_button(ctx: Context, data: str) -> None:
-    from bot.core.flows import registration  # a consent from a poster's link goes straight on to the form
-
     if ctx.resident is not None:
         ctx.toast(ctx.tr("consent.already"))
         ctx.retire_buttons()
@@ -74,6 +73,8 @@ async def on_button(ctx: Context, data: str) -> None:
     await ctx.uow.flush()
     ctx.toast(ctx.tr("consent.thanks_toast"))
     ctx.say(ctx.tr("consent.thanks"), keyboard=ctx.menu())
-    village = data.split(":v", 1)[1] if ":v" in data else None
-    if village and village.isdigit():
-        await registration.start(ctx, preset_village=int(village))
+    # Consent given from a poster's link goes straight on to the form, that village chosen
+    # (if the plan still invites it).
+    village = await village_from_payload(ctx, data.split(":", 2)[2]) if data.count(":") == 2 else None
+    if village is not None:
+        await registration.start(ctx, preset_village=village)

@@ -334,20 +334,14 @@ async def _act(ctx: Context, action: str, value: str) -> None:
     if action == "name" and value == "same" and ctx.resident and ctx.resident.name and state["step"] == "name":
         _set(ctx, name=ctx.resident.name)
         await _advance(ctx, tr("form.chosen", value=ctx.resident.name))
-    elif action == "village" and state["step"] == "village" and value.isdigit():
-        village = next((v for v in await _villages(ctx) if v.id == int(value)), None)
-        if village is None:
+    elif action in _LISTS and state["step"] == action and value.isdigit():
+        options, field = _LISTS[action]
+        chosen = next((o for o in await options(ctx) if o.id == int(value)), None)
+        if chosen is None:
             await prompt(ctx, tr("form.choice_gone"))
             return
-        _set(ctx, village_id=village.id)
-        await _advance(ctx, tr("form.chosen", value=village.name))
-    elif action == "topic" and state["step"] == "topic" and value.isdigit():
-        topic = next((t for t in await _topics(ctx) if t.id == int(value)), None)
-        if topic is None:
-            await prompt(ctx, tr("form.choice_gone"))
-            return
-        _set(ctx, topic_id=topic.id)
-        await _advance(ctx, tr("form.chosen", value=topic.name))
+        _set(ctx, **{field: chosen.id})
+        await _advance(ctx, tr("form.chosen", value=chosen.name))
     elif action == "speak" and state["step"] == "speak" and value in ("0", "1"):
         _set(ctx, speak=value == "1")
         await _advance(ctx, tr("form.chosen", value=tr("form.speak_yes") if value == "1" else tr("form.speak_no")))
@@ -371,6 +365,13 @@ async def _act(ctx: Context, action: str, value: str) -> None:
         ctx.toast(tr("button.expired"))
 
 
+# Steps answered from a list the plan defines: (where the choices come from, the draft field).
+_LISTS: dict[str, tuple[Callable[[Context], Awaitable[Sequence[Any]]], str]] = {
+    "village": (_villages, "village_id"),
+    "topic": (_topics, "topic_id"),
+}
+
+
 async def _submit(ctx: Context) -> None:
     state, tr, uow = ctx.state, ctx.tr, ctx.uow
     meeting = await uow.meetings.get(state["meeting_id"])
@@ -382,7 +383,7 @@ async def _submit(ctx: Context) -> None:
     assert commune is not None and commune.id is not None and ctx.resident is not None
     if ctx.now > meeting.registration_closes_at:
         ctx.set_state({})
-        ctx._meeting, ctx._meeting_loaded = (meeting, commune), True
+        ctx.use_meeting(meeting, commune)
         await deadline_passed(ctx)
         return
     draft = state["draft"]

@@ -1,0 +1,32 @@
+"""Keeping the consent text's promise: personal data goes at most 12 months after the meeting.
+
+Submissions of meetings that ended longer ago lose their name and phone (the question stays,
+anonymised, for the record); residents with nothing left to receive are deleted; delivered
+messages, which quote names and questions, are dropped once they are a month old.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage.uow import UnitOfWork
+
+RETENTION = timedelta(days=365)
+DELIVERED_MESSAGES_KEPT = timedelta(days=30)
+
+
+@dataclass
+class PurgeReport:
+    submissions_anonymised: int
+    residents_deleted: int
+    messages_deleted: int
+
+
+async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
+    """Anonymise and delete what is past its retention. The caller commits."""
+    cutoff = now - RETENTION
+    anonymised = await uow.submissions.anonymise_ended_before(cutoff)
+    residents = await uow.residents.delete_inactive(cutoff)
+    messages = await uow.outbox.delete_delivered_before(now - DELIVERED_MESSAGES_KEPT)
+    return PurgeReport(anonymised, residents, messages)
