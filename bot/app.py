@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiohttp's access log and aiogram's per-update lines are noise at INFO.
-    logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # aiogram's per-update lines and Alembic's schema check are noise at INFO.
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    for name in ("aiogram.event", "alembic"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:

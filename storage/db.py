@@ -38,7 +38,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = async_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
-        kwargs: dict = {"echo": echo}
+        # Errors and echo never print bound values: they are residents' names, phones and questions.
+        kwargs: dict = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:

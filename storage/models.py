@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.sql.expression import false
 from sqlmodel import Field, SQLModel
 
 
@@ -159,6 +160,9 @@ class Outbox(SQLModel, table=True):
     chat_id: str = Field(sa_column=Column(String(128), nullable=False))
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    # Sent to someone who has not consented (or no longer has): deleted once delivered, so
+    # their chat id is not kept.
+    transient: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     attempts: int = 0
     last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _ts()

@@ -195,6 +195,11 @@ class SubmissionRepository(_Repository):
 
 
 class UpdateLog(_Repository):
+    async def forget_before(self, cutoff: datetime) -> int:
+        """Platforms redeliver within a day; older records only take space."""
+        stmt = delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
     async def first_time(self, channel: str, update_id: str) -> bool:
         """Record the update; False when it was already processed (a redelivery)."""
         stmt = _insert_ignoring_conflict(
@@ -204,11 +209,11 @@ class UpdateLog(_Repository):
 
 
 class OutboxRepository(_Repository):
-    async def enqueue(self, *, key: str, channel: str, chat_id: str, payload: dict) -> int | None:
+    async def enqueue(self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False) -> int | None:
         """Queue a message once per key; returns its id, or None when the key was already queued."""
         values = {
             "key": key, "channel": channel, "chat_id": chat_id, "payload": payload,
-            "status": "pending", "attempts": 0, "created_at": utcnow(),
+            "status": "pending", "transient": transient, "attempts": 0, "created_at": utcnow(),
         }
         stmt = _insert_ignoring_conflict(self.session, Outbox, values).returning(Outbox.id)  # type: ignore[arg-type]
         return (await self.session.exec(stmt)).scalar_one_or_none()  # type: ignore[call-overload]
@@ -242,6 +247,9 @@ class OutboxRepository(_Repository):
             .values(status="sent", attempts=Outbox.attempts + 1, sent_at=utcnow(), last_error=None)
         )
         await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def delete(self, outbox_ids: list[int]) -> None:
+        await self.session.exec(delete(Outbox).where(col(Outbox.id).in_(outbox_ids)))  # type: ignore[call-overload]
 
     async def retry_later(self, outbox_id: int, error: str) -> None:
         stmt = update(Outbox).where(col(Outbox.id) == outbox_id).values(attempts=Outbox.attempts + 1, last_error=error)

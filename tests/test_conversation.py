@@ -352,3 +352,21 @@ async def test_hundreds_registering_at_once_get_unique_consecutive_codes(meeting
     await asyncio.gather(*(one(c) for c in chats))
     refs = sorted(s.ref for s in await rows(meeting_db, Submission))
     assert refs == [f"GP-{n:04d}" for n in range(1, 201)]
+
+
+async def test_an_unexpected_error_rolls_back_and_apologises(chat, meeting_db, monkeypatch):
+    import bot.core.conversation as conversation
+
+    await chat.text("/dangky")
+
+    async def broken(ctx):
+        ctx.set_state({"flow": "register", "step": "name", "tok": "x", "draft": {"name": "half-written"}})
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(conversation, "route", broken)
+    replies = await chat.text("Nguyễn Văn An")
+    assert "hệ thống đang gặp sự cố" in chat.texts(replies) and "/huy" in chat.texts(replies)
+    [resident] = await rows(meeting_db, Resident)
+    assert resident.state["draft"] == {}  # the half-done change was rolled back
+    monkeypatch.undo()
+    assert "Đã hủy" in chat.texts(await chat.text("/huy"))

@@ -170,6 +170,16 @@ async def test_registering_without_consent_asks_for_it(meeting_db, double, bot):
     await p.tap("Không đồng ý", "không lưu thông tin")
     assert await rows(meeting_db, Resident) == []
 
+    async def outbox_empty() -> bool:
+        return await rows(meeting_db, Outbox) == []
+
+    # What was sent to someone who never consented is not kept, not even their chat id.
+    for _ in range(100):
+        if await outbox_empty():
+            break
+        await asyncio.sleep(0.05)
+    assert await outbox_empty()
+
 
 async def test_english_app_gets_english(meeting_db, double, bot):
     p = phone(double, lang="en")

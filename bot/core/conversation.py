@@ -66,7 +66,7 @@ class Conversation:
             if resident is not None and resident.language != ctx.tr.lang:
                 resident.language = ctx.tr.lang
             await route(ctx)
-            ids = await self._queue(uow, event, ctx.out.replies)
+            ids = await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
             await uow.commit()
             return Handled(ctx.out, ids)
 
@@ -77,12 +77,12 @@ class Conversation:
         async with UnitOfWork(self.db) as uow:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
-            ids = await self._queue(uow, event, outcome.replies)
+            ids = await self._queue(uow, event, outcome.replies, transient=True)
             await uow.commit()
         return Handled(outcome, ids)
 
     @staticmethod
-    async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply]) -> list[int]:
+    async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply], *, transient: bool) -> list[int]:
         origin = event.update_id if event.update_id is not None else uuid.uuid4().hex
         ids = []
         for n, part in enumerate(part for reply in replies for part in reply.parts()):
@@ -90,7 +90,9 @@ class Conversation:
             if part.retire_buttons_of:
                 # A message's buttons are taken off once: a double tap must not ask the platform twice.
                 key = f"retire:{event.channel}:{event.chat_id}:{part.retire_buttons_of}"
-            outbox_id = await uow.outbox.enqueue(key=key, channel=event.channel, chat_id=event.chat_id, payload=part.to_payload())
+            outbox_id = await uow.outbox.enqueue(
+                key=key, channel=event.channel, chat_id=event.chat_id, payload=part.to_payload(), transient=transient
+            )
             if outbox_id is not None:
                 ids.append(outbox_id)
         return ids

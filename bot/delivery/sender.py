@@ -57,24 +57,30 @@ class Sender:
                 try:
                     await transport.deliver(chat_id, Reply.from_payload(row.payload))
                 except DeliveryError as exc:
-                    await self._record([], row.id, "failed" if exc.permanent else None, str(exc))
+                    await self._failed(row.id, exc)
                     if exc.permanent:
                         continue
                     if exc.retry_after:
                         await asyncio.sleep(min(exc.retry_after, 30))
                     return False
-                # Marked at once: a crash can re-send only the message in flight, never a batch.
-                await self._record([row.id])
+                # Recorded at once: a crash can re-send only the message in flight, never a batch.
+                await self._delivered(row.id, forget=row.transient)
             return True
 
-    async def _record(self, sent: list[int], failed_id: int | None = None, status: str | None = None, error: str | None = None) -> None:
+    async def _delivered(self, outbox_id: int, *, forget: bool) -> None:
         async with UnitOfWork(self.db) as uow:
-            if sent:
-                await uow.outbox.mark_sent(sent)
-            if failed_id is not None and status is None:
-                await uow.outbox.retry_later(failed_id, error or "")
-            elif failed_id is not None:
-                await uow.outbox.mark(failed_id, status=status, error=error)
+            if forget:
+                await uow.outbox.delete([outbox_id])
+            else:
+                await uow.outbox.mark_sent([outbox_id])
+            await uow.commit()
+
+    async def _failed(self, outbox_id: int, exc: DeliveryError) -> None:
+        async with UnitOfWork(self.db) as uow:
+            if exc.permanent:
+                await uow.outbox.mark(outbox_id, status="failed", error=str(exc))
+            else:
+                await uow.outbox.retry_later(outbox_id, str(exc))
             await uow.commit()
 
     async def flush_stale(self, older_than: float = 0.0) -> None:

@@ -14,6 +14,7 @@ from storage.uow import UnitOfWork
 
 RETENTION = timedelta(days=365)
 DELIVERED_MESSAGES_KEPT = timedelta(days=30)
+PROCESSED_UPDATES_KEPT = timedelta(days=7)
 
 
 @dataclass
@@ -29,4 +30,5 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
     anonymised = await uow.submissions.anonymise_ended_before(cutoff)
     residents = await uow.residents.delete_inactive(cutoff)
     messages = await uow.outbox.delete_delivered_before(now - DELIVERED_MESSAGES_KEPT)
+    await uow.updates.forget_before(now - PROCESSED_UPDATES_KEPT)
     return PurgeReport(anonymised, residents, messages)
