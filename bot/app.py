@@ -11,6 +11,7 @@ from bot.channels.telegram.transport import TelegramTransport
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Sender
+from bot.schedule import Schedule
 from storage.db import Database
 from storage.schema import ensure_current
 
@@ -21,7 +22,7 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiogram's per-update lines and Alembic's schema check are noise at INFO.
     quiet = max(logging.WARNING, logging.getLevelName(level))
-    for name in ("aiogram.event", "alembic"):
+    for name in ("aiogram.event", "alembic", "apscheduler"):
         logging.getLogger(name).setLevel(quiet)
 
 
@@ -36,10 +37,14 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     bot = make_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
     try:
         await ensure_current(db)
-        sender = Sender(db, {"telegram": TelegramTransport(bot)})
+        sender = Sender(db, {"telegram": TelegramTransport(bot)}, {"telegram": settings.telegram_limits()})
         telegram = TelegramBot(bot, Conversation(db), sender)
-        await sender.flush_stale()  # whatever a crash left queued goes out first
-        await telegram.run(stop)
+        schedule = Schedule(db, settings, sender)
+        schedule.start()
+        try:
+            await telegram.run(stop)
+        finally:
+            schedule.stop()
         log.info("stopped cleanly")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
-from sqlalchemy.sql.expression import false
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, DateTime, Index, Integer, LargeBinary, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.sql.expression import false, true
 from sqlmodel import Field, SQLModel
 
 
@@ -75,6 +75,11 @@ class Meeting(SQLModel, table=True):
     latitude: Optional[float] = None
     longitude: Optional[float] = None
     registration_closes_at: datetime = _ts()
+    agenda: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # Thông báo kết luận: set when the conclusion is published; publishing releases the answers.
+    concluded_at: Optional[datetime] = _ts(nullable=True)
+    conclusion_summary: Optional[str] = Field(default=None, sa_column=Column(Text))
+    conclusion_document_id: Optional[int] = Field(default=None, foreign_key="attachment.id")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -112,6 +117,11 @@ class Resident(SQLModel, table=True):
     name: Optional[str] = Field(default=None, sa_column=Column(String(200)))
     phone: Optional[str] = Field(default=None, sa_column=Column(String(32)))
     consented_at: datetime = _ts()
+    # The village they last registered for (or chose through a poster's link): who gets a village's notices.
+    village_id: Optional[int] = Field(default=None, foreign_key="village.id", index=True)
+    notices: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
+    # Set when the platform says the bot is blocked or the chat is gone: nothing more is sent.
+    unreachable_at: Optional[datetime] = _ts(nullable=True)
     # The conversation in progress: flow, step, draft. Lives here so a restart resumes it.
     state: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts()
@@ -137,6 +147,18 @@ class Submission(SQLModel, table=True):
     anonymised: bool = False
     created_at: datetime = _ts()
     withdrawn_at: Optional[datetime] = _ts(nullable=True)
+    # The commune's answer, or where the question was forwarded (chuyển cơ quan có thẩm quyền).
+    answer: Optional[str] = Field(default=None, sa_column=Column(Text))
+    answered_by: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    forwarded_to: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    expected_by: Optional[date] = Field(default=None, sa_column=Column(Date))
+    answered_at: Optional[datetime] = _ts(nullable=True)
+    # Each change of the answer is a new revision; the resident has been sent `delivered_revision`.
+    answer_revision: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    delivered_revision: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # Dân giám sát: the resident's verdict on the answer.
+    feedback: Optional[str] = Field(default=None, sa_column=Column(String(16)))
+    feedback_at: Optional[datetime] = _ts(nullable=True)
 
 
 class ProcessedUpdate(SQLModel, table=True):
@@ -163,7 +185,34 @@ class Outbox(SQLModel, table=True):
     # Sent to someone who has not consented (or no longer has): deleted once delivered, so
     # their chat id is not kept.
     transient: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # reply (to what a person just did), answer, summary, document, notice, reminder, change…: for status reports.
+    kind: str = Field(default="reply", sa_column=Column(String(32), nullable=False, server_default="reply"))
+    meeting_id: Optional[int] = Field(default=None, foreign_key="meeting.id", index=True)
+    # Background messages wait for replies to what people are doing right now.
+    priority: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    next_attempt_at: Optional[datetime] = _ts(nullable=True)
     attempts: int = 0
     last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _ts()
     sent_at: Optional[datetime] = _ts(nullable=True)
+
+
+class Attachment(SQLModel, table=True):
+    """A file sent to residents (the conclusion document, a meeting's calendar file), kept until delivered."""
+
+    __tablename__ = "attachment"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    filename: str = Field(sa_column=Column(String(255), nullable=False))
+    mime_type: str = Field(sa_column=Column(String(100), nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _ts()
+
+
+class NoticeRun(SQLModel, table=True):
+    """A scheduled notice that has gone out: the primary key makes each one fire exactly once."""
+
+    __tablename__ = "notice_run"
+    meeting_id: int = Field(foreign_key="meeting.id", primary_key=True)
+    kind: str = Field(sa_column=Column(String(32), primary_key=True))
+    fired_at: datetime = _ts()
+    recipients: int = 0

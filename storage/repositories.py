@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import String, cast, delete, func, or_, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +16,7 @@ from storage.models import (
     Commune,
     Meeting,
     MeetingVillage,
+    NoticeRun,
     Outbox,
     ProcessedUpdate,
     Resident,
@@ -75,6 +77,16 @@ class MeetingRepository(_Repository):
         stmt = select(Meeting, Commune).join(Commune, col(Commune.id) == Meeting.commune_id).order_by(col(Meeting.starts_at))
         return (await self.session.exec(stmt)).all()
 
+    async def upcoming(self, now: datetime) -> Sequence[tuple[Meeting, Commune]]:
+        """Meetings not yet over, with their commune: what the scheduler looks at."""
+        stmt = (
+            select(Meeting, Commune)
+            .join(Commune, col(Commune.id) == Meeting.commune_id)
+            .where(col(Meeting.ends_at) >= now)
+            .order_by(col(Meeting.starts_at))
+        )
+        return (await self.session.exec(stmt)).all()
+
     async def current(self, now: datetime) -> Meeting | None:
         """The meeting residents are talking about: the next one not yet over, else the latest past one."""
         upcoming = select(Meeting).where(col(Meeting.ends_at) >= now).order_by(col(Meeting.starts_at), col(Meeting.id)).limit(1)
@@ -121,12 +133,35 @@ class MeetingRepository(_Repository):
 
 
 class ResidentRepository(_Repository):
+    async def get(self, resident_id: int) -> Resident | None:
+        return await self.session.get(Resident, resident_id)
+
     async def find(self, channel: str, external_id: str) -> Resident | None:
         stmt = select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
         return (await self.session.exec(stmt)).first()
 
     async def delete(self, resident: Resident) -> None:
         await self.session.delete(resident)
+
+    async def by_ids(self, ids: list[int]) -> Sequence[Resident]:
+        if not ids:
+            return []
+        return (await self.session.exec(select(Resident).where(col(Resident.id).in_(ids)).order_by(col(Resident.id)))).all()
+
+    async def in_villages(self, village_ids: list[int]) -> Sequence[Resident]:
+        if not village_ids:
+            return []
+        stmt = select(Resident).where(col(Resident.village_id).in_(village_ids)).order_by(col(Resident.id))
+        return (await self.session.exec(stmt)).all()
+
+    async def with_open_form(self) -> Sequence[Resident]:
+        # Compared as text: PostgreSQL's json type has no equality operator.
+        stmt = select(Resident).where(cast(Resident.state, String) != "{}").order_by(col(Resident.id))
+        return (await self.session.exec(stmt)).all()
+
+    async def mark_unreachable(self, channel: str, chat_id: str, now: datetime) -> None:
+        stmt = update(Resident).where(col(Resident.channel) == channel, col(Resident.chat_id) == chat_id).values(unreachable_at=now)
+        await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def delete_inactive(self, cutoff: datetime) -> int:
         """Residents who consented before `cutoff` and have no question left to be answered."""
@@ -148,6 +183,13 @@ class SubmissionRow:
 class SubmissionRepository(_Repository):
     async def get(self, submission_id: int) -> Submission | None:
         return await self.session.get(Submission, submission_id)
+
+    async def by_ref(self, ref: str) -> Submission | None:
+        return (await self.session.exec(select(Submission).where(Submission.ref == ref))).first()
+
+    async def for_meeting(self, meeting_id: int) -> Sequence[Submission]:
+        stmt = select(Submission).where(Submission.meeting_id == meeting_id).order_by(col(Submission.id))
+        return (await self.session.exec(stmt)).all()
 
     async def by_resident(self, resident_id: int) -> Sequence[SubmissionRow]:
         return await self._rows(Submission.resident_id == resident_id)
@@ -209,11 +251,15 @@ class UpdateLog(_Repository):
 
 
 class OutboxRepository(_Repository):
-    async def enqueue(self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False) -> int | None:
+    async def enqueue(
+        self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False,
+        kind: str = "reply", meeting_id: int | None = None, priority: int = 0,
+    ) -> int | None:
         """Queue a message once per key; returns its id, or None when the key was already queued."""
         values = {
-            "key": key, "channel": channel, "chat_id": chat_id, "payload": payload,
-            "status": "pending", "transient": transient, "attempts": 0, "created_at": utcnow(),
+            "key": key, "channel": channel, "chat_id": chat_id, "payload": payload, "status": "pending",
+            "transient": transient, "kind": kind, "meeting_id": meeting_id, "priority": priority,
+            "attempts": 0, "created_at": utcnow(),
         }
         stmt = _insert_ignoring_conflict(self.session, Outbox, values).returning(Outbox.id)  # type: ignore[arg-type]
         return (await self.session.exec(stmt)).scalar_one_or_none()  # type: ignore[call-overload]
@@ -226,13 +272,49 @@ class OutboxRepository(_Repository):
         )
         return (await self.session.exec(stmt)).all()
 
-    async def chats_with_pending(self, channel: str, created_before: datetime) -> Sequence[str]:
+    async def chats_due(self, channel: str, now: datetime, limit: int) -> Sequence[str]:
+        """Chats whose next message (the oldest pending one: order is kept per chat) may go now."""
+        first = aliased(Outbox)
+        oldest = (
+            select(func.min(first.id))
+            .where(first.channel == Outbox.channel, first.chat_id == Outbox.chat_id, first.status == "pending")
+            .scalar_subquery()
+        )
         stmt = (
             select(Outbox.chat_id)
-            .where(Outbox.channel == channel, Outbox.status == "pending", col(Outbox.created_at) <= created_before)
-            .distinct()
+            .where(
+                Outbox.channel == channel,
+                Outbox.status == "pending",
+                col(Outbox.id) == oldest,
+                or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
+            )
+            .order_by(col(Outbox.priority).desc(), col(Outbox.id))
+            .limit(limit)
         )
         return (await self.session.exec(stmt)).all()
+
+    async def counts(self) -> Sequence[tuple[str | None, str, str, int]]:
+        """(meeting code, kind, status, count), every message accounted for."""
+        stmt = (
+            select(Meeting.code, Outbox.kind, Outbox.status, func.count())
+            .select_from(Outbox)
+            .outerjoin(Meeting, col(Meeting.id) == Outbox.meeting_id)
+            .group_by(Meeting.code, Outbox.kind, Outbox.status)
+            .order_by(Meeting.code, Outbox.kind, Outbox.status)
+        )
+        return (await self.session.exec(stmt)).all()  # type: ignore[return-value]
+
+    async def requeue_failed(self) -> int:
+        stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def mark_chat_unreachable(self, channel: str, chat_id: str, error: str) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending")
+            .values(status="unreachable", last_error=error)
+        )
+        await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def mark(self, outbox_id: int, *, status: str, error: str | None = None) -> None:
         values: dict[str, Any] = {"status": status, "attempts": Outbox.attempts + 1, "last_error": error}
@@ -251,8 +333,12 @@ class OutboxRepository(_Repository):
     async def delete(self, outbox_ids: list[int]) -> None:
         await self.session.exec(delete(Outbox).where(col(Outbox.id).in_(outbox_ids)))  # type: ignore[call-overload]
 
-    async def retry_later(self, outbox_id: int, error: str) -> None:
-        stmt = update(Outbox).where(col(Outbox.id) == outbox_id).values(attempts=Outbox.attempts + 1, last_error=error)
+    async def retry_later(self, outbox_id: int, error: str, at: datetime) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.id) == outbox_id)
+            .values(attempts=Outbox.attempts + 1, last_error=error, next_attempt_at=at)
+        )
         await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def delete_delivered_before(self, cutoff: datetime) -> int:
@@ -262,3 +348,18 @@ class OutboxRepository(_Repository):
     async def forget_chat(self, channel: str, chat_id: str) -> None:
         """Drop a resident's messages (they carry their name and questions) when they erase their data."""
         await self.session.exec(delete(Outbox).where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id))  # type: ignore[call-overload]
+
+
+class NoticeLog(_Repository):
+    async def fired(self, meeting_id: int) -> set[str]:
+        stmt = select(NoticeRun.kind).where(NoticeRun.meeting_id == meeting_id)
+        return set((await self.session.exec(stmt)).all())
+
+    async def record(self, run: NoticeRun) -> None:
+        # A plain insert: if another process fired the same notice first, the primary key fails
+        # this whole transaction, messages included, so the notice goes out once.
+        self.session.add(run)
+        await self.session.flush()
+
+    async def all(self) -> Sequence[NoticeRun]:
+        return (await self.session.exec(select(NoticeRun).order_by(col(NoticeRun.fired_at)))).all()

@@ -10,6 +10,7 @@ from storage.db import Database
 from storage.repositories import (
     CommuneRepository,
     MeetingRepository,
+    NoticeLog,
     OutboxRepository,
     ResidentRepository,
     SubmissionRepository,
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.submissions = SubmissionRepository(s)
         self.updates = UpdateLog(s)
         self.outbox = OutboxRepository(s)
+        self.notices = NoticeLog(s)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

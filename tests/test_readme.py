@@ -25,3 +25,14 @@ def test_ci_runs_the_readme_test_command_unchanged():
     _, tests = readme_commands()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci.splitlines()
+
+
+def test_every_setting_is_in_env_example_and_the_readme():
+    from bot.config import Settings
+
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        variable = f"DOITHOAI_{name.upper()}"
+        assert f"\n{variable}=" in example, variable
+        assert f"`{variable}`" in readme, variable

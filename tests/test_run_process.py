@@ -37,6 +37,9 @@ async def env(tmp_path: Path, double: BotAPIDouble) -> dict:
         DOITHOAI_TELEGRAM_TOKEN=double.token,
         DOITHOAI_TELEGRAM_API_URL=double.base_url,
         DOITHOAI_LOG_LEVEL="INFO",
+        # Test residents answer faster than any person: no per-chat pacing (tests/test_delivery.py checks it).
+        DOITHOAI_TELEGRAM_CHAT_RATE="1000",
+        DOITHOAI_TELEGRAM_CHAT_BURST="1000",
     )
     plan = tmp_path / "plan.toml"
     plan.write_text(plan_text(), encoding="utf-8")

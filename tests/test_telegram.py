@@ -95,7 +95,7 @@ async def test_from_start_to_receipt(meeting_db, double, bot):
     [s] = await rows(meeting_db, Submission)
     assert (s.ref, s.name, s.phone, s.wants_to_speak, s.channel) == ("GP-0001", "Nguyễn Văn An", "0912345678", True, "telegram")
     # The command menu was registered, in Vietnamese by default and in English for English apps.
-    assert [c["command"] for c in double.commands[("default", "")]] == ["start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "xoadulieu"]
+    assert [c["command"] for c in double.commands[("default", "")]] == ["start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "tatthongbao", "batthongbao", "xoadulieu"]
     assert [c["command"] for c in double.commands[("default", "en")]][:3] == ["start", "register", "meeting"]
     assert all(o.status == "sent" for o in await rows(meeting_db, Outbox))
 
@@ -228,8 +228,15 @@ async def test_a_resident_who_blocked_the_bot_does_not_stall_anything(meeting_db
     p.send("/trogiup")
     await other.say("/trogiup", "Hướng dẫn")
     await double.wait_until(lambda: any(r.error_code == 403 for r in double.rejections))
-    failed = [o for o in await rows(meeting_db, Outbox) if o.status == "failed"]
-    assert failed and "blocked" in failed[0].last_error
+    await double.wait_until(lambda: True)
+    for _ in range(100):
+        unreachable = [o for o in await rows(meeting_db, Outbox) if o.status == "unreachable"]
+        if unreachable:
+            break
+        await asyncio.sleep(0.05)
+    assert unreachable and "blocked" in unreachable[0].last_error
+    blocked = [r for r in await rows(meeting_db, Resident) if r.external_id == str(p.user.id)][0]
+    assert blocked.unreachable_at is not None  # nothing more is queued for them
     double.rejections.clear()  # the 403 was Telegram's answer to a blocked chat, not a bad request
 
 

@@ -15,6 +15,7 @@ from bot.core.conversation import Conversation
 from bot.core.io import Button, Event, KeyButton, Kind, Reply
 from bot.delivery.sender import Sender
 from bot.i18n import Translator
+from storage.models import Attachment
 
 CHANNEL = "console"
 USER = "demo-user"
@@ -31,7 +32,10 @@ class ConsoleTransport:
         self.keyboard: list[KeyButton] = []
         self._ids = itertools.count(1)
 
-    async def deliver(self, chat_id: str, reply: Reply) -> None:
+    def is_group(self, chat_id: str) -> bool:
+        return False
+
+    async def deliver(self, chat_id: str, reply: Reply, attachment: Attachment | None = None) -> None:
         if reply.retire_buttons_of:
             if reply.retire_buttons_of == self.buttons_message:
                 self.buttons, self.buttons_message = [], None
@@ -42,6 +46,8 @@ class ConsoleTransport:
             lines.append("\n🤖 " + reply.text.replace("\n", "\n   "))
         if reply.location:
             lines.append("   " + self.tr("demo.location", lat=reply.location[0], lon=reply.location[1]))
+        if attachment is not None:
+            lines.append("   " + self.tr("demo.file", name=attachment.filename, size=len(attachment.data)))
         if reply.buttons:
             self.buttons = [b for row in reply.buttons for b in row]
             self.buttons_message = message_id

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 import tempfile
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional, TypeVar
@@ -194,6 +194,213 @@ def submissions_list(
         return f"{r['ref']}  {r['status']:<9} {mode:<7} {r['village']}  {r['topic']}  {r['name'] or '(anonymised)'}"
 
     show(with_db(work), as_json, line, empty="no submissions")
+
+
+# --- answers and the conclusion -----------------------------------------------------------
+
+answers_app = typer.Typer(help="Answers in bulk, through a spreadsheet.", no_args_is_help=True)
+conclusion_app = typer.Typer(help="The conclusion notice (Thông báo kết luận).", no_args_is_help=True)
+outbox_app = typer.Typer(help="The delivery queue.", no_args_is_help=True)
+app.add_typer(answers_app, name="answers")
+app.add_typer(conclusion_app, name="conclusion")
+app.add_typer(outbox_app, name="outbox")
+
+
+def _date(value: Optional[str]) -> Optional[date]:
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            pass
+    fail(f"--expected-by: {value!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    raise AssertionError
+
+
+@app.command("answer")
+def answer(
+    ref: str = typer.Argument(..., help="The submission's code, e.g. GP-0042"),
+    text: Optional[str] = typer.Option(None, "--text", help="The answer, as the resident will read it."),
+    by: Optional[str] = typer.Option(None, "--by", help='Who answers, e.g. "Phòng Kinh tế".'),
+    forward: Optional[str] = typer.Option(None, "--forward", help='Beyond the commune\'s authority: where it was sent, e.g. "UBND thành phố".'),
+    expected_by: Optional[str] = typer.Option(None, "--expected-by", help="With --forward: when the resident can expect news (YYYY-MM-DD)."),
+) -> None:
+    """Record or change a submission's answer. After the conclusion is published, the resident gets it at once
+    (a change is sent as a correction)."""
+    from bot.services.answers import AnswerError, record_answer
+
+    when_ = _date(expected_by)
+
+    async def work(db: Database) -> Any:
+        async with UnitOfWork(db) as uow:
+            submission = await record_answer(uow, ref, text=text, by=by, forward_to=forward, expected_by=when_, now=utcnow())
+            meeting = await uow.meetings.get(submission.meeting_id)
+            await uow.commit()
+            return submission, meeting
+
+    try:
+        submission, meeting = with_db(work)
+    except AnswerError as exc:
+        fail(str(exc))
+    sent = "queued to the resident" if meeting.concluded_at else "sent when the conclusion is published"
+    typer.echo(f"{submission.ref}: {submission.status} (revision {submission.answer_revision}); {sent}")
+
+
+@answers_app.command("export")
+def answers_export(
+    path: Path = typer.Argument(..., help="The .xlsx file to write."),
+    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
+) -> None:
+    """Write one row per submission, with the answer columns to fill in Excel."""
+    from bot.services.spreadsheet import SpreadsheetError, export_answers
+
+    async def work(db: Database) -> int:
+        async with UnitOfWork(db, readonly=True) as uow:
+            return await export_answers(uow, meeting, path)
+
+    try:
+        count = with_db(work)
+    except SpreadsheetError as exc:
+        _problems(f"cannot export {meeting}", exc.problems)
+    typer.echo(f"{count} submissions written to {path}")
+
+
+@answers_app.command("import")
+def answers_import(path: Path = typer.Argument(..., help="A sheet written by `answers export`, with answers filled in.")) -> None:
+    """Record the answers in a filled-in sheet. Any invalid row rejects the whole file: nothing half-applied."""
+    from bot.services.spreadsheet import SpreadsheetError, import_answers
+
+    async def work(db: Database) -> Any:
+        async with UnitOfWork(db) as uow:
+            report = await import_answers(uow, path, now=utcnow())
+            await uow.commit()
+            return report
+
+    try:
+        report = with_db(work)
+    except SpreadsheetError as exc:
+        _problems(f"{path} was not imported; nothing was changed", exc.problems)
+    typer.echo(
+        f"{report.answered} answered, {report.forwarded} forwarded, {report.unchanged} unchanged, "
+        f"{report.skipped_empty} rows without an answer yet"
+    )
+
+
+def _problems(head: str, problems: list[str]) -> None:
+    typer.echo(f"error: {head}:", err=True)
+    for problem in problems:
+        typer.echo(f"  - {problem}", err=True)
+    raise typer.Exit(1)
+
+
+@conclusion_app.command("publish")
+def conclusion_publish(
+    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
+    summary_file: Optional[Path] = typer.Option(None, "--summary-file", help="A text file: the conclusion's summary, sent to every registrant."),
+    document: Optional[Path] = typer.Option(None, "--document", help="The conclusion notice as a PDF, sent to every registrant."),
+    allow_unanswered: bool = typer.Option(False, "--allow-unanswered", help="Publish even though some questions have no answer yet."),
+) -> None:
+    """Publish the conclusion: every submitter gets the answer to their own question, once."""
+    from bot.services.answers import AnswerError, Unanswered, publish_conclusion
+
+    summary = _read_text(summary_file) if summary_file else None
+    doc = None
+    if document is not None:
+        try:
+            data = document.read_bytes()
+        except OSError as exc:
+            fail(f"cannot read {document}: {exc.strerror}")
+        if not data.startswith(b"%PDF"):
+            fail(f"{document} is not a PDF")
+        doc = (document.name, data)
+
+    async def work(db: Database) -> Any:
+        async with UnitOfWork(db) as uow:
+            report = await publish_conclusion(uow, meeting, now=utcnow(), summary=summary, document=doc, allow_unanswered=allow_unanswered)
+            await uow.commit()
+            return report
+
+    try:
+        r = with_db(work)
+    except Unanswered as exc:
+        fail(f"{len(exc.refs)} submissions have no answer yet: {', '.join(exc.refs)} (answer them, or use --allow-unanswered)")
+    except AnswerError as exc:
+        fail(str(exc))
+    again = " (already published: only what was new is sent)" if r.already_published else ""
+    typer.echo(f"conclusion of {r.meeting_code} published{again}: {r.answers_queued} answers queued, {r.summaries_queued} summaries queued")
+    if r.still_pending:
+        typer.echo(f"still being handled (residents told so; the answer goes out when recorded): {', '.join(r.still_pending)}")
+    typer.echo("messages are sent by `doithoai run`")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {path} as UTF-8 text: {exc}")
+        raise
+
+
+@app.command("announce")
+def announce(
+    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
+    text: Optional[str] = typer.Option(None, "--text", help="A few words added to the notice."),
+) -> None:
+    """Send the meeting notice (time, place, agenda, map pin, calendar file) to the invited villages and every registrant.
+    The same notice is sent once; a different --text is a new notice."""
+    from bot.services.notices import NoticeError
+    from bot.services.notices import announce as announce_meeting
+
+    async def work(db: Database) -> int:
+        async with UnitOfWork(db) as uow:
+            found = await uow.meetings.by_code(meeting)
+            if found is None:
+                fail(f"no meeting with code {meeting}")
+            count = await announce_meeting(uow, found, now=utcnow(), text=text)
+            await uow.commit()
+            return count
+
+    try:
+        count = with_db(work)
+    except NoticeError as exc:
+        fail(str(exc))
+    typer.echo(f"notice queued to {count} residents; messages are sent by `doithoai run`")
+
+
+@outbox_app.command("status")
+def outbox_status(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
+    """Messages by state (queued, sent, failed, unreachable), per meeting and kind."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with UnitOfWork(db, readonly=True) as uow:
+            return [
+                {"meeting": meeting, "kind": kind, "state": STATE_NAMES.get(status, status), "count": count}
+                for meeting, kind, status, count in await uow.outbox.counts()
+            ]
+
+    def line(r: dict[str, Any]) -> str:
+        return f"{r['meeting'] or '-':<12} {r['kind']:<10} {r['state']:<12} {r['count']}"
+
+    show(with_db(work), as_json, line, empty="the queue is empty")
+
+
+STATE_NAMES = {"pending": "queued"}
+
+
+@outbox_app.command("retry")
+def outbox_retry(failed: bool = typer.Option(False, "--failed", help="Queue the failed messages again.")) -> None:
+    """Queue failed messages again (after fixing what made them fail)."""
+    if not failed:
+        fail("say what to retry: --failed")
+
+    async def work(db: Database) -> int:
+        async with UnitOfWork(db) as uow:
+            count = await uow.outbox.requeue_failed()
+            await uow.commit()
+            return count
+
+    typer.echo(f"{with_db(work)} failed messages queued again")
 
 
 # --- privacy ------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Callable
 
 from bot.core.context import Context
-from bot.core.flows import consent, forget, help, meeting_card, my_questions, registration
+from bot.core.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration
 from bot.core.io import Event, Kind, Outcome, Reply
+from bot.delivery.outbox import enqueue
 from bot.i18n import Translator, pick_language
 from storage.db import Database
 from storage.models import utcnow
@@ -32,6 +33,8 @@ COMMANDS = {
     "huy": "cancel", "cancel": "cancel",
     "trogiup": "help", "help": "help",
     "xoadulieu": "forget", "forget": "forget",
+    "tatthongbao": "notices_off", "notices_off": "notices_off",
+    "batthongbao": "notices_on", "notices_on": "notices_on",
 }
 # The main menu's buttons arrive as their label text, in whichever language they were shown.
 MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
@@ -65,6 +68,8 @@ class Conversation:
             ctx = Context(uow=uow, event=event, tr=Translator(lang), now=self.clock(), resident=resident)
             if resident is not None and resident.language != ctx.tr.lang:
                 resident.language = ctx.tr.lang
+            if resident is not None and resident.unreachable_at is not None:
+                resident.unreachable_at = None  # they wrote again: the bot is unblocked
             await route(ctx)
             ids = await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
             await uow.commit()
@@ -85,16 +90,11 @@ class Conversation:
     async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply], *, transient: bool) -> list[int]:
         origin = event.update_id if event.update_id is not None else uuid.uuid4().hex
         ids = []
-        for n, part in enumerate(part for reply in replies for part in reply.parts()):
-            key = f"reply:{event.channel}:{event.chat_id}:{origin}:{n}"
-            if part.retire_buttons_of:
-                # A message's buttons are taken off once: a double tap must not ask the platform twice.
-                key = f"retire:{event.channel}:{event.chat_id}:{part.retire_buttons_of}"
-            outbox_id = await uow.outbox.enqueue(
-                key=key, channel=event.channel, chat_id=event.chat_id, payload=part.to_payload(), transient=transient
+        for n, reply in enumerate(replies):
+            ids += await enqueue(
+                uow, key=f"reply:{event.channel}:{event.chat_id}:{origin}:{n}", channel=event.channel,
+                chat_id=event.chat_id, reply=reply, transient=transient,
             )
-            if outbox_id is not None:
-                ids.append(outbox_id)
         return ids
 
 
@@ -178,6 +178,8 @@ async def _command(ctx: Context, command: str) -> None:
         return
     elif command == "my":
         await my_questions.show(ctx)
+    elif command in ("notices_on", "notices_off"):
+        await notices.switch(ctx, command == "notices_on")
     else:
         ctx.say(ctx.tr("command.unknown"), keyboard=ctx.menu() if not ctx.in_form else None)
     if ctx.in_form:
@@ -198,6 +200,8 @@ async def _button(ctx: Context, data: str) -> None:
         await registration.on_button(ctx, data)
     elif prefix in ("w", "wy", "wn"):
         await my_questions.on_button(ctx, data)
+    elif prefix == "fb":
+        await feedback.on_button(ctx, data)
     else:
         ctx.toast(ctx.tr("button.expired"))
         ctx.retire_buttons()

@@ -6,7 +6,7 @@ buttons on Telegram, a numbered list where a platform has no buttons, a prompt i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -62,13 +62,8 @@ class Reply:
     one_time_keyboard: bool = False
     remove_keyboard: bool = False
     location: tuple[float, float] | None = None  # sent as a map pin after the text
+    document: int | None = None  # an attachment's id: a file sent after the text
     retire_buttons_of: str | None = None  # take the buttons off an earlier message (no text sent)
-
-    def parts(self) -> list["Reply"]:
-        """One platform call each, so a retry never repeats a part that already went out."""
-        if self.text and self.location:
-            return [replace(self, location=None), Reply(location=self.location)]
-        return [self]
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +77,7 @@ class Reply:
             one_time_keyboard=data.get("one_time_keyboard", False),
             remove_keyboard=data.get("remove_keyboard", False),
             location=tuple(data["location"]) if data.get("location") else None,  # type: ignore[arg-type]
+            document=data.get("document"),
             retire_buttons_of=data.get("retire_buttons_of"),
         )
 

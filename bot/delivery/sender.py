@@ -1,71 +1,197 @@
-"""Sends queued outbox rows through each channel's transport, in order per chat.
+"""Sends queued outbox rows through each channel's transport: in order per chat, within the platform's limits.
 
-A reply is queued in the same transaction as the change that caused it, then sent right away
-by `flush_chat`; anything left pending (a crash, a network failure) is picked up by `run`.
+Replies to what a person just did are sent at once (`flush_chat`); everything else (answers,
+notices, retries) by the background loop (`run`). Every message is recorded the moment it
+has gone, so a process killed at any instant re-sends at most the messages in flight then.
+Failures are sorted: rate limited (wait as told, try again), unreachable (blocked the bot,
+chat gone: stop writing to that chat), temporary (back off exponentially with jitter, give up
+after a configured number of tries) and refused (a request the platform will never take).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import weakref
+from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 from bot.core.io import Reply
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Attachment, utcnow
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
-    """`permanent`: the message can never go (blocked bot, chat gone). Otherwise retry later."""
+    """Why a message did not go. `unreachable`: blocked or gone; `permanent`: refused; else temporary."""
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, permanent: bool = False, unreachable: bool = False, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        self.unreachable = unreachable
         self.retry_after = retry_after
 
 
 class Transport(Protocol):
     channel: str
 
-    async def deliver(self, chat_id: str, reply: Reply) -> None: ...
+    async def deliver(self, chat_id: str, reply: Reply, attachment: Attachment | None = None) -> None: ...
+
+    def is_group(self, chat_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A platform's sending limits and our retry policy for it."""
+
+    per_second: float = 30.0  # all chats together
+    chat_per_second: float = 1.0  # one chat, sustained
+    chat_burst: int = 3  # one chat, a short burst (a reply of several messages)
+    group_per_minute: float = 20.0
+    max_attempts: int = 8
+    backoff_base: float = 2.0  # seconds before the first retry; doubles each time
+    backoff_max: float = 600.0
+    concurrency: int = 8  # messages in flight at once (the platform's latency times the rate)
+
+
+MARGIN = 0.9
+
+
+class _Bucket:
+    """Token bucket: `capacity` at once, refilled at `rate` a second."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate, self.capacity = rate, capacity
+        self.tokens, self.stamp = capacity, 0.0
+
+    def delay(self, now: float) -> float:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate) if self.stamp else self.tokens
+        self.stamp = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+class RateLimiter:
+    """Spaces sends evenly at the overall rate and never lets more than that start in any one second;
+    each chat (and group) has its own bucket on top."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.interval = 1.0 / limits.per_second
+        self._next = 0.0
+        self._window: deque[float] = deque()
+        self._global = asyncio.Lock()
+        self._chats: dict[str, _Bucket] = {}
+
+    def _bucket(self, chat_id: str, group: bool, now: float) -> _Bucket:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            if len(self._chats) > 10_000:
+                # A bucket idle for a minute is full again: forgetting it changes nothing.
+                self._chats = {k: b for k, b in self._chats.items() if now - b.stamp < 60}
+            limits = self.limits
+            # Refilled a little slower than the platform's limit: our clock and its clock see the same
+            # messages a few milliseconds apart, and exactly-at-the-limit would be refused now and then.
+            if group:
+                bucket = _Bucket(limits.group_per_minute / 60 * MARGIN, limits.group_per_minute)
+            else:
+                bucket = _Bucket(limits.chat_per_second * MARGIN, limits.chat_burst)
+            self._chats[chat_id] = bucket
+        return bucket
+
+    async def acquire(self, chat_id: str, group: bool = False, *, new_message: bool = True) -> None:
+        """Wait for this chat's turn (new messages only: taking buttons off is not a message), then the overall turn."""
+        loop = asyncio.get_running_loop()
+        if new_message:
+            bucket = self._bucket(chat_id, group, loop.time())
+            while (wait := bucket.delay(loop.time())) > 0:
+                await asyncio.sleep(wait)
+            bucket.take()
+        async with self._global:
+            while True:
+                now = loop.time()
+                while self._window and now - self._window[0] >= 1.0:
+                    self._window.popleft()
+                full = len(self._window) >= self.limits.per_second
+                wait = max(self._next - now, 1.0 - (now - self._window[0]) if full else 0.0)
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            self._window.append(now)
+            self._next = now + self.interval
+
+    def pause(self, seconds: float) -> None:
+        """The platform said "retry after": nobody sends before then."""
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
 
 
 class Sender:
-    def __init__(self, db: Database, transports: dict[str, Transport], *, retry_interval: float = 2.0) -> None:
+    def __init__(self, db: Database, transports: dict[str, Transport], limits: dict[str, Limits] | None = None, *, poll_interval: float = 1.0) -> None:
         self.db = db
         self.transports = transports
-        self.retry_interval = retry_interval
-        # One lock per chat while it is in use; chats that went quiet do not pile up.
+        self.limits = {name: (limits or {}).get(name, Limits()) for name in transports}
+        self.limiters = {name: RateLimiter(self.limits[name]) for name in transports}
+        self.poll_interval = poll_interval
+        # One lock per chat while it is in use, so one chat's messages never overtake each other.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._slots = {name: asyncio.Semaphore(self.limits[name].concurrency) for name in transports}
+        self._wake = asyncio.Event()
+        self._busy: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task] = set()
 
-    async def flush_chat(self, channel: str, chat_id: str) -> bool:
-        """Send this chat's pending messages in order; False when one must wait for a retry."""
-        transport = self.transports[channel]
+    def _lock(self, channel: str, chat_id: str) -> asyncio.Lock:
         lock = self._locks.get((channel, chat_id))
         if lock is None:
             lock = self._locks[(channel, chat_id)] = asyncio.Lock()
-        async with lock:
+        return lock
+
+    def wake(self) -> None:
+        """New background messages were queued by this process: look now rather than at the next tick."""
+        self._wake.set()
+
+    async def flush_chat(self, channel: str, chat_id: str) -> bool:
+        """Send this chat's due messages in order; False when the next one has to wait (retry, rate)."""
+        transport, limits = self.transports[channel], self.limits[channel]
+        async with self._lock(channel, chat_id):
             async with UnitOfWork(self.db, readonly=True) as uow:
                 pending = list(await uow.outbox.pending_for_chat(channel, chat_id))
             for row in pending:
                 assert row.id is not None
-                try:
-                    await transport.deliver(chat_id, Reply.from_payload(row.payload))
-                except DeliveryError as exc:
-                    await self._failed(row.id, exc)
-                    if exc.permanent:
-                        continue
-                    if exc.retry_after:
-                        await asyncio.sleep(min(exc.retry_after, 30))
-                    return False
-                # Recorded at once: a crash can re-send only the message in flight, never a batch.
-                await self._delivered(row.id, forget=row.transient)
+                if row.next_attempt_at is not None and row.next_attempt_at > utcnow():
+                    return False  # backing off; the later ones wait behind it to keep the order
+                attachment = await self._attachment(row.payload.get("document"))
+                reply = Reply.from_payload(row.payload)
+                async with self._slots[channel]:
+                    while True:
+                        await self.limiters[channel].acquire(chat_id, transport.is_group(chat_id), new_message=not reply.retire_buttons_of)
+                        try:
+                            await transport.deliver(chat_id, reply, attachment)
+                        except DeliveryError as exc:
+                            if exc.retry_after:
+                                log.warning("%s asked to slow down for %.0f s", channel, exc.retry_after)
+                                self.limiters[channel].pause(exc.retry_after)
+                                continue
+                            stop = await self._failed(row.id, row.attempts, channel, chat_id, exc, limits)
+                            if stop:
+                                return False
+                            break
+                        # Recorded at once: a crash can re-send only what is in flight, never a batch.
+                        await self._delivered(row.id, forget=row.transient)
+                        break
             return True
+
+    async def _attachment(self, attachment_id: int | None) -> Attachment | None:
+        if attachment_id is None:
+            return None
+        async with UnitOfWork(self.db, readonly=True) as uow:
+            return await uow.session.get(Attachment, attachment_id)
 
     async def _delivered(self, outbox_id: int, *, forget: bool) -> None:
         async with UnitOfWork(self.db) as uow:
@@ -75,30 +201,74 @@ class Sender:
                 await uow.outbox.mark_sent([outbox_id])
             await uow.commit()
 
-    async def _failed(self, outbox_id: int, exc: DeliveryError) -> None:
+    async def _failed(self, outbox_id: int, attempts: int, channel: str, chat_id: str, exc: DeliveryError, limits: Limits) -> bool:
+        """Record a failure; True when the rest of this chat's messages must wait or stop."""
         async with UnitOfWork(self.db) as uow:
-            if exc.permanent:
+            if exc.unreachable:
+                # Blocked or gone: nothing more goes to this chat until the person writes again.
+                await uow.outbox.mark_chat_unreachable(channel, chat_id, str(exc))
+                await uow.residents.mark_unreachable(channel, chat_id, utcnow())
+                log.info("%s chat unreachable (%s): its messages are set aside", channel, exc)
+                stop = True
+            elif exc.permanent or attempts + 1 >= limits.max_attempts:
                 await uow.outbox.mark(outbox_id, status="failed", error=str(exc))
+                log.warning("%s message %s failed for good: %s", channel, outbox_id, exc)
+                stop = False
             else:
-                await uow.outbox.retry_later(outbox_id, str(exc))
+                delay = min(limits.backoff_max, limits.backoff_base * 2**attempts) * (1 + random.random() / 2)
+                await uow.outbox.retry_later(outbox_id, str(exc), utcnow() + timedelta(seconds=delay))
+                stop = True
             await uow.commit()
+        return stop
 
-    async def flush_stale(self, older_than: float = 0.0) -> None:
-        cutoff = utcnow() - timedelta(seconds=older_than)
+    async def flush_due(self) -> int:
+        """Start sending to every chat that has a message due and is not being served; returns how many started."""
+        started = 0
         for channel in self.transports:
-            async with UnitOfWork(self.db) as uow:
-                chats = list(await uow.outbox.chats_with_pending(channel, cutoff))
+            async with UnitOfWork(self.db, readonly=True) as uow:
+                chats = list(await uow.outbox.chats_due(channel, utcnow(), limit=2000))
             for chat_id in chats:
-                await self.flush_chat(channel, chat_id)
+                key = (channel, chat_id)
+                if key in self._busy:
+                    continue
+                self._busy.add(key)
+                task = asyncio.create_task(self._flush_logged(channel, chat_id))
+                self._tasks.add(task)
+                task.add_done_callback(lambda t, key=key: self._done(t, key))
+                started += 1
+        return started
+
+    def _done(self, task: asyncio.Task, key: tuple[str, str]) -> None:
+        self._tasks.discard(task)
+        self._busy.discard(key)
+        self._wake.set()  # a chat finished: there may be room for more, or its next message is due
+
+    async def _flush_logged(self, channel: str, chat_id: str) -> None:
+        try:
+            await self.flush_chat(channel, chat_id)
+        except Exception:  # one chat's trouble must not stop the others
+            log.exception("sending to a %s chat failed", channel)
+
+    async def drain(self) -> None:
+        """Wait for the chats being served now (used when stopping)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Retry what is still pending (after a crash or a failed send) until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.flush_stale(older_than=self.retry_interval)
-            except Exception:
-                log.exception("outbox retry pass failed")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.retry_interval)
-            except asyncio.TimeoutError:
-                pass
+        """Deliver whatever is due (answers, notices, retries, what a crash left) until `stop` is set,
+        then finish the messages in flight."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.flush_due()
+                except Exception:
+                    log.exception("delivery pass failed")
+                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+                await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+                # Several chats finishing at once wake us once, not once each.
+                await asyncio.sleep(0.02)
+        finally:
+            await self.drain()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.services.notices import Change, tell_change
 from storage.models import Commune, Meeting, MeetingVillage, Topic, Village, utcnow
 from storage.uow import UnitOfWork
 
@@ -82,6 +83,7 @@ class MeetingPlan(_Strict):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     registration_closes_at: datetime
+    agenda: str = Field(default="", max_length=500)  # the notice's one-line agenda
     villages: list[str] | None = None
     topics: list[str] = Field(min_length=1)
 
@@ -174,6 +176,7 @@ class LoadReport:
     meeting_code: str
     created: bool
     kept: list[str] = field(default_factory=list)  # villages/topics dropped from the plan but kept for their submissions
+    notified: int = 0  # registrants told that the time or venue changed
 
 
 async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
@@ -220,6 +223,7 @@ async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
         latitude=mp.latitude,
         longitude=mp.longitude,
         registration_closes_at=mp.registration_closes_at,
+        agenda=_clean(mp.agenda),
         updated_at=now,
     )
     if meeting is None:
@@ -229,8 +233,14 @@ async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
     else:
         if meeting.commune_id != commune.id:
             raise PlanError([f"meeting.code: {mp.code} belongs to another commune"])
+        change = Change(
+            starts_at=(meeting.starts_at, mp.starts_at) if meeting.starts_at != mp.starts_at else None,
+            venue=(meeting.venue, fields["venue"]) if meeting.venue != fields["venue"] else None,
+        )
         for key, value in fields.items():
             setattr(meeting, key, value)
+        if change.starts_at or change.venue:
+            report.notified = await tell_change(uow, meeting, change, now)
     assert meeting.id is not None
 
     invited = [_clean(v) for v in mp.villages] if mp.villages is not None else [_clean(v.name) for v in cp.villages]

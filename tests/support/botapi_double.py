@@ -44,10 +44,38 @@ Simulated people: ``user()``, ``group()``; injection (sync, returns the queued
 update dict): ``send_text``, ``press``, ``press_raw``, ``send_contact``,
 ``send_location``, ``send_sticker``, ``send_photo``, ``send_voice``,
 ``send_document``, ``queue_update``, ``redeliver``, ``block``, ``unblock``.
-Recording: ``calls``, ``rejections``, ``messages(chat_id)``,
-``callback_answers``, ``commands``, ``files``. Awaiting: ``next_message``,
-``wait_until``, ``wait_answered``, ``unanswered_callbacks``. Fault injection:
-``fail_next(method, times, error_code=429, retry_after=...)``.
+Recording: ``calls``, ``rejections`` (``real_rejections()`` leaves out the
+injected ones), ``messages(chat_id)``, ``callback_answers``, ``commands``,
+``files``, ``sent_log``. Awaiting: ``next_message``, ``wait_until``,
+``wait_answered``, ``unanswered_callbacks``. Fault injection:
+``fail_next(method, times, error_code=429, retry_after=...)``,
+``fail_chat``, ``hang_chat``, ``clear_faults``.
+
+Sending calls
+    Calls that send or edit a message (send*/edit*/copy*/forward* methods
+    returning a message: not sendChatAction, getUpdates, answerCallbackQuery,
+    setMyCommands, ...) get three extras, on top of validation:
+
+    - Rate limits, off by default so other tests pay nothing:
+      ``enforce_limits(per_second=30, chat_per_second=1.0, chat_burst=3,
+      group_per_minute=20)`` (or ``BotAPIDouble(limits=...)``; ``None`` turns
+      them off). Token buckets: global (capacity ``per_second``), per private
+      chat (capacity ``chat_burst``, refill ``chat_per_second``/s), per group
+      (capacity and refill ``group_per_minute`` a minute). Over a limit the
+      call gets Telegram's 429 ``"Too Many Requests: retry after N"`` with
+      ``parameters.retry_after`` N (whole seconds until a token is free,
+      >= 1), stores nothing and uses no token. See ``RateLimits``.
+    - Per-chat faults: ``fail_chat(chat, 403 | 400 | 500 | 429, times=None)``
+      refuses the chat's sending calls (after validation);
+      ``hang_chat(chat, seconds)`` delays them, to exercise client timeouts
+      (``after_delivery=True``: the message is stored, only the answer is
+      late); ``clear_faults(chat=None)``. Injected refusals, ``fail_next``'s
+      included, are recorded with ``Rejection.injected=True``.
+    - Measurement: ``sent_log`` holds ``Sent(at, chat_id, method)`` for every
+      accepted sending call (``at`` from ``clock``, ``time.monotonic`` unless
+      the test passes a fake one); ``max_rate(window=1.0)`` and
+      ``max_chat_rate(window=1.0, chat=None)`` give the most accepted calls
+      within any window, overall and in one chat.
 
 Bot messages returned by ``messages()`` / ``next_message()`` are the live
 Message dicts (edited in place) plus double-only keys that are never sent to
@@ -69,6 +97,7 @@ Control API (JSON, same server, no token) for driving a real bot by hand::
          /_double/rejections | /_double/callback_answers | /_double/commands
          /_double/updates (queued, not yet confirmed)
          /_double/next_message?chat_id=&timeout=
+         /_double/sent_log | /_double/rates?window= | /_double/limits
     POST /_double/users {user_id?, first_name?, last_name?, username?, language_code?}
          /_double/groups {title, supergroup?, username?}
          /_double/send_text {user_id, text, chat_id?}
@@ -80,6 +109,11 @@ Control API (JSON, same server, no token) for driving a real bot by hand::
          /_double/redeliver {update_id}
          /_double/queue_update {<update payload without update_id>}
          /_double/fail_next {method, times?, error_code?, description?, retry_after?}
+         /_double/limits {per_second?, chat_per_second?, chat_burst?, group_per_minute?}
+                         (JSON null turns the limits off)
+         /_double/fail_chat {chat_id, error_code, times?, description?, retry_after?}
+         /_double/hang_chat {chat_id, seconds, times?, after_delivery?}
+         /_double/clear_faults {chat_id?}
     Answers are {"ok": true, "result": ...} or {"ok": false, "error": "..."} (400).
 """
 
@@ -98,7 +132,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -112,9 +146,12 @@ __all__ = [
     "Call",
     "DoubleTimeout",
     "FileRecord",
+    "RateLimits",
     "Rejection",
+    "Sent",
     "SimChat",
     "SimUser",
+    "TELEGRAM_LIMITS",
     "UploadedFile",
     "find_spec_path",
     "parse_formatted_text",
@@ -264,12 +301,66 @@ class Call(NamedTuple):
 
 
 class Rejection(NamedTuple):
-    """A refused Bot API call (raw string parameters as received)."""
+    """A refused Bot API call (raw string parameters as received).
+
+    ``injected`` marks refusals a test asked for (``fail_next``, ``fail_chat``),
+    so that assertions about the bot's own requests can ignore them.
+    """
 
     method: str
     params: dict[str, Any]
     error_code: int
     description: str
+    injected: bool = False
+
+
+class Sent(NamedTuple):
+    """An accepted call that sent or edited a message (see ``sent_log``)."""
+
+    at: float  # the double's clock (time.monotonic by default) when it was accepted
+    chat_id: int | None  # None for inline-message edits, which name no chat
+    method: str
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood limits, each a token bucket; ``None`` switches one off.
+
+    The defaults are the figures Telegram's bot FAQ gives: about 30 messages
+    per second overall, about one per second in a private chat (short bursts
+    are tolerated, hence ``chat_burst``) and 20 per minute in a group.
+
+    A bucket holds ``capacity`` tokens, refills at ``rate`` per second and
+    starts full. Over a window of T seconds it lets through at most
+    ``capacity + rate * T`` messages, so the global bucket (capacity
+    ``per_second``) allows a burst of ``per_second`` and then ``per_second``
+    a second: a single 1 s window can see up to about twice ``per_second``.
+    Tests that must prove a sender stays under N/s should assert
+    ``max_rate()`` as well as the absence of 429s.
+    """
+
+    per_second: float | None = 30
+    chat_per_second: float | None = 1.0
+    chat_burst: int = 3
+    group_per_minute: float | None = 20
+
+    def __post_init__(self) -> None:
+        for name in ("per_second", "chat_per_second", "group_per_minute"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None, not {value!r}")
+        if self.chat_burst < 1:
+            raise ValueError(f"chat_burst must be at least 1, not {self.chat_burst!r}")
+
+    @classmethod
+    def coerce(cls, value: RateLimits | Mapping[str, Any] | None) -> RateLimits | None:
+        """Accept a RateLimits, a dict of its fields (unknown keys raise TypeError) or None."""
+        if value is None or isinstance(value, RateLimits):
+            return value
+        return cls(**value)
+
+
+TELEGRAM_LIMITS = RateLimits()
 
 
 @dataclass(frozen=True)
@@ -1126,6 +1217,142 @@ class _Failure:
     retry_after: int | None
 
 
+class _InjectedFault(BotAPIError):
+    """A refusal a test asked for; recorded with ``Rejection.injected=True``."""
+
+
+# What Telegram answers in the situations a test most often wants to fake.
+_CHAT_FAULT_DESCRIPTIONS = {
+    400: f"Bad Request: {ERR_CHAT_NOT_FOUND}",
+    403: "Forbidden: bot was blocked by the user",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+@dataclass
+class _ChatFault:
+    error_code: int
+    description: str
+    parameters: JSON | None
+    remaining: int | None  # None: until clear_faults()
+
+    def error(self) -> _InjectedFault:
+        # A fresh exception each time: re-raising one instance would grow its traceback.
+        return _InjectedFault(self.error_code, self.description, self.parameters)
+
+
+@dataclass
+class _ChatHang:
+    seconds: float
+    after_delivery: bool  # deliver first, then hold the answer back (a lost response)
+    remaining: int | None  # None: until clear_faults()
+
+
+_Fault = TypeVar("_Fault", _ChatFault, _ChatHang)
+
+
+def _take(faults: dict[int, _Fault], chat_id: int | None) -> _Fault | None:
+    """The chat's active _ChatFault/_ChatHang, counting one use of it (None if there is none)."""
+    if chat_id is None:
+        return None
+    fault = faults.get(chat_id)
+    if fault is None:
+        return None
+    if fault.remaining is not None:
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            del faults[chat_id]
+    return fault
+
+
+@dataclass
+class _TokenBucket:
+    capacity: float
+    rate: float  # tokens per second
+    tokens: float
+    updated: float
+
+    def wait(self, now: float) -> float:
+        """Seconds until one token is available (0 if one is now)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        # The epsilon absorbs float error, so a client that waited exactly long enough gets through.
+        return max(0.0, (1 - self.tokens) / self.rate - 1e-9)
+
+
+class _RateLimiter:
+    """Telegram's flood control for calls that send or edit messages (see RateLimits)."""
+
+    def __init__(self, limits: RateLimits, now: float) -> None:
+        self.limits = limits
+        self._global = self._bucket(limits.per_second, limits.per_second, now)
+        self._chats: dict[int, _TokenBucket] = {}
+
+    @staticmethod
+    def _bucket(capacity: float | None, rate: float | None, now: float) -> _TokenBucket | None:
+        if capacity is None or rate is None:
+            return None
+        return _TokenBucket(capacity, rate, capacity, now)
+
+    def _chat_bucket(self, chat_id: int, group: bool, now: float) -> _TokenBucket | None:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            lim = self.limits
+            if group:
+                per_minute = lim.group_per_minute
+                bucket = self._bucket(per_minute, per_minute / 60 if per_minute else None, now)
+            else:
+                bucket = self._bucket(lim.chat_burst, lim.chat_per_second, now)
+            if bucket is not None:
+                self._chats[chat_id] = bucket
+        return bucket
+
+    def acquire(self, chat_id: int | None, group: bool, now: float) -> list[_TokenBucket]:
+        """Take a token from every bucket that applies, or raise the 429 and take none."""
+        buckets = [self._global]
+        if chat_id is not None:
+            buckets.append(self._chat_bucket(chat_id, group, now))
+        live = [b for b in buckets if b is not None]
+        wait = max((b.wait(now) for b in live), default=0.0)
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise BotAPIError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        for b in live:
+            b.tokens -= 1
+        return live
+
+    @staticmethod
+    def release(buckets: Iterable[_TokenBucket]) -> None:
+        """Give tokens back: only accepted calls count against the limits."""
+        for b in buckets:
+            b.tokens = min(b.capacity, b.tokens + 1)
+
+
+def _is_sending(method: JSON) -> bool:
+    """Does the method send or edit a message (the calls Telegram's flood limits count)?
+
+    send*/edit*/copy*/forward* methods that return a message: not sendChatAction,
+    sendGift, sendMessageDraft, editForumTopic, editChatInviteLink, editStory, ...
+    """
+    name = method["name"]
+    returns = {r.removeprefix("Array of ") for r in method.get("returns", [])}
+    return name.startswith(("send", "edit", "copy", "forward")) and bool(returns & {"Message", "MessageId"})
+
+
+def _max_in_window(times: Iterable[float], window: float) -> int:
+    """The most timestamps that fit in a half-open interval [t, t + window)."""
+    if window <= 0:
+        raise ValueError("window must be positive")
+    ordered = sorted(times)
+    best = start = 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 @dataclass
 class _Poll:
     request: web.Request
@@ -1200,6 +1427,10 @@ class BotAPIDouble:
     client has disconnected never count as in progress.
     ``callback_timeout`` (seconds, default: no limit) makes answerCallbackQuery
     fail with "query is too old" for callbacks pressed longer ago than that.
+    ``limits`` turns on Telegram's flood limits from the start (see
+    ``enforce_limits``; off by default). ``clock`` (default ``time.monotonic``)
+    times the rate limits and ``sent_log``; a test may pass a fake clock it
+    advances by hand to make them exact and instant.
     """
 
     def __init__(
@@ -1213,6 +1444,8 @@ class BotAPIDouble:
         spec: BotAPISpec | Path | str | None = None,
         conflict_policy: ConflictPolicy = "terminate_previous",
         callback_timeout: float | None = None,
+        limits: RateLimits | Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         self.spec = spec if isinstance(spec, BotAPISpec) else BotAPISpec.load(spec)
@@ -1242,6 +1475,8 @@ class BotAPIDouble:
         self.chats: dict[int, SimChat] = {}
         self.webhook_url: str | None = None
         self.filtered_updates: list[JSON] = []  # dropped because of allowed_updates
+        self.sent_log: list[Sent] = []  # accepted calls that sent or edited a message
+        self.clock = clock
 
         self._queue: list[_Queued] = []
         self._sent_updates: dict[int, JSON] = {}
@@ -1254,6 +1489,11 @@ class BotAPIDouble:
         self._allowed_updates: frozenset[str] | None = None
         self._active_poll: _Poll | None = None
         self._failures: dict[str, deque[_Failure]] = {}
+        self._chat_faults: dict[int, _ChatFault] = {}
+        self._chat_hangs: dict[int, _ChatHang] = {}
+        self._sending_methods = frozenset(n.lower() for n, m in self.spec.methods.items() if _is_sending(m))
+        self._limiter: _RateLimiter | None = None
+        self.enforce_limits(limits)
         self._cursors: dict[int, int] = {}
         self._changed = asyncio.Event()
         self._closing = False
@@ -1537,7 +1777,121 @@ class BotAPIDouble:
         queue = self._failures.setdefault(spec_method["name"].lower(), deque())
         queue.extend(_Failure(error_code, description, retry_after) for _ in range(times))
 
+    def fail_chat(
+        self,
+        chat: SimChat | SimUser | int,
+        error_code: int,
+        *,
+        times: int | None = None,
+        description: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Make the next ``times`` (None: all, until ``clear_faults``) sending calls to ``chat`` fail.
+
+        Sending calls are those that send or edit a message (the ones rate limits
+        count). The refusal comes after validation, as Telegram checks the chat
+        after the parameters; it is recorded with ``Rejection.injected=True``.
+        Default descriptions: 400 "chat not found", 403 "bot was blocked by the
+        user", 429 "retry after N" (``retry_after`` defaults to 1), 500.
+        A new fault for the chat replaces the previous one.
+        """
+        if not 400 <= error_code <= 599:
+            raise ValueError(f"error_code must be a 4xx or 5xx HTTP status, not {error_code}")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1 (or None for until cleared)")
+        parameters: JSON | None = None
+        if error_code == 429:
+            retry_after = 1 if retry_after is None else retry_after
+            parameters = {"retry_after": retry_after}
+            default = f"Too Many Requests: retry after {retry_after}"
+        else:
+            default = _CHAT_FAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}")
+        self._chat_faults[self._chat_id(chat)] = _ChatFault(error_code, description or default, parameters, times)
+
+    def hang_chat(
+        self,
+        chat: SimChat | SimUser | int,
+        seconds: float,
+        *,
+        times: int | None = None,
+        after_delivery: bool = False,
+    ) -> None:
+        """Make sending calls to ``chat`` take ``seconds`` before they are answered.
+
+        By default the call waits before it is processed: a client that times out
+        and hangs up has sent nothing (aiohttp cancels the handler). With
+        ``after_delivery=True`` the message is stored first and only the answer is
+        late, like a Telegram response lost on the way: the client gives up
+        although the message was sent. ``stop()`` cuts any hang short.
+        """
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1 (or None for until cleared)")
+        self._chat_hangs[self._chat_id(chat)] = _ChatHang(seconds, after_delivery, times)
+
+    def clear_faults(self, chat: SimChat | SimUser | int | None = None) -> None:
+        """Remove the chat's ``fail_chat``/``hang_chat`` faults; without a chat, every fault (``fail_next`` too)."""
+        if chat is None:
+            self._chat_faults.clear()
+            self._chat_hangs.clear()
+            self._failures.clear()
+            return
+        cid = self._chat_id(chat)
+        self._chat_faults.pop(cid, None)
+        self._chat_hangs.pop(cid, None)
+
+    # -- rate limits -----------------------------------------------------------------
+
+    def enforce_limits(
+        self, limits: RateLimits | Mapping[str, Any] | None = TELEGRAM_LIMITS, /, **overrides: Any
+    ) -> RateLimits | None:
+        """Refuse sending calls over Telegram's flood limits with 429 "retry after N".
+
+        ``enforce_limits()`` uses Telegram's figures; keywords or a dict/RateLimits
+        change them (``enforce_limits(per_second=50, chat_per_second=None)``);
+        ``enforce_limits(None)`` turns limits off (the default). Each call starts
+        with full buckets. Only calls that send or edit a message count, only
+        accepted ones use a token, and a refused call stores nothing. Returns the
+        limits now in force.
+        """
+        active = RateLimits.coerce(limits)
+        if overrides:
+            if active is None:
+                raise ValueError("limits are off (None): there is nothing to override")
+            active = RateLimits.coerce({**asdict(active), **overrides})
+        self._limiter = None if active is None else _RateLimiter(active, self.clock())
+        return active
+
+    @property
+    def limits(self) -> RateLimits | None:
+        """The rate limits in force, or None when they are off."""
+        return self._limiter.limits if self._limiter else None
+
     # -- recording / queries -----------------------------------------------------
+
+    def real_rejections(self) -> list[Rejection]:
+        """Refusals the bot earned itself: all but injected faults (rate-limit 429s included)."""
+        return [r for r in self.rejections if not r.injected]
+
+    def max_rate(self, window: float = 1.0) -> int:
+        """The most sending calls accepted within any ``window`` seconds, over all chats."""
+        return _max_in_window((s.at for s in self.sent_log), window)
+
+    def max_chat_rate(self, window: float = 1.0, chat: SimChat | SimUser | int | None = None) -> int:
+        """The most sending calls accepted within any ``window`` seconds in one chat.
+
+        For ``chat``, or the busiest chat when it is None. Inline-message edits name no chat and are left out.
+        """
+        wanted = None if chat is None else self._chat_id(chat)
+        per_chat: dict[int, list[float]] = {}
+        for s in self.sent_log:
+            if s.chat_id is not None and (wanted is None or s.chat_id == wanted):
+                per_chat.setdefault(s.chat_id, []).append(s.at)
+        return max((_max_in_window(times, window) for times in per_chat.values()), default=0)
+
+    def _rates(self, window: float) -> JSON:
+        return {"window": window, "max_rate": self.max_rate(window), "max_chat_rate": self.max_chat_rate(window)}
 
     def calls_of(self, method: str) -> list[JSON]:
         """Decoded params of every accepted call of ``method`` (case-insensitive)."""
@@ -2086,15 +2440,17 @@ class BotAPIDouble:
             if failures:
                 failure = failures.popleft()
                 params = {"retry_after": failure.retry_after} if failure.retry_after is not None else None
-                raise BotAPIError(failure.error_code, failure.description, params)
+                raise _InjectedFault(failure.error_code, failure.description, params)
             params = self.validator.decode(method, raw, files)
-            handler = self._handlers.get(name.lower())
-            if handler is not None:
-                result = await handler(params, request)
+            late_answer = 0.0
+            if name.lower() in self._sending_methods:
+                result, late_answer = await self._send(method, params, request)
             else:
-                result = await self._m_generic(method, params)
+                result = await self._dispatch(method, params, request)
         except BotAPIError as exc:
-            self.rejections.append(Rejection(name, raw, exc.error_code, exc.description))
+            self.rejections.append(
+                Rejection(name, raw, exc.error_code, exc.description, injected=isinstance(exc, _InjectedFault))
+            )
             self._notify()
             return web.json_response(exc.payload(), status=exc.error_code)
         except Exception as exc:  # a bug in the double must fail loudly, not look like Telegram
@@ -2104,7 +2460,63 @@ class BotAPIDouble:
             return web.json_response(error.payload(), status=500)
         self.calls.append(Call(name, params))
         self._notify()
+        if late_answer:
+            await self._pause(late_answer)  # recorded already: a client that gives up has still sent it
         return web.json_response({"ok": True, "result": result}, dumps=_dumps)
+
+    async def _dispatch(self, method: JSON, params: JSON, request: web.Request) -> Any:
+        handler = self._handlers.get(method["name"].lower())
+        if handler is not None:
+            return await handler(params, request)
+        return await self._m_generic(method, params)
+
+    async def _send(self, method: JSON, params: JSON, request: web.Request) -> tuple[Any, float]:
+        """A call that sends or edits a message: hangs, injected faults and rate limits around it.
+
+        In the order Telegram would meet them: the request is slow to arrive,
+        the chat refuses, flood control refuses, then the method runs. Returns
+        the result and how long to hold the answer back (``after_delivery`` hangs).
+        """
+        chat_id = self._sending_chat_id(params)
+        hang = _take(self._chat_hangs, chat_id)
+        if hang is not None and not hang.after_delivery:
+            await self._pause(hang.seconds)
+        fault = _take(self._chat_faults, chat_id)
+        if fault is not None:
+            raise fault.error()
+        taken: list[_TokenBucket] = []
+        if self._limiter is not None:
+            chat = self.chats.get(chat_id) if chat_id is not None else None
+            # An unknown chat is refused by the method anyway; its id's sign tells the kind.
+            group = chat.type != "private" if chat is not None else chat_id is not None and chat_id < 0
+            taken = self._limiter.acquire(chat_id, group, self.clock())
+        try:
+            result = await self._dispatch(method, params, request)
+        except BaseException:
+            _RateLimiter.release(taken)  # refused by the method (or cancelled): nothing was sent
+            raise
+        self.sent_log.append(Sent(self.clock(), chat_id, method["name"]))
+        return result, hang.seconds if hang is not None and hang.after_delivery else 0.0
+
+    def _sending_chat_id(self, params: JSON) -> int | None:
+        """The numeric id of the chat a sending call targets (None: inline message or unknown @name)."""
+        chat_id = params.get("chat_id")
+        if isinstance(chat_id, int):
+            return chat_id
+        if isinstance(chat_id, str):
+            return next((c.id for c in self.chats.values() if c.username and f"@{c.username}" == chat_id), None)
+        return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but let stop() cut it short so a hung chat never delays teardown."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self._closing and (remaining := deadline - loop.time()) > 0:
+            event = self._changed
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
 
     @staticmethod
     async def _read_params(request: web.Request) -> tuple[dict[str, str], dict[str, UploadedFile]]:
@@ -2170,6 +2582,9 @@ class BotAPIDouble:
                 for (scope, lang), cmds in self.commands.items()
             ],
             "updates": lambda r: self.pending_updates(),
+            "sent_log": lambda r: [s._asdict() for s in self.sent_log],
+            "rates": lambda r: self._rates(float(r.query.get("window", 1.0))),
+            "limits": lambda r: _limits_json(self.limits),
         }
         actions: dict[str, Callable[[JSON], Any]] = {
             "users": lambda b: self.user(
@@ -2198,6 +2613,17 @@ class BotAPIDouble:
                 b["method"], int(b.get("times", 1)), error_code=int(b.get("error_code", 429)),
                 description=b.get("description"), retry_after=b.get("retry_after"),
             ),
+            # A JSON null body turns the limits off; {} (or no body) sets Telegram's.
+            "limits": lambda b: _limits_json(self.enforce_limits(b)),
+            "fail_chat": lambda b: self.fail_chat(
+                int(b["chat_id"]), int(b["error_code"]), times=b.get("times"),
+                description=b.get("description"), retry_after=b.get("retry_after"),
+            ),
+            "hang_chat": lambda b: self.hang_chat(
+                int(b["chat_id"]), float(b["seconds"]), times=b.get("times"),
+                after_delivery=bool(b.get("after_delivery", False)),
+            ),
+            "clear_faults": lambda b: self.clear_faults(b.get("chat_id")),
         }  # fmt: skip
 
         def control(fn: Callable[[Any], Any], *, body: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -2223,6 +2649,10 @@ class BotAPIDouble:
             return web.json_response({"ok": True, "result": msg}, dumps=_dumps)
 
         app.router.add_get("/_double/next_message", next_message)
+
+
+def _limits_json(limits: RateLimits | None) -> JSON | None:
+    return asdict(limits) if limits is not None else None
 
 
 def _dumps(obj: Any) -> str:

@@ -10,7 +10,7 @@ from typing import AsyncIterator
 from bot.channels.telegram.runner import TelegramBot, make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.core.conversation import Conversation
-from bot.delivery.sender import Sender
+from bot.delivery.sender import Limits, Sender
 from storage.db import Database
 from tests.support.botapi_double import BotAPIDouble, SimUser
 
@@ -20,7 +20,10 @@ async def running_bot(db: Database, double: BotAPIDouble, clock=None) -> AsyncIt
     """The real aiogram-based bot, polling the double, inside the test's event loop."""
     bot = make_bot(double.token, double.base_url)
     conversation = Conversation(db, clock=clock) if clock else Conversation(db)
-    telegram = TelegramBot(bot, conversation, Sender(db, {"telegram": TelegramTransport(bot)}))
+    # Test residents answer within milliseconds, which no person does: the per-chat pace that
+    # protects real chats would only slow these tests down (tests/test_delivery.py checks it).
+    limits = Limits(chat_per_second=1000, chat_burst=1000, per_second=1000)
+    telegram = TelegramBot(bot, conversation, Sender(db, {"telegram": TelegramTransport(bot)}, {"telegram": limits}))
     stop = asyncio.Event()
     task = asyncio.create_task(telegram.run(stop))
     try:

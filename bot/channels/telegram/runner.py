@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
 # (command, catalogue key of its description) per language, registered with setMyCommands.
-_KEYS = ("start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "xoadulieu")
+_KEYS = ("start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "tatthongbao", "batthongbao", "xoadulieu")
 COMMAND_MENU = {
     "vi": list(zip(_KEYS, _KEYS)),
-    "en": list(zip(("start", "register", "meeting", "my", "cancel", "help", "forget"), _KEYS)),
+    "en": list(zip(("start", "register", "meeting", "my", "cancel", "help", "notices_off", "notices_on", "forget"), _KEYS)),
 }
 
 

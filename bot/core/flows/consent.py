@@ -77,4 +77,5 @@ async def on_button(ctx: Context, data: str) -> None:
     # (if the plan still invites it).
     village = await village_from_payload(ctx, data.split(":", 2)[2]) if data.count(":") == 2 else None
     if village is not None:
+        ctx.resident.village_id = village
         await registration.start(ctx, preset_village=village)

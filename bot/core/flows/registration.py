@@ -423,6 +423,7 @@ async def _submit(ctx: Context) -> None:
     )
     # Remembered for the next form; the phone only when the resident gave one.
     ctx.resident.name = draft["name"]
+    ctx.resident.village_id = draft["village_id"]  # whose village notices they get
     if draft.get("phone"):
         ctx.resident.phone = draft["phone"]
     ctx.set_state({})

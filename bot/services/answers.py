@@ -1,0 +1,213 @@
+"""Answers and the conclusion (Thông báo kết luận): recording answers, publishing, delivering them.
+
+Before publication an answer is only recorded (changing it just replaces it). Publishing the
+conclusion queues, for every submission, one message to its submitter; an answer recorded or
+changed after publication is queued at once (a change is marked as a correction). Each
+submission's answer revision is delivered once: publishing twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from bot.core.formatting import date as fmt_date
+from bot.core.formatting import shorten
+from bot.core.io import Button, Reply
+from bot.delivery.outbox import enqueue
+from bot.i18n import Translator
+from storage.models import Attachment, Commune, Meeting, Resident, Submission
+from storage.uow import UnitOfWork
+
+ANSWERED, FORWARDED, RECEIVED, WITHDRAWN = "answered", "forwarded", "received", "withdrawn"
+FEEDBACK_YES, FEEDBACK_NO = "satisfied", "unsatisfied"
+
+
+class AnswerError(ValueError):
+    """What staff asked for cannot be done; the message says why, naming the code."""
+
+
+def _clean(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text or None
+
+
+async def record_answer(
+    uow: UnitOfWork,
+    ref: str,
+    *,
+    text: str | None,
+    by: str | None = None,
+    forward_to: str | None = None,
+    expected_by: date | None = None,
+    now: datetime,
+) -> Submission:
+    """Record (or replace) a submission's answer; after publication, queue it to the resident. The caller commits."""
+    submission = await uow.submissions.by_ref(ref.strip().upper())
+    if submission is None:
+        raise AnswerError(f"{ref}: no submission with this code")
+    if submission.status == WITHDRAWN:
+        raise AnswerError(f"{ref}: the resident withdrew this question")
+    text, by, forward_to = _clean(text), _clean(by), _clean(forward_to)
+    if forward_to is None and expected_by is not None:
+        raise AnswerError(f"{ref}: an expected date goes with a forwarding (--forward)")
+    if forward_to is not None and expected_by is None:
+        raise AnswerError(f"{ref}: say when the resident can expect news from {forward_to} (--expected-by)")
+    if text is None and forward_to is None:
+        raise AnswerError(f"{ref}: the answer is empty")
+    new = (text, by, forward_to, expected_by)
+    if new == (submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by):
+        return submission  # nothing changed: no new revision, nothing re-sent
+    submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by = new
+    submission.answered_at = now
+    submission.status = FORWARDED if forward_to else ANSWERED
+    submission.answer_revision += 1
+    meeting = await uow.meetings.get(submission.meeting_id)
+    assert meeting is not None
+    if meeting.concluded_at is not None:
+        await deliver_answer(uow, submission, meeting)
+    return submission
+
+
+def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool) -> Reply:
+    question = shorten(submission.question, 300)
+    head = tr("answer.correction_head", ref=submission.ref) if correction else tr("answer.head", ref=submission.ref)
+    if submission.forwarded_to:
+        body = tr(
+            "answer.forwarded",
+            to=submission.forwarded_to,
+            expected=fmt_date(datetime.combine(submission.expected_by, datetime.min.time())) if submission.expected_by else "",
+        )
+        if submission.answer:
+            body += "\n\n" + submission.answer
+    else:
+        body = tr("answer.body", answer=submission.answer, by=submission.answered_by or tr("answer.by_commune", commune=commune.name))
+    text = f"{head}\n❓ {question}\n\n{body}\n\n{tr('answer.feedback_ask')}"
+    data = f"fb:{submission.id}:{submission.answer_revision}"
+    return Reply(
+        text=text,
+        buttons=[[Button(tr("answer.satisfied"), data + ":y"), Button(tr("answer.unsatisfied"), data + ":n")]],
+    )
+
+
+async def _recipient(uow: UnitOfWork, submission: Submission) -> Resident | None:
+    """Who gets this submission's messages: nobody once withdrawn, erased (/xoadulieu) or unreachable."""
+    if submission.status == WITHDRAWN or submission.resident_id is None:
+        return None
+    resident = await uow.residents.get(submission.resident_id)
+    if resident is None or resident.unreachable_at is not None:
+        return None
+    return resident
+
+
+async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeting) -> bool:
+    """Queue the current answer revision to the submitter, once. True when something was queued."""
+    if submission.answer_revision == 0 or submission.delivered_revision >= submission.answer_revision:
+        return False
+    resident = await _recipient(uow, submission)
+    correction = submission.delivered_revision > 0
+    # Recorded as handled even when nobody can receive it, so a later publish does not try again.
+    submission.delivered_revision = submission.answer_revision
+    if resident is None:
+        return False
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
+    reply = answer_reply(submission, commune, Translator(resident.language), correction=correction)
+    key = f"answer:{submission.ref}:r{submission.answer_revision}:{resident.channel}:{resident.chat_id}"
+    await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="answer", meeting_id=meeting.id)
+    return True
+
+
+@dataclass
+class PublishReport:
+    meeting_code: str
+    answers_queued: int = 0
+    still_pending: list[str] = field(default_factory=list)
+    summaries_queued: int = 0
+    already_published: bool = False
+
+
+class Unanswered(AnswerError):
+    def __init__(self, refs: list[str]) -> None:
+        super().__init__("these submissions have no answer yet: " + ", ".join(refs))
+        self.refs = refs
+
+
+async def publish_conclusion(
+    uow: UnitOfWork,
+    meeting_code: str,
+    *,
+    now: datetime,
+    summary: str | None = None,
+    document: tuple[str, bytes] | None = None,
+    allow_unanswered: bool = False,
+) -> PublishReport:
+    """Mark the meeting concluded and queue every answer, the summary and the document. The caller commits."""
+    meeting = await uow.meetings.by_code(meeting_code)
+    if meeting is None:
+        raise AnswerError(f"no meeting with code {meeting_code}")
+    assert meeting.id is not None
+    rows = await uow.submissions.for_meeting(meeting.id)
+    live = [s for s in rows if s.status != WITHDRAWN]
+    unanswered = [s.ref for s in live if s.answer_revision == 0]
+    if unanswered and not allow_unanswered:
+        raise Unanswered(unanswered)
+    report = PublishReport(meeting_code=meeting_code, already_published=meeting.concluded_at is not None)
+    if meeting.concluded_at is None:
+        meeting.concluded_at = now
+    if summary is not None:
+        meeting.conclusion_summary = summary.strip() or None
+    if document is not None:
+        name, data = document
+        attachment = uow.meetings.add(Attachment(filename=name, mime_type="application/pdf", data=data, created_at=now))
+        await uow.flush()
+        meeting.conclusion_document_id = attachment.id
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
+    for submission in live:
+        if submission.answer_revision:
+            report.answers_queued += await deliver_answer(uow, submission, meeting)
+            continue
+        report.still_pending.append(submission.ref)
+        resident = await _recipient(uow, submission)
+        if resident is not None:
+            tr = Translator(resident.language)
+            await enqueue(
+                uow, key=f"pending:{submission.ref}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+                chat_id=resident.chat_id, reply=Reply(text=tr("answer.pending", ref=submission.ref, question=shorten(submission.question, 200))),
+                kind="answer", meeting_id=meeting.id,
+            )
+    report.summaries_queued = await _send_conclusion(uow, meeting, commune, [s for s in rows if s.status != WITHDRAWN])
+    return report
+
+
+async def _send_conclusion(uow: UnitOfWork, meeting: Meeting, commune: Commune, submissions: list[Submission]) -> int:
+    """The summary and the conclusion document, once to each person who registered for the meeting."""
+    if not meeting.conclusion_summary and meeting.conclusion_document_id is None:
+        return 0
+    sent = 0
+    seen: set[int] = set()
+    for submission in submissions:
+        resident = await _recipient(uow, submission)
+        if resident is None or resident.id in seen:
+            continue
+        seen.add(resident.id)  # type: ignore[arg-type]
+        tr = Translator(resident.language)
+        text = tr("conclusion.head", title=meeting.title, commune=commune.name)
+        if meeting.conclusion_summary:
+            text += "\n\n" + meeting.conclusion_summary
+        reply = Reply(text=text, document=meeting.conclusion_document_id)
+        # The key carries the document, so publishing again with a new document sends just that.
+        key = f"conclusion:{meeting.code}:d{meeting.conclusion_document_id or 0}:{resident.channel}:{resident.chat_id}"
+        sent += bool(await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="summary", meeting_id=meeting.id))
+    return sent
+
+
+async def record_feedback(uow: UnitOfWork, submission_id: int, resident_id: int, revision: int, verdict: str, now: datetime) -> Submission | None:
+    """The resident's verdict on the answer they got; None when the button is not theirs or is stale."""
+    submission = await uow.submissions.get(submission_id)
+    if submission is None or submission.resident_id != resident_id or submission.answer_revision != revision:
+        return None
+    submission.feedback = FEEDBACK_YES if verdict == "y" else FEEDBACK_NO
+    submission.feedback_at = now
+    return submission

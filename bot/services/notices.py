@@ -1,0 +1,217 @@
+"""Meeting notices and reminders: `doithoai announce`, the scheduled ones, and plan changes.
+
+What is due is computed from the meeting and recorded in `notice_run` in the same transaction
+as the messages it queues, so each scheduled notice fires exactly once: a restart neither loses
+nor repeats one, and one that fell due while the bot was down goes out when it comes back,
+as long as it still makes sense (a reminder of a passed deadline does not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Container
+
+from bot.core.formatting import meeting_card, when
+from bot.core.io import Reply
+from bot.delivery.outbox import enqueue
+from bot.i18n import Translator
+from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
+from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
+from storage.uow import UnitOfWork
+
+NOTICE, DEADLINE, EVE = "notice", "deadline_reminder", "eve_reminder"
+
+
+class NoticeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a reloaded plan changed in a meeting that residents are registered for."""
+
+    starts_at: tuple[datetime, datetime] | None = None
+    venue: tuple[str, str] | None = None
+
+
+def _reachable(resident: Resident) -> bool:
+    return resident.notices and resident.unreachable_at is None
+
+
+async def registrants(uow: UnitOfWork, meeting: Meeting) -> list[Resident]:
+    """Everyone with a live (not withdrawn) submission for the meeting, once each."""
+    assert meeting.id is not None
+    ids = {s.resident_id for s in await uow.submissions.for_meeting(meeting.id) if s.status != "withdrawn" and s.resident_id}
+    return [r for r in await uow.residents.by_ids(sorted(ids)) if _reachable(r)]  # type: ignore[arg-type]
+
+
+async def villagers(uow: UnitOfWork, meeting: Meeting) -> list[Resident]:
+    """Consented residents of the invited villages who want notices."""
+    assert meeting.id is not None
+    village_ids = [v.id for v in await uow.meetings.invited_villages(meeting.id)]
+    return [r for r in await uow.residents.in_villages(village_ids) if _reachable(r)]  # type: ignore[arg-type]
+
+
+async def _calendar_file(uow: UnitOfWork, meeting: Meeting, commune: Commune, now: datetime) -> int:
+    tr = Translator("vi")
+    data = meeting_ics(
+        uid=f"{meeting.code}@doithoai",
+        title=meeting.title,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        venue=meeting.venue,
+        description=tr("notice.ics_description", commune=commune.name, host=meeting.host or commune.name),
+        tz=commune.timezone,
+        latitude=meeting.latitude,
+        longitude=meeting.longitude,
+        organizer_name=commune.name,
+        alarm_text=tr("calendar.alarm"),
+        now=now,
+    )
+    attachment = uow.meetings.add(Attachment(filename=f"{meeting.code}.ics", mime_type="text/calendar", data=data, created_at=now))
+    await uow.flush()
+    assert attachment.id is not None
+    return attachment.id
+
+
+def notice_text(meeting: Meeting, commune: Commune, tr: Translator, extra: str | None) -> str:
+    agenda = meeting.agenda or tr("notice.agenda_default", host=meeting.host or commune.name)
+    text = tr("notice.head", commune=commune.name) + "\n\n" + meeting_card(meeting, commune, tr) + "\n📝 " + agenda
+    if extra:
+        text += "\n\n" + extra.strip()
+    return text + "\n\n" + tr("notice.tail")
+
+
+async def announce(uow: UnitOfWork, meeting: Meeting, *, now: datetime, text: str | None = None, key: str | None = None) -> int:
+    """Queue the meeting notice to the invited villages and everyone registered; returns how many."""
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None and meeting.id is not None
+    if now > meeting.ends_at:
+        raise NoticeError(f"meeting {meeting.code} is over: no notice sent")
+    # The same notice (same text) is sent once; a notice with new text is a new notice.
+    key = key or "manual-" + hashlib.sha256((text or "").strip().encode()).hexdigest()[:12]
+    recipients = {r.id: r for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
+    ics = await _calendar_file(uow, meeting, commune, now) if recipients else None
+    location = (meeting.latitude, meeting.longitude) if meeting.latitude is not None and meeting.longitude is not None else None
+    queued = 0
+    for resident in recipients.values():
+        tr = Translator(resident.language)
+        reply = Reply(text=notice_text(meeting, commune, tr, text), location=location, document=ics)
+        queued += bool(
+            await enqueue(
+                uow, key=f"notice:{meeting.code}:{key}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+                chat_id=resident.chat_id, reply=reply, kind="notice", meeting_id=meeting.id,
+            )
+        )
+    return queued
+
+
+async def _deadline_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> int:
+    """To residents who started a form for this meeting and have not sent it."""
+    queued = 0
+    for resident in await uow.residents.with_open_form():
+        state = resident.state or {}
+        if state.get("meeting_id") != meeting.id or not _reachable(resident):
+            continue
+        tr = Translator(resident.language)
+        text = tr("reminder.deadline", deadline=when(meeting.registration_closes_at, commune.timezone, tr))
+        queued += bool(
+            await enqueue(
+                uow, key=f"reminder:{meeting.code}:deadline:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+                chat_id=resident.chat_id, reply=Reply(text=text), kind="reminder", meeting_id=meeting.id,
+            )
+        )
+    return queued
+
+
+async def _eve_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> int:
+    """The day before: time, place and their own codes, to everyone registered."""
+    assert meeting.id is not None
+    refs: dict[int, list[str]] = {}
+    for s in await uow.submissions.for_meeting(meeting.id):
+        if s.status != "withdrawn" and s.resident_id:
+            refs.setdefault(s.resident_id, []).append(s.ref)
+    queued = 0
+    for resident in await registrants(uow, meeting):
+        tr = Translator(resident.language)
+        text = tr(
+            "reminder.eve",
+            title=meeting.title,
+            start=when(meeting.starts_at, commune.timezone, tr),
+            venue=meeting.venue,
+            refs=", ".join(refs.get(resident.id, [])),  # type: ignore[arg-type]
+        )
+        location = (meeting.latitude, meeting.longitude) if meeting.latitude is not None and meeting.longitude is not None else None
+        queued += bool(
+            await enqueue(
+                uow, key=f"reminder:{meeting.code}:eve:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+                chat_id=resident.chat_id, reply=Reply(text=text, location=location), kind="reminder", meeting_id=meeting.id,
+            )
+        )
+    return queued
+
+
+def due_times(meeting: Meeting, commune: Commune, holidays: Container[date]) -> dict[str, datetime]:
+    tz = commune.timezone
+    return {
+        NOTICE: notice_due(meeting.starts_at, tz, holidays),
+        DEADLINE: deadline_reminder_due(meeting.registration_closes_at, tz),
+        EVE: eve_reminder_due(meeting.starts_at, tz),
+    }
+
+
+def _still_useful(kind: str, meeting: Meeting, now: datetime) -> bool:
+    """A notice that fell due while the bot was down still goes out, unless its moment has passed."""
+    if kind == DEADLINE:
+        return now < meeting.registration_closes_at
+    return now < meeting.starts_at
+
+
+async def run_due(uow: UnitOfWork, now: datetime, holidays: Container[date]) -> list[tuple[str, str, int]]:
+    """Fire every scheduled notice that is due and has not fired; returns (meeting, kind, recipients). The caller commits."""
+    fired = []
+    for meeting, commune in await uow.meetings.upcoming(now):
+        assert meeting.id is not None
+        done = await uow.notices.fired(meeting.id)
+        for kind, due in due_times(meeting, commune, holidays).items():
+            if kind in done or now < due:
+                continue
+            if not _still_useful(kind, meeting, now):
+                # Recorded so it is not looked at again, and visible in the log as skipped.
+                await uow.notices.record(NoticeRun(meeting_id=meeting.id, kind=kind, fired_at=now, recipients=-1))
+                continue
+            if kind == NOTICE:
+                count = await announce(uow, meeting, now=now, key="scheduled")
+            elif kind == DEADLINE:
+                count = await _deadline_reminder(uow, meeting, commune)
+            else:
+                count = await _eve_reminder(uow, meeting, commune)
+            await uow.notices.record(NoticeRun(meeting_id=meeting.id, kind=kind, fired_at=now, recipients=count))
+            fired.append((meeting.code, kind, count))
+    return fired
+
+
+async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: datetime) -> int:
+    """A reloaded plan moved the meeting or its venue: tell everyone registered, old and new."""
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
+    queued = 0
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    for resident in await registrants(uow, meeting):
+        tr = Translator(resident.language)
+        lines = [tr("change.head", title=meeting.title)]
+        if change.starts_at:
+            old, new = change.starts_at
+            lines.append(tr("change.time", old=when(old, commune.timezone, tr), new=when(new, commune.timezone, tr)))
+        if change.venue:
+            lines.append(tr("change.venue", old=change.venue[0], new=change.venue[1]))
+        lines.append(tr("change.tail"))
+        queued += bool(
+            await enqueue(
+                uow, key=f"change:{meeting.code}:{stamp}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+                chat_id=resident.chat_id, reply=Reply(text="\n\n".join(lines)), kind="change", meeting_id=meeting.id,
+            )
+        )
+    return queued
