@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import String, cast, delete, func, or_, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 

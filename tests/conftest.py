@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.services.plans import load_plan, parse_plan
 from storage.db import Database
@@ -44,6 +45,12 @@ def plan_text(
     return text
 
 
+async def rows(db: Database, model) -> list:
+    """Every row of a table, as the database holds it now."""
+    async with UnitOfWork(db, readonly=True) as uow:
+        return list((await uow.session.exec(select(model))).all())
+
+
 async def load(db: Database, text: str) -> None:
     async with UnitOfWork(db) as uow:
         await load_plan(uow, parse_plan(text))
@@ -68,3 +75,15 @@ async def db(db_url: str):
 async def meeting_db(db: Database) -> Database:
     await load(db, plan_text())
     return db
+
+
+@pytest.fixture
+async def double():
+    """The Bot API double; afterwards, every request the bot made is one Telegram would accept
+    (injected failures aside) and every button press was answered."""
+    from tests.support.botapi_double import BotAPIDouble
+
+    async with BotAPIDouble() as d:
+        yield d
+    assert d.real_rejections() == [], d.real_rejections()
+    assert d.unanswered_callbacks() == []

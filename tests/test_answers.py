@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from sqlmodel import select
 
 from bot.services.answers import AnswerError, Unanswered, publish_conclusion, record_answer
 from storage.models import Outbox, Resident, Submission, utcnow
 from storage.uow import UnitOfWork
+from tests.conftest import rows
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.phone import Phone, running_bot
 from tests.test_telegram import consented, register
-
-
-async def rows(db, model):
-    async with UnitOfWork(db) as uow:
-        return list((await uow.session.exec(select(model))).all())
-
-
-@pytest.fixture
-async def double():
-    async with BotAPIDouble() as d:
-        yield d
-    assert d.rejections == [], d.rejections
-    assert d.unanswered_callbacks() == []
 
 
 @pytest.fixture

@@ -149,3 +149,29 @@ def test_demo_takes_a_newcomer_to_a_receipt(env, tmp_path):
     assert "Mã phiếu: GP-0001" in out and "Thôn Văn Lâm" in out
     assert "Câu hỏi của Ông/Bà (1)" in out
     assert not (tmp_path / "cli.db").exists()  # the demo never touches the configured database
+
+
+async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, plan, tmp_path):
+    await registered(env, plan)
+    result = cli("conclusion", "publish", "--meeting", "GP-2026", env=env)
+    assert result.returncode == 1 and "GP-0001" in result.stderr and "--allow-unanswered" in result.stderr
+    result = cli("answer", "GP-0001", "--forward", "UBND thành phố", "--expected-by", "31/02/2026", env=env)
+    assert result.returncode == 1 and "--expected-by: '31/02/2026' is not a date" in result.stderr
+    result = cli("answer", "GP-0001", "--forward", "UBND thành phố", env=env)
+    assert result.returncode == 1 and "--expected-by" in result.stderr
+    result = cli("answer", "GP-0042", "--text", "Trả lời.", env=env)
+    assert result.returncode == 1 and "GP-0042: no submission" in result.stderr
+    result = cli("answer", "GP-0001", "--forward", "UBND thành phố", "--expected-by", "2026-07-15", env=env)
+    assert result.returncode == 0 and "GP-0001: forwarded" in result.stdout and "sent when the conclusion is published" in result.stdout
+    [row] = json.loads(cli("submissions", "list", "--json", env=env).stdout)
+    assert row["status"] == "forwarded"
+    fake = tmp_path / "ket-luan.pdf"
+    fake.write_text("not a pdf", encoding="utf-8")
+    result = cli("conclusion", "publish", "--meeting", "GP-2026", "--document", str(fake), env=env)
+    assert result.returncode == 1 and "is not a PDF" in result.stderr
+    result = cli("conclusion", "publish", "--meeting", "GP-2026", env=env)
+    assert result.returncode == 0 and "1 answers queued" in result.stdout
+    status = json.loads(cli("outbox", "status", "--json", env=env).stdout)
+    assert {"meeting": "GP-2026", "kind": "answer", "state": "queued", "count": 1} in status
+    assert cli("outbox", "retry", env=env).returncode == 1
+    assert "0 failed messages queued again" in cli("outbox", "retry", "--failed", env=env).stdout

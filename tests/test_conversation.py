@@ -6,19 +6,13 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlmodel import select
 
 from bot.core.conversation import Conversation
 from bot.core.flows.registration import normalise_phone
 from storage.models import Outbox, Resident, Submission
 from storage.uow import UnitOfWork
-from tests.conftest import load, plan_text
+from tests.conftest import load, plan_text, rows
 from tests.support.core_chat import CoreChat
-
-
-async def rows(db, model):
-    async with UnitOfWork(db) as uow:
-        return list((await uow.session.exec(select(model))).all())
 
 
 @pytest.fixture

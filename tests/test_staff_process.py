@@ -3,11 +3,7 @@ publication, scheduled notices, the queue's accounting, and a kill -9 in the mid
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,66 +16,13 @@ from storage.uow import UnitOfWork
 from tests.conftest import plan_text
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.phone import Phone
+from tests.support.process import RunningBot, bot_env, ok
 from tests.test_telegram import register
-
-BIN = Path(sys.executable).parent / "doithoai"
-
-
-def command(*args: str) -> list[str]:
-    return [str(BIN), *args] if BIN.exists() else [sys.executable, "-m", "bot", *args]
-
-
-async def cli(env: dict, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*command(*args), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def ok(env: dict, *args: str) -> str:
-    code, out, err = await cli(env, *args)
-    assert code == 0, err
-    return out
-
-
-@pytest.fixture
-async def double():
-    async with BotAPIDouble() as d:
-        yield d
-    assert d.real_rejections() == [], d.real_rejections()
 
 
 @pytest.fixture
 def env(tmp_path: Path, double: BotAPIDouble) -> dict:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
-    e.update(
-        DOITHOAI_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-        DOITHOAI_TELEGRAM_TOKEN=double.token,
-        DOITHOAI_TELEGRAM_API_URL=double.base_url,
-        DOITHOAI_SCHEDULER_INTERVAL="1",
-        # Test residents answer faster than any person: no per-chat pacing (tests/test_delivery.py checks it).
-        DOITHOAI_TELEGRAM_CHAT_RATE="1000",
-        DOITHOAI_TELEGRAM_CHAT_BURST="1000",
-    )
-    return e
-
-
-class Bot:
-    """`doithoai run` in the background."""
-
-    def __init__(self, env: dict, log: Path) -> None:
-        self.env, self.log, self.proc = env, log, None
-
-    async def start(self) -> None:
-        out = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(*command("run"), env=self.env, stdout=out, stderr=out)
-
-    async def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(self.proc.wait(), 30) == 0, self.log.read_text()
-
-    async def kill(self) -> None:
-        self.proc.kill()
-        await self.proc.wait()
+    return bot_env(tmp_path, double, DOITHOAI_SCHEDULER_INTERVAL="1")
 
 
 async def test_a_meeting_from_registration_to_answers_as_staff_and_residents_live_it(env, double, tmp_path):
@@ -89,7 +32,7 @@ async def test_a_meeting_from_registration_to_answers_as_staff_and_residents_liv
     plan.write_text(plan_text(closes=today + timedelta(days=40, hours=16, minutes=59), starts=far), encoding="utf-8")
     await ok(env, "db", "upgrade")
     await ok(env, "meeting", "load", str(plan))
-    bot = Bot(env, tmp_path / "run.log")
+    bot = RunningBot(env, tmp_path / "run.log")
     await bot.start()
     an, binh, chi = (Phone(double, double.user(first_name=n)) for n in ("An", "Bình", "Chi"))
     try:
@@ -165,7 +108,7 @@ async def test_kill_9_in_the_middle_of_a_broadcast_loses_nothing(env, double, tm
     assert "queued to 150 residents" in await ok(env, "announce", "--meeting", "GP-2026", "--text", "Kính mời bà con.")
     env = {**env, "DOITHOAI_TELEGRAM_RATE": "40"}
     double.enforce_limits(per_second=40, chat_per_second=1.0, chat_burst=3)
-    bot = Bot(env, tmp_path / "run.log")
+    bot = RunningBot(env, tmp_path / "run.log")
     await bot.start()
     await double.wait_until(lambda: len(double.calls_of("sendDocument")) >= 40, timeout=60)
     await bot.kill()  # kill -9, mid-broadcast

@@ -6,27 +6,11 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlmodel import select
 
 from storage.models import Outbox, Resident, Submission
-from storage.uow import UnitOfWork
-from tests.conftest import load, plan_text
+from tests.conftest import load, plan_text, rows
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.phone import Phone, running_bot
-
-
-async def rows(db, model):
-    async with UnitOfWork(db) as uow:
-        return list((await uow.session.exec(select(model))).all())
-
-
-@pytest.fixture
-async def double():
-    async with BotAPIDouble() as d:
-        yield d
-    # Every request the bot made is one Telegram would accept, and every button press was answered.
-    assert d.rejections == [], d.rejections
-    assert d.unanswered_callbacks() == []
 
 
 @pytest.fixture

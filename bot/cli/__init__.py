@@ -15,7 +15,7 @@ import typer
 
 from bot.config import Settings, get_settings
 from bot.core.formatting import local, when
-from bot.services.plans import PlanError, Plan, load_plan, parse_plan, read_plan
+from bot.services.plans import Plan, PlanError, load_plan, parse_plan, read_plan
 from storage.db import Database
 from storage.models import utcnow
 from storage.schema import SchemaBehind, ensure_current, upgrade
@@ -32,9 +32,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 meeting_app = typer.Typer(help="Meeting plans.", no_args_is_help=True)
 submissions_app = typer.Typer(help="Residents' registrations (submissions).", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(meeting_app, name="meeting")
-app.add_typer(submissions_app, name="submissions")
+answers_app = typer.Typer(help="Answers in bulk, through a spreadsheet.", no_args_is_help=True)
+conclusion_app = typer.Typer(help="The conclusion notice (Thông báo kết luận).", no_args_is_help=True)
+outbox_app = typer.Typer(help="The delivery queue.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Personal data (Law 91/2025/QH15).", no_args_is_help=True)
+for name, sub in (("db", db_app), ("meeting", meeting_app), ("submissions", submissions_app), ("answers", answers_app),
+                  ("conclusion", conclusion_app), ("outbox", outbox_app), ("privacy", privacy_app)):
+    app.add_typer(sub, name=name)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -92,19 +96,12 @@ def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.to
     try:
         plan = read_plan(plan_file)
     except PlanError as exc:
-        _plan_problems(plan_file, exc)
+        _problems(f"{plan_file} is not a valid meeting plan; nothing was written", exc.problems)
     report = with_db(lambda db: _load(db, plan))
     verb = "created" if report.created else "updated"
     typer.echo(f"meeting {report.meeting_code} {verb}")
     for item in report.kept:
         typer.echo(f"kept {item}: it has submissions, so it is hidden from new registrations instead of deleted")
-
-
-def _plan_problems(path: Path, exc: PlanError) -> None:
-    typer.echo(f"error: {path} is not a valid meeting plan; nothing was written:", err=True)
-    for problem in exc.problems:
-        typer.echo(f"  - {problem}", err=True)
-    raise typer.Exit(1)
 
 
 async def _load(db: Database, plan: Plan) -> Any:
@@ -198,12 +195,6 @@ def submissions_list(
 
 # --- answers and the conclusion -----------------------------------------------------------
 
-answers_app = typer.Typer(help="Answers in bulk, through a spreadsheet.", no_args_is_help=True)
-conclusion_app = typer.Typer(help="The conclusion notice (Thông báo kết luận).", no_args_is_help=True)
-outbox_app = typer.Typer(help="The delivery queue.", no_args_is_help=True)
-app.add_typer(answers_app, name="answers")
-app.add_typer(conclusion_app, name="conclusion")
-app.add_typer(outbox_app, name="outbox")
 
 
 def _date(value: Optional[str]) -> Optional[date]:
@@ -405,8 +396,6 @@ def outbox_retry(failed: bool = typer.Option(False, "--failed", help="Queue the 
 
 # --- privacy ------------------------------------------------------------------------------
 
-privacy_app = typer.Typer(help="Personal data (Law 91/2025/QH15).", no_args_is_help=True)
-app.add_typer(privacy_app, name="privacy")
 
 
 @privacy_app.command("purge")

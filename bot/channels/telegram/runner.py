@@ -25,7 +25,6 @@ from bot.delivery.sender import Sender
 from bot.i18n import LANGUAGES, Translator
 
 from .events import CHANNEL, from_callback, from_message
-from .transport import TelegramTransport
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
-from bot.core.io import Button, Kind, KeyButton
+from bot.core.io import Button, KeyButton, Kind
 from storage.models import Submission
 
 NAME_MIN, NAME_MAX = 2, 100

@@ -6,10 +6,10 @@ Create Date: 2026-11-25 18:29:12.507483
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import storage.models
+from alembic import op
 
+import storage.models
 
 revision = '0001'
 down_revision = None

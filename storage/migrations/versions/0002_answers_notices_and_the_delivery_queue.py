@@ -6,10 +6,10 @@ Create Date: 2026-11-25 18:55:16.879887
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import storage.models
+from alembic import op
 
+import storage.models
 
 revision = '0002'
 down_revision = '0001'

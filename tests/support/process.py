@@ -1,0 +1,68 @@
+"""The `doithoai` command as an operator runs it: a separate process, its own environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.support.botapi_double import BotAPIDouble
+
+BIN = Path(sys.executable).parent / "doithoai"
+
+
+def command(*args: str) -> list[str]:
+    return [str(BIN), *args] if BIN.exists() else [sys.executable, "-m", "bot", *args]
+
+
+def bot_env(tmp_path: Path, double: BotAPIDouble, **extra: str) -> dict:
+    """A clean environment pointing at a fresh SQLite file and the Bot API double."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
+    env.update(
+        DOITHOAI_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        DOITHOAI_TELEGRAM_TOKEN=double.token,
+        DOITHOAI_TELEGRAM_API_URL=double.base_url,
+        # Test residents answer faster than any person: no per-chat pacing (tests/test_delivery.py checks it).
+        DOITHOAI_TELEGRAM_CHAT_RATE="1000",
+        DOITHOAI_TELEGRAM_CHAT_BURST="1000",
+        **extra,
+    )
+    return env
+
+
+async def cli(env: dict, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*command(*args), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def ok(env: dict, *args: str) -> str:
+    code, out, err = await cli(env, *args)
+    assert code == 0, err
+    return out
+
+
+class RunningBot:
+    """`doithoai run` in the background, its output appended to `log`."""
+
+    def __init__(self, env: dict, log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(*command("run"), env=self.env, stdout=out, stderr=out)
+
+    async def stop(self) -> None:
+        """SIGTERM, as systemd sends it: the bot must finish what it holds and exit 0."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(self.proc.wait(), 30) == 0, self.log.read_text(encoding="utf-8", errors="replace")
+
+    async def kill(self) -> None:
+        """kill -9: no chance to tidy up."""
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
