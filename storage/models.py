@@ -173,6 +173,12 @@ class Submission(SQLModel, table=True):
     # Dân giám sát: the resident's verdict on the answer.
     feedback: Optional[str] = Field(default=None, sa_column=Column(String(16)))
     feedback_at: Optional[datetime] = _ts(nullable=True)
+    # The answering office it was assigned to (phòng chuyên môn); a department sees only these.
+    department: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    # Answered together with an earlier, similar question of the same meeting.
+    duplicate_of_id: Optional[int] = Field(default=None, foreign_key="submission.id")
+    # A paper form (phiếu giấy) typed in by a village head for a resident without a smartphone.
+    entered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
 
 
 class ProcessedUpdate(SQLModel, table=True):
@@ -230,3 +236,40 @@ class NoticeRun(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(32), primary_key=True))
     fired_at: datetime = _ts()
     recipients: int = 0
+
+
+class Staff(SQLModel, table=True):
+    """Someone who works for the commune: admin, secretariat, village head or answering department."""
+
+    __tablename__ = "staff"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    department: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    telegram_id: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
+    login: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
+    password_hash: Optional[str] = Field(default=None, sa_column=Column(String(255)))
+    failed_logins: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    locked_until: Optional[datetime] = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class StaffVillage(SQLModel, table=True):
+    """The villages a village head serves."""
+
+    __tablename__ = "staff_village"
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+    village_id: int = Field(foreign_key="village.id", primary_key=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to what, when, with the values before and after."""
+
+    __tablename__ = "audit_log"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    actor: str = Field(sa_column=Column(String(200), nullable=False))
+    action: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    target: str = Field(sa_column=Column(String(200), nullable=False))
+    before: Optional[Any] = Field(default=None, sa_column=Column(JSON))
+    after: Optional[Any] = Field(default=None, sa_column=Column(JSON))

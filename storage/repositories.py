@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    AuditEntry,
     Commune,
     Meeting,
     MeetingVillage,
@@ -20,6 +21,8 @@ from storage.models import (
     Outbox,
     ProcessedUpdate,
     Resident,
+    Staff,
+    StaffVillage,
     Submission,
     Topic,
     Village,
@@ -363,3 +366,54 @@ class NoticeLog(_Repository):
 
     async def all(self) -> Sequence[NoticeRun]:
         return (await self.session.exec(select(NoticeRun).order_by(col(NoticeRun.fired_at)))).all()
+
+
+class StaffRepository(_Repository):
+    async def get(self, staff_id: int) -> Staff | None:
+        return await self.session.get(Staff, staff_id)
+
+    async def by_telegram(self, telegram_id: str) -> Staff | None:
+        return (await self.session.exec(select(Staff).where(Staff.telegram_id == telegram_id))).first()
+
+    async def by_login(self, login: str) -> Staff | None:
+        return (await self.session.exec(select(Staff).where(Staff.login == login))).first()
+
+    async def all(self) -> Sequence[Staff]:
+        return (await self.session.exec(select(Staff).order_by(col(Staff.id)))).all()
+
+    async def village_named(self, name: str) -> Village | None:
+        return (await self.session.exec(select(Village).where(Village.name == name))).first()
+
+    async def villages_of(self, staff_id: int) -> Sequence[StaffVillage]:
+        return (await self.session.exec(select(StaffVillage).where(StaffVillage.staff_id == staff_id))).all()
+
+    async def village_names(self, staff_id: int) -> list[str]:
+        stmt = (
+            select(Village.name)
+            .join(StaffVillage, col(StaffVillage.village_id) == Village.id)
+            .where(StaffVillage.staff_id == staff_id)
+            .order_by(col(Village.position))
+        )
+        return list((await self.session.exec(stmt)).all())
+
+    async def heads_of(self, village_id: int) -> Sequence[Staff]:
+        stmt = (
+            select(Staff)
+            .join(StaffVillage, col(StaffVillage.staff_id) == Staff.id)
+            .where(StaffVillage.village_id == village_id, Staff.role == "village_head")
+            .order_by(col(Staff.id))
+        )
+        return (await self.session.exec(stmt)).all()
+
+    async def remove(self, staff: Staff) -> None:
+        await self.session.exec(delete(StaffVillage).where(col(StaffVillage.staff_id) == staff.id))  # type: ignore[call-overload]
+        await self.session.exec(  # type: ignore[call-overload]
+            update(Submission).where(col(Submission.entered_by_staff_id) == staff.id).values(entered_by_staff_id=None)
+        )
+        await self.session.delete(staff)
+
+    async def audit_log(self, limit: int | None = None) -> Sequence[AuditEntry]:
+        stmt = select(AuditEntry).order_by(col(AuditEntry.id).desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        return (await self.session.exec(stmt)).all()

@@ -13,6 +13,7 @@ from storage.repositories import (
     NoticeLog,
     OutboxRepository,
     ResidentRepository,
+    StaffRepository,
     SubmissionRepository,
     UpdateLog,
 )
@@ -39,6 +40,7 @@ class UnitOfWork:
         self.updates = UpdateLog(s)
         self.outbox = OutboxRepository(s)
         self.notices = NoticeLog(s)
+        self.staff = StaffRepository(s)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

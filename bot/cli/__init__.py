@@ -36,8 +36,11 @@ answers_app = typer.Typer(help="Answers in bulk, through a spreadsheet.", no_arg
 conclusion_app = typer.Typer(help="The conclusion notice (Thông báo kết luận).", no_args_is_help=True)
 outbox_app = typer.Typer(help="The delivery queue.", no_args_is_help=True)
 privacy_app = typer.Typer(help="Personal data (Law 91/2025/QH15).", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff and their roles: admin, secretariat, village_head, department.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of staff actions.", no_args_is_help=True)
 for name, sub in (("db", db_app), ("meeting", meeting_app), ("submissions", submissions_app), ("answers", answers_app),
-                  ("conclusion", conclusion_app), ("outbox", outbox_app), ("privacy", privacy_app)):
+                  ("conclusion", conclusion_app), ("outbox", outbox_app), ("privacy", privacy_app), ("staff", staff_app),
+                  ("audit", audit_app)):
     app.add_typer(sub, name=name)
 
 
@@ -392,6 +395,145 @@ def outbox_retry(failed: bool = typer.Option(False, "--failed", help="Queue the 
             return count
 
     typer.echo(f"{with_db(work)} failed messages queued again")
+
+
+# --- staff, audit, posters ------------------------------------------------------------------
+
+
+def _staff_call(work: Callable[..., Awaitable[T]]) -> T:
+    """Run a staff-management action as the operator (who has admin rights at the command line)."""
+    from bot.services.staff import StaffError
+
+    async def go(db: Database) -> T:
+        async with UnitOfWork(db) as uow:
+            result = await work(uow)
+            await uow.commit()
+            return result
+
+    try:
+        return with_db(go)
+    except StaffError as exc:
+        fail(str(exc))
+        raise
+
+
+@staff_app.command("add")
+def staff_add(
+    role: str = typer.Option(..., "--role", help="admin, secretariat, village_head or department."),
+    village: list[str] = typer.Option([], "--village", help="A village a village_head serves (repeat for several)."),
+    department: Optional[str] = typer.Option(None, "--department", help="The answering office, for the department role."),
+    telegram_id: Optional[str] = typer.Option(None, "--telegram-id", help="Their numeric Telegram user id (for the bot's staff commands)."),
+    login: Optional[str] = typer.Option(None, "--login", help="Their web console login (set the password with `doithoai staff password`)."),
+    name: Optional[str] = typer.Option(None, "--name", help="How they are shown; defaults to the department, login or Telegram id."),
+) -> None:
+    """Add a staff member. Recorded in the audit log."""
+    from bot.services.staff import OPERATOR, add_staff
+
+    shown = name or department or login or (f"Telegram {telegram_id}" if telegram_id else None)
+    if shown is None:
+        fail("give at least one of --name, --login, --telegram-id or --department")
+    staff = _staff_call(lambda uow: add_staff(uow, name=shown, role=role, villages=village, department=department,
+                                               telegram_id=telegram_id, login=login, actor=OPERATOR, now=utcnow()))
+    typer.echo(f"staff {staff.id} added: {staff.name} ({staff.role})")
+
+
+@staff_app.command("list")
+def staff_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
+    """List staff with their roles, villages and departments."""
+    from bot.services.staff import describe
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with UnitOfWork(db, readonly=True) as uow:
+            return [describe(s, await uow.staff.village_names(s.id)) for s in await uow.staff.all()]  # type: ignore[arg-type]
+
+    def line(r: dict[str, Any]) -> str:
+        where = ", ".join(r["villages"]) or r["department"] or ""
+        return f"{r['id']:>4}  {r['role']:<12} {r['name']:<24} {where}  login={r['login'] or '-'} telegram={r['telegram_id'] or '-'}"
+
+    show(with_db(work), as_json, line, empty="no staff yet: add one with `doithoai staff add`")
+
+
+@staff_app.command("remove")
+def staff_remove(ident: str = typer.Argument(..., help="The staff member's id, login or Telegram id.")) -> None:
+    """Remove a staff member. Recorded in the audit log."""
+    from bot.services.staff import OPERATOR, remove_staff
+
+    staff = _staff_call(lambda uow: remove_staff(uow, ident, actor=OPERATOR, now=utcnow()))
+    typer.echo(f"staff {staff.id} removed: {staff.name}")
+
+
+@staff_app.command("password")
+def staff_password(login: str = typer.Argument(..., help="The web console login.")) -> None:
+    """Set a web login's password. It is asked for (twice), never given as an argument, and stored as an Argon2 hash."""
+    from bot.services.staff import OPERATOR, set_password
+
+    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _staff_call(lambda uow: set_password(uow, login, password, actor=OPERATOR, now=utcnow()))
+    typer.echo(f"password set for {login}")
+
+
+@audit_app.command("list")
+def audit_list(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+    limit: int = typer.Option(100, "--limit", min=1, help="The newest N entries."),
+) -> None:
+    """Who did what, when, with the values before and after (newest first)."""
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with UnitOfWork(db, readonly=True) as uow:
+            return [
+                {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target, "before": e.before, "after": e.after}
+                for e in await uow.staff.audit_log(limit)
+            ]
+
+    def line(r: dict[str, Any]) -> str:
+        return f"{r['at'][:19].replace('T', ' ')}  {r['actor']:<28} {r['action']:<18} {r['target']}"
+
+    show(with_db(work), as_json, line, empty="the audit log is empty")
+
+
+@app.command("posters")
+def posters(
+    path: Path = typer.Argument(..., help="The PDF to write."),
+    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
+    bot_username: Optional[str] = typer.Option(None, "--bot-username", help="The bot's Telegram username; asked of Telegram (getMe) when not given."),
+) -> None:
+    """One printable A4 poster per invited village: the meeting card and a QR code opening the bot with that village chosen."""
+    from bot.services.posters import PosterError, render_posters
+
+    username = bot_username or _bot_username()
+
+    async def work(db: Database) -> bytes:
+        async with UnitOfWork(db, readonly=True) as uow:
+            return await render_posters(uow, meeting, telegram_username=username)
+
+    try:
+        pdf = with_db(work)
+    except PosterError as exc:
+        fail(str(exc))
+    path.write_bytes(pdf)
+    typer.echo(f"posters written to {path}")
+
+
+def _bot_username() -> str:
+    from bot.channels.telegram.runner import make_bot
+
+    s = settings()
+    if s.telegram_token is None:
+        fail("give --bot-username, or set DOITHOAI_TELEGRAM_TOKEN so it can be asked of Telegram")
+
+    async def ask() -> str:
+        bot = make_bot(s.telegram_token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
+        try:
+            return (await bot.get_me()).username or ""
+        finally:
+            await bot.session.close()
+
+    try:
+        return asyncio.run(ask())
+    except Exception as exc:
+        fail(f"could not ask Telegram for the bot's username ({type(exc).__name__}); give --bot-username")
+        raise
 
 
 # --- privacy ------------------------------------------------------------------------------

@@ -1,0 +1,208 @@
+"""Staff, their roles and what each may do; every staff action lands in the audit log.
+
+Roles:
+- admin: everything, including managing staff;
+- secretariat (Văn phòng Đảng ủy, Mặt trận): meetings, submissions, answers, publication, notices;
+- village_head (trưởng thôn, tổ trưởng TDP): notices and paper forms for their own villages only;
+- department (phòng chuyên môn): sees and answers only what was assigned to it.
+
+Checks happen here, on the server side, whatever door the action came through (CLI, bot, web).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from storage.models import AuditEntry, Staff, StaffVillage
+from storage.uow import UnitOfWork
+
+ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT = "admin", "secretariat", "village_head", "department"
+ROLES = (ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT)
+LOCK_AFTER = 5  # failed logins in a row
+LOCK_FOR = timedelta(minutes=15)
+
+_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+
+
+class StaffError(ValueError):
+    """A staff-management request that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff member, or the operator at the command line (who has admin rights there)."""
+
+    label: str
+    staff: Staff | None = None
+    village_ids: frozenset[int] = frozenset()
+
+    @property
+    def role(self) -> str:
+        return self.staff.role if self.staff else ADMIN
+
+    def may_manage_staff(self) -> bool:
+        return self.role == ADMIN
+
+    def may_run_meetings(self) -> bool:
+        return self.role in (ADMIN, SECRETARIAT)
+
+    def may_act_for_village(self, village_id: int) -> bool:
+        if self.role in (ADMIN, SECRETARIAT):
+            return True
+        return self.role == VILLAGE_HEAD and village_id in self.village_ids
+
+    def may_answer(self, department: str | None) -> bool:
+        if self.role in (ADMIN, SECRETARIAT):
+            return True
+        return self.role == DEPARTMENT and department is not None and self.staff is not None and department == self.staff.department
+
+
+OPERATOR = Actor(label="cli")
+
+
+async def actor_for(uow: UnitOfWork, staff: Staff) -> Actor:
+    assert staff.id is not None
+    villages = frozenset(link.village_id for link in await uow.staff.villages_of(staff.id))
+    return Actor(label=f"staff:{staff.id}:{staff.name}", staff=staff, village_ids=villages)
+
+
+async def audit(uow: UnitOfWork, actor: Actor, action: str, target: str, *, before: Any = None, after: Any = None, now: datetime) -> None:
+    uow.staff.add(AuditEntry(at=now, actor=actor.label, action=action, target=target, before=before, after=after))
+
+
+def _clean_login(login: str | None) -> str | None:
+    if login is None:
+        return None
+    login = login.strip().lower()
+    if not re.fullmatch(r"[a-z0-9._-]{3,64}", login):
+        raise StaffError(f"login {login!r}: use 3-64 letters a-z, digits, dot, dash or underscore")
+    return login
+
+
+def describe(staff: Staff, villages: list[str]) -> dict[str, Any]:
+    return {
+        "id": staff.id,
+        "name": staff.name,
+        "role": staff.role,
+        "villages": villages,
+        "department": staff.department,
+        "telegram_id": staff.telegram_id,
+        "login": staff.login,
+        "has_password": staff.password_hash is not None,
+    }
+
+
+async def add_staff(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    role: str,
+    villages: list[str] = (),  # type: ignore[assignment]
+    department: str | None = None,
+    telegram_id: str | None = None,
+    login: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Staff:
+    if not actor.may_manage_staff():
+        raise StaffError("only an admin manages staff")
+    if role not in ROLES:
+        raise StaffError(f"role {role!r}: must be one of {', '.join(ROLES)}")
+    name = " ".join(name.split())
+    if not 2 <= len(name) <= 200:
+        raise StaffError("name: 2-200 characters")
+    if role == VILLAGE_HEAD and not villages:
+        raise StaffError("a village_head needs at least one --village")
+    if role != VILLAGE_HEAD and villages:
+        raise StaffError("--village is for village_head only")
+    if role == DEPARTMENT and not (department or "").strip():
+        raise StaffError("a department needs --department, the answering office's name")
+    if role != DEPARTMENT and department:
+        raise StaffError("--department is for the department role only")
+    if telegram_id is not None and not re.fullmatch(r"\d{1,20}", telegram_id.strip()):
+        raise StaffError(f"telegram id {telegram_id!r}: digits only (the user's numeric Telegram id)")
+    login = _clean_login(login)
+    if telegram_id and await uow.staff.by_telegram(telegram_id.strip()):
+        raise StaffError(f"telegram id {telegram_id} already belongs to a staff member")
+    if login and await uow.staff.by_login(login):
+        raise StaffError(f"login {login} is taken")
+    village_ids = []
+    for village_name in villages:
+        found = await uow.staff.village_named(" ".join(village_name.split()))
+        if found is None:
+            raise StaffError(f"no village named {village_name!r} (see `doithoai meeting list --json`)")
+        village_ids.append(found.id)
+    staff = uow.staff.add(
+        Staff(name=name, role=role, department=(department or "").strip() or None, telegram_id=(telegram_id or "").strip() or None,
+              login=login, created_at=now)
+    )
+    await uow.flush()
+    assert staff.id is not None
+    for village_id in village_ids:
+        uow.staff.add(StaffVillage(staff_id=staff.id, village_id=village_id))
+    await audit(uow, actor, "staff.add", f"staff {staff.id}", after=describe(staff, [" ".join(v.split()) for v in villages]), now=now)
+    return staff
+
+
+async def remove_staff(uow: UnitOfWork, ident: str, *, actor: Actor, now: datetime) -> Staff:
+    if not actor.may_manage_staff():
+        raise StaffError("only an admin manages staff")
+    staff = await find(uow, ident)
+    assert staff.id is not None
+    before = describe(staff, await uow.staff.village_names(staff.id))
+    await uow.staff.remove(staff)
+    await audit(uow, actor, "staff.remove", f"staff {staff.id}", before=before, now=now)
+    return staff
+
+
+async def find(uow: UnitOfWork, ident: str) -> Staff:
+    """By id, login or Telegram id."""
+    ident = ident.strip()
+    staff = None
+    if ident.isdigit():
+        staff = await uow.staff.get(int(ident)) or await uow.staff.by_telegram(ident)
+    staff = staff or await uow.staff.by_login(ident.lower())
+    if staff is None:
+        raise StaffError(f"no staff member {ident!r} (by id, login or Telegram id)")
+    return staff
+
+
+async def set_password(uow: UnitOfWork, login: str, password: str, *, actor: Actor, now: datetime) -> None:
+    if not actor.may_manage_staff():
+        raise StaffError("only an admin sets passwords")
+    staff = await uow.staff.by_login(login.strip().lower())
+    if staff is None:
+        raise StaffError(f"no staff member with login {login!r}")
+    if len(password) < 10:
+        raise StaffError("a password needs at least 10 characters")
+    staff.password_hash = _hasher.hash(password)
+    staff.failed_logins, staff.locked_until = 0, None
+    await audit(uow, actor, "staff.password", f"staff {staff.id}", now=now)  # never the password or its hash
+
+
+async def check_login(uow: UnitOfWork, login: str, password: str, *, now: datetime) -> Staff | None:
+    """The staff member, or None (unknown login, wrong password, locked). Failures count towards a lock-out."""
+    staff = await uow.staff.by_login(login.strip().lower())
+    if staff is None or staff.password_hash is None:
+        _hasher.hash(password)  # the same work either way: timing tells nothing about which logins exist
+        return None
+    if staff.locked_until is not None and staff.locked_until > now:
+        return None
+    try:
+        _hasher.verify(staff.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        staff.failed_logins += 1
+        if staff.failed_logins >= LOCK_AFTER:
+            staff.locked_until = now + LOCK_FOR
+            staff.failed_logins = 0
+        return None
+    staff.failed_logins, staff.locked_until = 0, None
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = _hasher.hash(password)
+    return staff
