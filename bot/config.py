@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # How often (seconds) the scheduler looks for notices and reminders that are due.
     scheduler_interval: float = Field(default=60.0, gt=0)
 
+    # Signs the web console's session cookies. Without it a random key is made at start-up, so
+    # logins do not survive a restart; set it in production (e.g. `openssl rand -hex 32`).
+    web_secret_key: SecretStr | None = Field(default=None)
+
     @field_validator("holidays")
     @classmethod
     def _holidays(cls, v: str) -> str:

@@ -251,6 +251,8 @@ class Staff(SQLModel, table=True):
     password_hash: Optional[str] = Field(default=None, sa_column=Column(String(255)))
     failed_logins: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     locked_until: Optional[datetime] = _ts(nullable=True)
+    # A staff conversation in progress in the bot (a paper form, a village notice).
+    state: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = _ts()
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import String, cast, delete, func, or_, update
+from sqlalchemy import String, and_, cast, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -174,6 +174,25 @@ class ResidentRepository(_Repository):
 
 
 @dataclass(frozen=True)
+class SubmissionFilter:
+    """What the console's submission list is narrowed to. None means any."""
+
+    meeting_id: int | None = None
+    village_id: int | None = None
+    topic_id: int | None = None
+    status: str | None = None
+    wants_to_speak: bool | None = None
+    channel: str | None = None
+    department: str | None = None
+    text: str | None = None
+    offset: int = 0
+    limit: int = 50
+
+    def restricted_to(self, department: str) -> "SubmissionFilter":
+        return replace(self, department=department)
+
+
+@dataclass(frozen=True)
 class SubmissionRow:
     """A submission with the names it points to, for listings and exports."""
 
@@ -200,17 +219,49 @@ class SubmissionRepository(_Repository):
     async def listing(self, meeting_code: str | None = None) -> Sequence[SubmissionRow]:
         return await self._rows(Meeting.code == meeting_code if meeting_code else None)
 
-    async def _rows(self, where: Any) -> Sequence[SubmissionRow]:
+    async def _rows(self, where: Any, *, offset: int = 0, limit: int | None = None) -> Sequence[SubmissionRow]:
         stmt = (
             select(Submission, Meeting.code, Village.name, Topic.name)
             .join(Meeting, col(Meeting.id) == Submission.meeting_id)
             .join(Village, col(Village.id) == Submission.village_id)
             .join(Topic, col(Topic.id) == Submission.topic_id)
             .order_by(col(Submission.id))
+            .offset(offset)
+            .limit(limit)
         )
         if where is not None:
             stmt = stmt.where(where)
         return [SubmissionRow(s, m, v, t) for s, m, v, t in (await self.session.exec(stmt)).all()]
+
+    async def for_village(self, village_id: int) -> Sequence[Submission]:
+        stmt = select(Submission).where(Submission.village_id == village_id).order_by(col(Submission.id))
+        return (await self.session.exec(stmt)).all()
+
+    async def duplicates_of(self, submission_id: int) -> Sequence[Submission]:
+        stmt = select(Submission).where(Submission.duplicate_of_id == submission_id).order_by(col(Submission.id))
+        return (await self.session.exec(stmt)).all()
+
+    async def search(self, flt: SubmissionFilter) -> tuple[Sequence[SubmissionRow], int]:
+        """A page of submissions matching the filter, and how many match in all."""
+        conditions: list[Any] = []
+        for column, value in (
+            (Submission.meeting_id, flt.meeting_id), (Submission.village_id, flt.village_id), (Submission.topic_id, flt.topic_id),
+            (Submission.status, flt.status), (Submission.wants_to_speak, flt.wants_to_speak), (Submission.channel, flt.channel),
+            (Submission.department, flt.department),
+        ):
+            if value is not None:
+                conditions.append(col(column) == value)
+        if flt.text:
+            like = f"%{flt.text.strip().lower()}%"
+            conditions.append(or_(func.lower(Submission.question).like(like), func.lower(Submission.ref).like(like),
+                                  func.lower(func.coalesce(Submission.name, "")).like(like)))
+        where = and_(*conditions) if conditions else None
+        total_stmt = select(func.count()).select_from(Submission)
+        if where is not None:
+            total_stmt = total_stmt.where(where)
+        total = (await self.session.exec(total_stmt)).one()
+        rows = await self._rows(where, offset=flt.offset, limit=flt.limit)
+        return rows, total
 
     async def count_for_village(self, village_id: int) -> int:
         stmt = select(func.count()).select_from(Submission).where(Submission.village_id == village_id)
@@ -306,6 +357,14 @@ class OutboxRepository(_Repository):
             .order_by(Meeting.code, Outbox.kind, Outbox.status)
         )
         return (await self.session.exec(stmt)).all()  # type: ignore[return-value]
+
+    async def answers_sent(self, refs: list[str]) -> int:
+        """How many of these submissions have had an answer delivered (to the resident or, for paper, the head)."""
+        if not refs:
+            return 0
+        stmt = select(Outbox.key).where(Outbox.kind == "answer", Outbox.status == "sent", col(Outbox.key).like("answer:%"))
+        sent = {key.split(":")[1] for key in (await self.session.exec(stmt)).all()}
+        return len(sent & set(refs))
 
     async def requeue_failed(self) -> int:
         stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None)

@@ -222,13 +222,15 @@ def answer(
 ) -> None:
     """Record or change a submission's answer. After the conclusion is published, the resident gets it at once
     (a change is sent as a correction)."""
-    from bot.services.answers import AnswerError, record_answer
+    from bot.services.answers import AnswerError
+    from bot.services.secretariat import answer as answer_submission
+    from bot.services.staff import OPERATOR
 
     when_ = _date(expected_by)
 
     async def work(db: Database) -> Any:
         async with UnitOfWork(db) as uow:
-            submission = await record_answer(uow, ref, text=text, by=by, forward_to=forward, expected_by=when_, now=utcnow())
+            submission = await answer_submission(uow, OPERATOR, ref, text=text, by=by, forward_to=forward, expected_by=when_, now=utcnow())
             meeting = await uow.meetings.get(submission.meeting_id)
             await uow.commit()
             return submission, meeting

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core.io import Button, Event, KeyButton, Outcome, Reply
 from bot.i18n import Translator
-from storage.models import Commune, Meeting, Resident
+from storage.models import Commune, Meeting, Resident, Staff
 from storage.uow import UnitOfWork
 
 MENU_KEYS = (("menu.register", "menu.meeting"), ("menu.my", "menu.help"))
@@ -21,6 +21,10 @@ class Context:
     tr: Translator
     now: datetime
     resident: Resident | None
+    staff: Staff | None = None
+    # True while a staff member works in a staff flow (a paper form, a village notice): the
+    # conversation state then lives with the staff member, not with any resident.
+    staff_mode: bool = False
     out: Outcome = field(default_factory=Outcome)
     _meeting: tuple[Meeting, Commune] | None = None
     _meeting_loaded: bool = False
@@ -45,13 +49,25 @@ class Context:
 
     # --- the resident's stored state -------------------------------------------------
     @property
+    def holder(self) -> Resident | Staff | None:
+        """Whose conversation this is: the staff member in a staff flow, else the resident."""
+        return self.staff if self.staff_mode else self.resident
+
+    @property
     def state(self) -> dict[str, Any]:
-        return dict(self.resident.state or {}) if self.resident else {}
+        holder = self.holder
+        return dict(holder.state or {}) if holder is not None else {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        assert self.resident is not None
+        holder = self.holder
+        assert holder is not None
         # A new dict, so SQLAlchemy sees the JSON column change.
-        self.resident.state = dict(state)
+        holder.state = dict(state)
+
+    @property
+    def paper(self) -> bool:
+        """Filling in a paper form for a resident without a smartphone."""
+        return self.staff_mode and self.state.get("paper", False)
 
     @property
     def in_form(self) -> bool:

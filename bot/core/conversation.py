@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Callable
 
 from bot.core.context import Context
-from bot.core.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration
+from bot.core.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
 from bot.core.io import Event, Kind, Outcome, Reply
 from bot.delivery.outbox import enqueue
 from bot.i18n import Translator, pick_language
@@ -35,7 +35,9 @@ COMMANDS = {
     "xoadulieu": "forget", "forget": "forget",
     "tatthongbao": "notices_off", "notices_off": "notices_off",
     "batthongbao": "notices_on", "notices_on": "notices_on",
+    **village_head.COMMANDS,
 }
+STAFF_COMMANDS = set(village_head.COMMANDS.values())
 # The main menu's buttons arrive as their label text, in whichever language they were shown.
 MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
 
@@ -64,8 +66,9 @@ class Conversation:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
             resident = await uow.residents.find(event.channel, event.user_id) if event.private else None
+            staff = await uow.staff.by_telegram(event.user_id) if event.private and event.channel == "telegram" else None
             lang = resident.language if resident and not event.language else pick_language(event.language)
-            ctx = Context(uow=uow, event=event, tr=Translator(lang), now=self.clock(), resident=resident)
+            ctx = Context(uow=uow, event=event, tr=Translator(lang), now=self.clock(), resident=resident, staff=staff)
             if resident is not None and resident.language != ctx.tr.lang:
                 resident.language = ctx.tr.lang
             if resident is not None and resident.unreachable_at is not None:
@@ -111,6 +114,11 @@ async def route(ctx: Context) -> None:
     if not event.private:
         await _group(ctx)
         return
+    if ctx.staff is not None and (ctx.staff.state or {}).get("flow"):
+        ctx.staff_mode = True
+        if await _staff_flow(ctx):
+            return
+        ctx.staff_mode = False
     if event.kind == Kind.BUTTON:
         await _button(ctx, event.data or "")
         return
@@ -147,8 +155,41 @@ async def _stranger(ctx: Context) -> None:
     await consent.ask(ctx)
 
 
+async def _staff_flow(ctx: Context) -> bool:
+    """A staff member in the middle of a paper form or a village notice; False to handle the event as a resident's."""
+    event, flow = ctx.event, ctx.state.get("flow")
+    command = COMMANDS.get(event.command or "", "unknown") if event.kind == Kind.COMMAND else _menu_command(ctx) if event.kind == Kind.TEXT else None
+    if command in STAFF_COMMANDS:
+        return await village_head.command(ctx, command)
+    if command == "cancel":
+        ctx.set_state({})
+        ctx.say(ctx.tr("vh.cancelled"))
+        return True
+    if command is not None:
+        ctx.say(ctx.tr("vh.busy"))
+        return True
+    if event.kind == Kind.BUTTON:
+        data = event.data or ""
+        if data.startswith("vh:"):
+            await village_head.on_button(ctx, data)
+            return True
+        if data.startswith("f:") and flow == "register":
+            await registration.on_button(ctx, data)
+            return True
+        return False  # a resident's own button (consent, feedback…)
+    if flow == "register":
+        await registration.on_message(ctx)
+    else:
+        await village_head.on_message(ctx)
+    return True
+
+
 async def _command(ctx: Context, command: str) -> None:
     resident = ctx.resident
+    if command in STAFF_COMMANDS:
+        if not await village_head.command(ctx, command):
+            ctx.say(ctx.tr("command.unknown"), keyboard=ctx.menu() if resident else None)
+        return
     if command == "start":
         if resident is None:
             await consent.greet(ctx, ctx.event.args)

@@ -104,6 +104,8 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
     """Queue the current answer revision to the submitter, once. True when something was queued."""
     if submission.answer_revision == 0 or submission.delivered_revision >= submission.answer_revision:
         return False
+    if submission.channel == "paper":
+        return await _deliver_to_heads(uow, submission, meeting)
     resident = await _recipient(uow, submission)
     correction = submission.delivered_revision > 0
     # Recorded as handled even when nobody can receive it, so a later publish does not try again.
@@ -116,6 +118,30 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
     key = f"answer:{submission.ref}:r{submission.answer_revision}:{resident.channel}:{resident.chat_id}"
     await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="answer", meeting_id=meeting.id)
     return True
+
+
+async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Meeting) -> bool:
+    """A paper form's resident has no chat: the answer goes to their village's heads, to read out or hand over."""
+    correction = submission.delivered_revision > 0
+    submission.delivered_revision = submission.answer_revision
+    if submission.status == WITHDRAWN:
+        return False
+    commune = await uow.communes.get(meeting.commune_id)
+    village = await uow.meetings.village(submission.village_id)
+    assert commune is not None and village is not None
+    queued = False
+    for head in await uow.staff.heads_of(submission.village_id):
+        if head.telegram_id is None:
+            continue
+        tr = Translator("vi")
+        answer = answer_reply(submission, commune, tr, correction=correction)
+        text = tr("paper.answer_head", ref=submission.ref, name=submission.name or "", village=village.name) + "\n\n" + answer.text
+        # The head reads it out: the residents' feedback buttons would mean nothing here.
+        text = text.rsplit("\n\n", 1)[0]
+        key = f"answer:{submission.ref}:r{submission.answer_revision}:head:{head.id}"
+        queued |= bool(await enqueue(uow, key=key, channel="telegram", chat_id=head.telegram_id, reply=Reply(text=text),
+                                     kind="answer", meeting_id=meeting.id))
+    return queued
 
 
 @dataclass
@@ -211,3 +237,28 @@ async def record_feedback(uow: UnitOfWork, submission_id: int, resident_id: int,
     submission.feedback = FEEDBACK_YES if verdict == "y" else FEEDBACK_NO
     submission.feedback_at = now
     return submission
+
+
+@dataclass
+class PublicationPreview:
+    answered: int
+    unanswered: list[str]
+    residents: int  # distinct people who will be messaged (paper forms: their village heads)
+
+
+async def publication_preview(uow: UnitOfWork, meeting_code: str) -> PublicationPreview:
+    """What publishing would do, for the confirmation staff see before they publish."""
+    meeting = await uow.meetings.by_code(meeting_code)
+    if meeting is None:
+        raise AnswerError(f"no meeting with code {meeting_code}")
+    assert meeting.id is not None
+    live = [s for s in await uow.submissions.for_meeting(meeting.id) if s.status != WITHDRAWN]
+    people: set[str] = set()
+    for s in live:
+        if s.channel == "paper":
+            people |= {f"staff:{h.id}" for h in await uow.staff.heads_of(s.village_id) if h.telegram_id}
+        elif await _recipient(uow, s) is not None:
+            people.add(f"resident:{s.resident_id}")
+    return PublicationPreview(
+        answered=sum(1 for s in live if s.answer_revision), unanswered=[s.ref for s in live if not s.answer_revision], residents=len(people)
+    )

@@ -17,12 +17,14 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramUnauthorizedError
-from aiogram.types import BotCommand, BotCommandScopeDefault, CallbackQuery, Message, Update
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
 
 from bot.core.conversation import Conversation
+from bot.core.flows import village_head
 from bot.core.io import Event
 from bot.delivery.sender import Sender
 from bot.i18n import LANGUAGES, Translator
+from storage.uow import UnitOfWork
 
 from .events import CHANNEL, from_callback, from_message
 
@@ -90,6 +92,20 @@ class TelegramBot:
             ]
             # Vietnamese is the default list; English for users whose app is set to English.
             await self.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=None if lang == "vi" else lang)
+        await self._staff_commands()
+
+    async def _staff_commands(self) -> None:
+        """Village heads (and the secretariat) see their commands in their own chat's menu; residents never do."""
+        tr = Translator("vi")
+        resident = [BotCommand(command=c, description=tr(f"commands.{key}")) for c, key in COMMAND_MENU["vi"]]
+        extra = [BotCommand(command=c, description=tr(f"commands.{c}")) for c in village_head.COMMANDS]
+        async with UnitOfWork(self.conversation.db, readonly=True) as uow:
+            staff = [s for s in await uow.staff.all() if s.telegram_id and s.role in village_head.STAFF_ROLES]
+        for member in staff:
+            try:
+                await self.bot.set_my_commands(extra + resident, scope=BotCommandScopeChat(chat_id=int(member.telegram_id)))  # type: ignore[arg-type]
+            except TelegramAPIError as exc:  # they have not opened the bot yet: their menu comes at the next start
+                log.info("no command menu for a staff chat yet: %s", exc.message)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set; the batch in hand is finished before returning."""

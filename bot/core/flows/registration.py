@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
 from bot.core.io import Button, KeyButton, Kind
+from bot.services.staff import actor_for, audit
 from storage.models import Submission
 
 NAME_MIN, NAME_MAX = 2, 100
@@ -41,7 +42,7 @@ def _data(state: dict[str, Any], action: str, value: str | int = "") -> str:
 # --- entering and leaving the form -------------------------------------------------------
 
 
-async def start(ctx: Context, preset_village: int | None = None) -> None:
+async def start(ctx: Context, preset_village: int | None = None, *, paper: bool = False) -> None:
     if ctx.in_form:
         ctx.say(ctx.tr("form.already_started"))
         await prompt(ctx)
@@ -57,7 +58,16 @@ async def start(ctx: Context, preset_village: int | None = None) -> None:
     draft: dict[str, Any] = {}
     if preset_village is not None:
         draft["village_id"] = preset_village
-    ctx.set_state({"flow": "register", "meeting_id": meeting.id, "step": "name", "tok": _token(), "draft": draft, "editing": False})
+    if paper:
+        villages = await _villages_for(ctx, meeting.id)  # type: ignore[arg-type]
+        if len(villages) == 1:
+            draft["village_id"] = villages[0].id  # a head of one village: nothing to choose
+    state = {"flow": "register", "meeting_id": meeting.id, "step": "name", "tok": _token(), "draft": draft, "editing": False}
+    if paper:
+        state["paper"] = True
+    ctx.set_state(state)
+    if paper:
+        ctx.say(ctx.tr("paper.intro"))
     await prompt(ctx)
 
 
@@ -88,7 +98,16 @@ async def cancel(ctx: Context) -> None:
 
 
 async def _villages(ctx: Context) -> Sequence[Any]:
-    return await ctx.uow.meetings.invited_villages(ctx.state["meeting_id"])
+    return await _villages_for(ctx, ctx.state["meeting_id"])
+
+
+async def _villages_for(ctx: Context, meeting_id: int) -> Sequence[Any]:
+    """The meeting's villages; on a paper form, only those the village head serves."""
+    villages = await ctx.uow.meetings.invited_villages(meeting_id)
+    if ctx.staff_mode and ctx.staff is not None:
+        actor = await actor_for(ctx.uow, ctx.staff)
+        villages = [v for v in villages if actor.may_act_for_village(v.id)]
+    return villages
 
 
 async def _topics(ctx: Context) -> Sequence[Any]:
@@ -107,7 +126,7 @@ async def prompt(ctx: Context, prefix: str = "") -> None:
     tr = ctx.tr
     if step == "name":
         buttons = []
-        if ctx.resident and ctx.resident.name:
+        if ctx.resident and ctx.resident.name and not ctx.paper:
             buttons = [[Button(tr("form.use_name", name=ctx.resident.name), _data(state, "name", "same"))]]
         ctx.say(head + tr("form.ask_name", min=NAME_MIN, max=NAME_MAX), buttons=buttons)
     elif step == "village":
@@ -130,8 +149,11 @@ async def prompt(ctx: Context, prefix: str = "") -> None:
             buttons=[[Button(tr("form.speak_yes"), _data(state, "speak", 1))], [Button(tr("form.speak_no"), _data(state, "speak", 0))]],
         )
     elif step == "phone":
-        keyboard = [[KeyButton(tr("form.phone_share"), request_contact=True)], [KeyButton(tr("form.phone_skip"))]]
-        ctx.say(head + tr("form.ask_phone"), keyboard=keyboard, one_time_keyboard=True)
+        if ctx.paper:
+            ctx.say(head + tr("paper.ask_phone"), keyboard=[[KeyButton(tr("form.phone_skip"))]], one_time_keyboard=True)
+        else:
+            keyboard = [[KeyButton(tr("form.phone_share"), request_contact=True)], [KeyButton(tr("form.phone_skip"))]]
+            ctx.say(head + tr("form.ask_phone"), keyboard=keyboard, one_time_keyboard=True)
     elif step == "pick":
         rows = [[Button(tr(key), _data(state, "field", name))] for name, key in FIELD_KEYS.items()]
         rows.append([Button(tr("review.back"), _data(state, "back"))])
@@ -198,7 +220,7 @@ async def on_message(ctx: Context) -> None:
     event, tr = ctx.event, ctx.tr
     step = ctx.state["step"]
     if event.kind == Kind.CONTACT:
-        if step != "phone":
+        if step != "phone" or ctx.paper:
             await prompt(ctx, tr("form.unexpected_contact"))
             return
         if not event.contact_is_own:
@@ -336,7 +358,7 @@ async def on_button(ctx: Context, data: str) -> None:
 async def _act(ctx: Context, action: str, value: str) -> None:
     tr = ctx.tr
     state = ctx.state
-    if action == "name" and value == "same" and ctx.resident and ctx.resident.name and state["step"] == "name":
+    if action == "name" and value == "same" and ctx.resident and ctx.resident.name and not ctx.paper and state["step"] == "name":
         _set(ctx, name=ctx.resident.name)
         await _advance(ctx, tr("form.chosen", value=ctx.resident.name))
     elif action in _LISTS and state["step"] == action and value.isdigit():
@@ -385,7 +407,7 @@ async def _submit(ctx: Context) -> None:
         ctx.say(tr("meeting.none"), keyboard=ctx.menu())
         return
     commune = await uow.communes.get(meeting.commune_id)
-    assert commune is not None and commune.id is not None and ctx.resident is not None
+    assert commune is not None and commune.id is not None and (ctx.resident is not None or ctx.paper)
     if ctx.now > meeting.registration_closes_at:
         ctx.set_state({})
         ctx.use_meeting(meeting, commune)
@@ -409,7 +431,7 @@ async def _submit(ctx: Context) -> None:
         Submission(
             ref=ref,
             meeting_id=meeting.id,  # type: ignore[arg-type]
-            resident_id=ctx.resident.id,
+            resident_id=None if ctx.paper else ctx.resident.id,  # type: ignore[union-attr]
             name=draft["name"],
             phone=draft.get("phone"),
             village_id=draft["village_id"],
@@ -417,10 +439,19 @@ async def _submit(ctx: Context) -> None:
             question=draft["question"],
             wants_to_speak=bool(draft["speak"]),
             status="received",
-            channel=ctx.event.channel,
+            channel="paper" if ctx.paper else ctx.event.channel,
+            entered_by_staff_id=ctx.staff.id if ctx.paper and ctx.staff else None,
             created_at=ctx.now,
         )
     )
+    if ctx.paper:
+        assert ctx.staff is not None
+        ctx.set_state({})
+        ctx.toast(tr("receipt.toast", ref=ref))
+        ctx.say(tr("paper.receipt", ref=ref, name=draft["name"]), keyboard=ctx.menu())
+        await audit(ctx.uow, await actor_for(ctx.uow, ctx.staff), "submission.paper", f"submission {ref}",
+                    after={"village_id": draft["village_id"], "topic_id": draft["topic_id"]}, now=ctx.now)
+        return
     # Remembered for the next form; the phone only when the resident gave one.
     ctx.resident.name = draft["name"]
     ctx.resident.village_id = draft["village_id"]  # whose village notices they get

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False),
     sa.Column('locked_until', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('state', sa.JSON(), server_default='{}', nullable=False),
     sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('login'),

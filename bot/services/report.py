@@ -1,0 +1,128 @@
+"""The Word report staff print: "Báo cáo tổng hợp ý kiến, kiến nghị của Nhân dân".
+
+Before the meeting, grouped by topic (lĩnh vực), numbered, each with its village and name: the
+document the chair reads from. After it, the same questions grouped by answer, for the
+Thông báo kết luận. Withdrawn questions are left out; duplicates appear under their original's answer.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from datetime import datetime
+
+from docx import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.shared import Cm, Pt
+
+from bot.core.formatting import date as fmt_date
+from bot.core.formatting import local, when
+from bot.i18n import Translator
+from storage.repositories import SubmissionRow
+from storage.uow import UnitOfWork
+
+ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX"]
+
+
+class ReportError(ValueError):
+    pass
+
+
+def _roman(n: int) -> str:
+    return ROMAN[n - 1] if n <= len(ROMAN) else str(n)
+
+
+async def build_report(uow: UnitOfWork, meeting_code: str, *, grouped_by: str = "topic", lang: str = "vi", now: datetime | None = None) -> bytes:
+    meeting = await uow.meetings.by_code(meeting_code)
+    if meeting is None:
+        raise ReportError(f"no meeting with code {meeting_code}")
+    if grouped_by not in ("topic", "answer"):
+        raise ReportError("grouped_by must be 'topic' or 'answer'")
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
+    tr = Translator(lang)
+    rows = [r for r in await uow.submissions.listing(meeting.code) if r.submission.status != "withdrawn"]
+
+    doc = Document()
+    section = doc.sections[0]
+    section.page_height, section.page_width = Cm(29.7), Cm(21.0)  # A4, as Vietnamese offices print
+    section.left_margin, section.right_margin = Cm(3.0), Cm(2.0)
+    style = doc.styles["Normal"]
+    style.font.name = "Times New Roman"  # the administrative standard (Nghị định 30/2020/NĐ-CP)
+    style.font.size = Pt(13)
+
+    def centred(text: str, *, bold: bool = False, size: int = 13) -> None:
+        p = doc.add_paragraph()
+        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        run = p.add_run(text)
+        run.bold, run.font.size = bold, Pt(size)
+
+    centred(commune.name.upper(), bold=True)
+    centred(tr("report.title_topic" if grouped_by == "topic" else "report.title_answer"), bold=True, size=14)
+    centred(tr("report.subtitle", title=meeting.title))
+    centred(tr("report.meta", commune=commune.name, when=when(meeting.starts_at, commune.timezone, tr), venue=meeting.venue))
+    speak = sum(1 for r in rows if r.submission.wants_to_speak)
+    doc.add_paragraph(tr("report.counts", total=len(rows), speak=speak, written=len(rows) - speak))
+    if not rows:
+        doc.add_paragraph(tr("report.empty"))
+    elif grouped_by == "topic":
+        _by_topic(doc, rows, tr)
+    else:
+        await _by_answer(doc, uow, rows, tr)
+    stamp = local(now or meeting.updated_at, commune.timezone)
+    closing = doc.add_paragraph(tr("report.generated", date=fmt_date(stamp)))
+    closing.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def _item(doc: Document, n: int, row: SubmissionRow, tr: Translator) -> None:
+    s = row.submission
+    doc.add_paragraph(tr("report.item", n=n, question=s.question))
+    mode = tr("report.mode_speak") if s.wants_to_speak else tr("report.mode_written")
+    meta = doc.add_paragraph(tr("report.item_meta", ref=s.ref, name=s.name or tr("report.anonymous"), village=row.village, mode=mode))
+    meta.paragraph_format.left_indent = Cm(1)
+    for run in meta.runs:
+        run.italic = True
+
+
+def _by_topic(doc: Document, rows: list[SubmissionRow], tr: Translator) -> None:
+    groups: OrderedDict[str, list[SubmissionRow]] = OrderedDict()
+    for row in rows:
+        groups.setdefault(row.topic, []).append(row)
+    n = 0
+    for index, (topic, members) in enumerate(groups.items(), start=1):
+        doc.add_heading(tr("report.topic_heading", roman=_roman(index), topic=topic, count=len(members)), level=2)
+        for row in members:
+            n += 1
+            _item(doc, n, row, tr)
+
+
+async def _by_answer(doc: Document, uow: UnitOfWork, rows: list[SubmissionRow], tr: Translator) -> None:
+    by_id = {r.submission.id: r for r in rows}
+    groups: OrderedDict[tuple, list[SubmissionRow]] = OrderedDict()
+    for row in rows:
+        s = row.submission
+        root = by_id.get(s.duplicate_of_id, row) if s.duplicate_of_id else row
+        r = root.submission
+        key = (r.answer, r.answered_by, r.forwarded_to, r.expected_by) if r.answer_revision else ("", None, None, None)
+        groups.setdefault(key, []).append(row)
+    # Unanswered last, so the conclusion reads answers first.
+    ordered = sorted(groups.items(), key=lambda kv: kv[0] == ("", None, None, None))
+    n = 0
+    for index, ((answer, by, forwarded, expected), members) in enumerate(ordered, start=1):
+        roman = _roman(index)
+        if forwarded:
+            expected_text = fmt_date(datetime.combine(expected, datetime.min.time())) if expected else ""
+            doc.add_heading(tr("report.forward_heading", roman=roman, to=forwarded, expected=expected_text), level=2)
+        elif answer:
+            doc.add_heading(tr("report.answer_heading", roman=roman, by=by or "—"), level=2)
+        else:
+            doc.add_heading(tr("report.unanswered_heading", roman=roman), level=2)
+        if answer:
+            doc.add_paragraph(tr("report.answer_text", answer=answer))
+        doc.add_paragraph(tr("report.questions", count=len(members)))
+        for row in members:
+            n += 1
+            _item(doc, n, row, tr)

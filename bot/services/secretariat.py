@@ -1,0 +1,145 @@
+"""What the secretariat (and answering departments) do to submissions: classify, assign, answer,
+merge duplicates, find them. Every action is checked against the actor's role here and audited.
+
+The web console and the command line are doors into these functions; none of them checks
+permissions itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from rapidfuzz import fuzz
+
+from bot.services.answers import AnswerError, record_answer
+from bot.services.staff import Actor, audit
+from storage.models import Submission
+from storage.repositories import SubmissionFilter, SubmissionRow
+from storage.uow import UnitOfWork
+
+SIMILAR_AT = 60  # rapidfuzz token_set_ratio: above this two questions likely ask the same thing
+
+
+class Forbidden(PermissionError):
+    """The actor's role does not allow this. Shown to staff as a plain refusal, without details."""
+
+
+def _snapshot(s: Submission) -> dict[str, Any]:
+    return {
+        "topic_id": s.topic_id,
+        "department": s.department,
+        "status": s.status,
+        "answer": s.answer,
+        "answered_by": s.answered_by,
+        "forwarded_to": s.forwarded_to,
+        "expected_by": s.expected_by.isoformat() if s.expected_by else None,
+        "duplicate_of_id": s.duplicate_of_id,
+    }
+
+
+async def _submission(uow: UnitOfWork, ref: str) -> Submission:
+    submission = await uow.submissions.by_ref(ref.strip().upper())
+    if submission is None:
+        raise AnswerError(f"{ref}: no submission with this code")
+    return submission
+
+
+async def visible(uow: UnitOfWork, actor: Actor, ref: str) -> Submission:
+    """A submission the actor may see: all for the secretariat, only assigned ones for a department."""
+    submission = await _submission(uow, ref)
+    if not (actor.may_run_meetings() or actor.may_answer(submission.department)):
+        raise Forbidden(ref)
+    return submission
+
+
+async def search(uow: UnitOfWork, actor: Actor, flt: SubmissionFilter) -> tuple[Sequence[SubmissionRow], int]:
+    if actor.role == "department":
+        assert actor.staff is not None
+        flt = flt.restricted_to(actor.staff.department or "")
+    elif not actor.may_run_meetings():
+        raise Forbidden("submissions")
+    return await uow.submissions.search(flt)
+
+
+async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | None = None, department: str | None = None, now: datetime) -> Submission:
+    """Change the topic and/or assign an answering department (empty string: unassign)."""
+    if not actor.may_run_meetings():
+        raise Forbidden(ref)
+    submission = await _submission(uow, ref)
+    before = _snapshot(submission)
+    if topic_id is not None:
+        topic = await uow.meetings.topic(topic_id)
+        if topic is None or topic.meeting_id != submission.meeting_id:
+            raise AnswerError(f"{ref}: that topic is not one of this meeting's")
+        submission.topic_id = topic_id
+    if department is not None:
+        submission.department = department.strip() or None
+    await audit(uow, actor, "submission.classify", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
+    return submission
+
+
+async def answer(
+    uow: UnitOfWork, actor: Actor, ref: str, *, text: str | None, by: str | None = None, forward_to: str | None = None,
+    expected_by: date | None = None, now: datetime,
+) -> Submission:
+    """Record an answer (a department only for what is assigned to it); duplicates get the same answer."""
+    submission = await visible(uow, actor, ref)
+    if submission.duplicate_of_id is not None:
+        raise AnswerError(f"{ref}: is a duplicate; answer the original and this one follows")
+    if actor.role == "department" and actor.staff is not None:
+        by = by or actor.staff.department
+    before = _snapshot(submission)
+    await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
+    await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
+    for duplicate in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
+        if duplicate.status != "withdrawn":
+            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
+    return submission
+
+
+async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: str, *, now: datetime) -> Submission:
+    """`ref` asks what `original_ref` asks: answering the original answers it, addressed to its own code."""
+    if not actor.may_run_meetings():
+        raise Forbidden(ref)
+    submission = await _submission(uow, ref)
+    original = await _submission(uow, original_ref)
+    if original.id == submission.id:
+        raise AnswerError(f"{ref}: a question cannot duplicate itself")
+    if original.meeting_id != submission.meeting_id:
+        raise AnswerError(f"{ref}: {original.ref} belongs to another meeting")
+    while original.duplicate_of_id is not None:  # point at the root, never at a chain
+        parent = await uow.submissions.get(original.duplicate_of_id)
+        assert parent is not None
+        original = parent
+    if original.id == submission.id:
+        raise AnswerError(f"{ref}: {original_ref} is already a duplicate of {ref}")
+    before = _snapshot(submission)
+    submission.duplicate_of_id = original.id
+    for child in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
+        child.duplicate_of_id = original.id
+    await audit(uow, actor, "submission.duplicate", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
+    if original.answer_revision and submission.status != "withdrawn":
+        await record_answer(uow, submission.ref, text=original.answer, by=original.answered_by, forward_to=original.forwarded_to,
+                            expected_by=original.expected_by, now=now)
+    return submission
+
+
+@dataclass(frozen=True)
+class Similar:
+    ref: str
+    question: str
+    score: int
+
+
+async def similar(uow: UnitOfWork, submission: Submission, limit: int = 5) -> list[Similar]:
+    """Other questions of the same meeting that probably ask the same thing, best first."""
+    found = []
+    for other in await uow.submissions.for_meeting(submission.meeting_id):
+        if other.id == submission.id or other.status == "withdrawn":
+            continue
+        score = int(fuzz.token_set_ratio(submission.question.lower(), other.question.lower()))
+        if score >= SIMILAR_AT:
+            found.append(Similar(other.ref, other.question, score))
+    return sorted(found, key=lambda s: -s.score)[:limit]
