@@ -74,6 +74,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        # SQLite's own lower() knows only ASCII: "Đường" would never match "đường". PostgreSQL's does.
+        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
@@ -81,3 +83,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # then writes fails with SQLITE_BUSY when another writer got in between, busy_timeout or not.
         # Read-only work reads a WAL snapshot and waits for nobody.
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value

@@ -252,9 +252,12 @@ class SubmissionRepository(_Repository):
             if value is not None:
                 conditions.append(col(column) == value)
         if flt.text:
-            like = f"%{flt.text.strip().lower()}%"
-            conditions.append(or_(func.lower(Submission.question).like(like), func.lower(Submission.ref).like(like),
-                                  func.lower(func.coalesce(Submission.name, "")).like(like)))
+            typed = flt.text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{typed}%"
+            conditions.append(or_(*(
+                func.lower(column).like(like, escape="\\")
+                for column in (Submission.question, Submission.ref, func.coalesce(Submission.name, ""))
+            )))
         where = and_(*conditions) if conditions else None
         total_stmt = select(func.count()).select_from(Submission)
         if where is not None:

@@ -174,4 +174,6 @@ async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, p
     status = json.loads(cli("outbox", "status", "--json", env=env).stdout)
     assert {"meeting": "GP-2026", "kind": "answer", "state": "queued", "count": 1} in status
     assert cli("outbox", "retry", env=env).returncode == 1
+    actions = [e["action"] for e in json.loads(cli("audit", "list", "--json", env=env).stdout)]
+    assert actions == ["meeting.publish", "submission.answer", "meeting.plan"]  # newest first; refused attempts left no trace
     assert "0 failed messages queued again" in cli("outbox", "retry", "--failed", env=env).stdout

@@ -124,3 +124,13 @@ async def test_the_word_report_groups_by_topic_then_by_answer(world):
     text = "\n".join(p.text for p in after.paragraphs)
     assert "I. Trả lời của UBND xã" in text and "Các ý kiến được trả lời (2):" in text
     assert text.index("GP-0002") < text.index("II. Chưa có câu trả lời") < text.index("GP-0003")
+
+
+async def test_search_matches_vietnamese_in_any_case_and_takes_wildcards_literally(world):
+    db, staff = world
+    found, total = await as_(db, staff["secretary"], lambda uow, a: search(uow, a, SubmissionFilter(text="ĐƯỜNG LIÊN THÔN")))
+    assert total == 2 and [r.submission.ref for r in found] == ["GP-0001", "GP-0002"]
+    _, total = await as_(db, staff["secretary"], lambda uow, a: search(uow, a, SubmissionFilter(text="%")))
+    assert total == 0
+    found, total = await as_(db, staff["secretary"], lambda uow, a: search(uow, a, SubmissionFilter(limit=2, offset=2)))
+    assert total == 3 and [r.submission.ref for r in found] == ["GP-0003"]

@@ -57,6 +57,13 @@ def settings() -> Settings:
         raise
 
 
+async def _audit(uow: UnitOfWork, action: str, target: str, after: Any) -> None:
+    """Staff actions taken at the command line are audited like those in the console, as the operator."""
+    from bot.services.staff import OPERATOR, audit
+
+    await audit(uow, OPERATOR, action, target, after=after, now=utcnow())
+
+
 def with_db(work: Callable[[Database], Awaitable[T]], *, check_schema: bool = True) -> T:
     """Run `work` against the configured database, refusing a schema older than the code."""
 
@@ -110,6 +117,7 @@ def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.to
 async def _load(db: Database, plan: Plan) -> Any:
     async with UnitOfWork(db) as uow:
         report = await load_plan(uow, plan)
+        await _audit(uow, "meeting.plan", f"meeting {report.meeting_code}", {"created": report.created, "kept": report.kept})
         await uow.commit()
         return report
 
@@ -270,6 +278,7 @@ def answers_import(path: Path = typer.Argument(..., help="A sheet written by `an
     async def work(db: Database) -> Any:
         async with UnitOfWork(db) as uow:
             report = await import_answers(uow, path, now=utcnow())
+            await _audit(uow, "answers.import", str(path.name), {"answered": report.answered, "forwarded": report.forwarded})
             await uow.commit()
             return report
 
@@ -314,6 +323,7 @@ def conclusion_publish(
     async def work(db: Database) -> Any:
         async with UnitOfWork(db) as uow:
             report = await publish_conclusion(uow, meeting, now=utcnow(), summary=summary, document=doc, allow_unanswered=allow_unanswered)
+            await _audit(uow, "meeting.publish", f"meeting {meeting}", {"answers": report.answers_queued, "pending": report.still_pending})
             await uow.commit()
             return report
 
@@ -354,6 +364,7 @@ def announce(
             if found is None:
                 fail(f"no meeting with code {meeting}")
             count = await announce_meeting(uow, found, now=utcnow(), text=text)
+            await _audit(uow, "meeting.announce", f"meeting {meeting}", {"recipients": count})
             await uow.commit()
             return count
 
@@ -492,6 +503,22 @@ def audit_list(
         return f"{r['at'][:19].replace('T', ' ')}  {r['actor']:<28} {r['action']:<18} {r['target']}"
 
     show(with_db(work), as_json, line, empty="the audit log is empty")
+
+
+@app.command("web")
+def web(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (put a TLS reverse proxy in front for others)."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the secretariat's web console (log in with a staff login; see `doithoai staff password`)."""
+    from bot.web.app import serve
+
+    s = settings()
+    try:
+        with_db(lambda db: asyncio.sleep(0))  # refuse an old schema before serving anything
+        serve(s, host, port)
+    except SchemaBehind as exc:
+        fail(str(exc))
 
 
 @app.command("posters")

@@ -1,0 +1,318 @@
+"""The console's application: sessions, sign-in, CSRF, error pages and rendering.
+
+Every page needs a signed-in staff member; every POST carries the session's CSRF token.
+Who may do what is decided by the services (bot.services.secretariat, bot.services.staff):
+a `Forbidden` from them becomes a 403 page, and nothing was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.core.formatting import weekday
+from bot.i18n import Translator
+from bot.services.secretariat import Forbidden
+from bot.services.staff import Actor, actor_for
+from storage.db import Database
+from storage.models import utcnow
+from storage.uow import UnitOfWork
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "doithoai_console"
+SESSION_MAX_AGE = 8 * 3600  # a working day without activity signs the user out
+PAGE_SIZE = 50
+
+log = logging.getLogger(__name__)
+
+
+class LoginRequired(Exception):
+    """No signed-in staff member: pages redirect to the sign-in form."""
+
+
+class BadForm(Exception):
+    """A POST without the session's CSRF token: refused with 403, nothing done."""
+
+
+class NotFound(Exception):
+    """No such meeting or submission."""
+
+
+@dataclass
+class Console:
+    db: Database
+    clock: Callable[[], datetime]
+    secret_key: str
+    page_size: int
+    templates: Environment
+    tr: Translator
+
+
+def console(request: Request) -> Console:
+    return request.app.state.console
+
+
+# ------------------------------------------------------------------ formatting for templates
+
+
+def _local(value: datetime, tz: str | None) -> datetime:
+    return value.astimezone(ZoneInfo(tz or "Asia/Ho_Chi_Minh"))
+
+
+def fmt_when(value: datetime | None, tz: str | None = None) -> str:
+    """dd/mm/yyyy HH:MM in the commune's timezone."""
+    return "" if value is None else _local(value, tz).strftime("%d/%m/%Y %H:%M")
+
+
+def fmt_day(value: date | datetime | None, tz: str | None = None) -> str:
+    """dd/mm/yyyy (a datetime is taken in the commune's timezone)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value, tz)
+    return value.strftime("%d/%m/%Y")
+
+
+def fmt_time(value: datetime | None, tz: str | None = None) -> str:
+    return "" if value is None else _local(value, tz).strftime("%H:%M")
+
+
+def fmt_weekday(value: datetime, tz: str | None = None) -> str:
+    """"Thứ Năm", in the console's language."""
+    return weekday(_local(value, tz), "vi")
+
+
+def fmt_number(value: int) -> str:
+    return f"{value:,}".replace(",", ".")  # 1.234, as Vietnamese write it
+
+
+def percent(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+def _environment(tr: Translator) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=fmt_when, day=fmt_day, time=fmt_time, weekday=fmt_weekday, number=fmt_number)
+    env.globals.update(percent=percent, t=tr, zip=zip)
+    return env
+
+
+# ------------------------------------------------------------------ sessions, sign-in, CSRF
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+async def posted(request: Request) -> FormData:
+    """The POSTed form, once its CSRF token matches the session's; otherwise BadForm (403)."""
+    try:
+        form = await request.form(max_files=2, max_fields=50)
+    except Exception:  # a malformed body is refused like a missing token
+        raise BadForm() from None
+    sent = form.get("csrf")
+    expected = request.session.get("csrf")
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent.encode(), str(expected).encode()):
+        raise BadForm()
+    return form
+
+
+def fingerprint(c: Console, password_hash: str) -> str:
+    """Ties a session to the password it was opened with: a new password signs every session out."""
+    return hmac.new(c.secret_key.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+async def signed_in(request: Request) -> Actor:
+    """The staff member of this session, as the services' Actor; LoginRequired when there is none."""
+    c = console(request)
+    staff_id = request.session.get("staff")
+    if not isinstance(staff_id, int):
+        raise LoginRequired()
+    async with UnitOfWork(c.db, readonly=True) as uow:
+        staff = await uow.staff.get(staff_id)
+        if staff is None or staff.password_hash is None or request.session.get("pw") != fingerprint(c, staff.password_hash):
+            request.session.clear()
+            raise LoginRequired()
+        actor = await actor_for(uow, staff)
+    request.state.actor = actor
+    return actor
+
+
+def sign_in(request: Request, staff_id: int, password_hash: str) -> None:
+    request.session.clear()  # nothing from before sign-in carries over, the CSRF token included
+    request.session.update(staff=staff_id, pw=fingerprint(console(request), password_hash), csrf=secrets.token_urlsafe(32))
+
+
+def flash(request: Request, text: str, kind: str = "ok") -> None:
+    request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
+
+
+def _pop_flashes(request: Request) -> list[list[str]]:
+    return request.session.pop("flash", None) or []
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never //other.host or a full URL."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    c = console(request)
+    context.setdefault("actor", getattr(request.state, "actor", None))
+    html = c.templates.get_template(name).render(
+        request=request, csrf=csrf_token(request), flashes=_pop_flashes(request), path=request.url.path, **context
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _error_page(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    return render(request, "error.html", status=status, title=title, text=text)
+
+
+# ------------------------------------------------------------------ security headers
+
+
+class SecurityHeaders:
+    """No framing, no inline scripts or styles, no caching of pages that carry residents' data."""
+
+    CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", self.CSP.encode()),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+# ------------------------------------------------------------------ the application
+
+
+def create_app(
+    db: Database, *, secret_key: str, clock: Callable[[], datetime] = utcnow, https_only: bool = False, page_size: int = PAGE_SIZE
+) -> FastAPI:
+    """The console for `db`. `secret_key` signs the session cookie; `clock` is the time the services are told."""
+    if len(secret_key) < 16:
+        raise ValueError("secret_key: at least 16 characters")
+    from bot.web import pages
+
+    tr = Translator("vi")
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.console = Console(db=db, clock=clock, secret_key=secret_key, page_size=page_size, templates=_environment(tr), tr=tr)
+    app.add_middleware(
+        SessionMiddleware, secret_key=secret_key, session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
+        https_only=https_only,
+    )
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages.router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect("/login" if request.method != "GET" or target == "/" else f"/login?next={quote(target, safe='')}")
+
+    @app.exception_handler(BadForm)
+    async def _bad_form(request: Request, exc: BadForm) -> Response:
+        return _error_page(request, 403, tr("web.error.csrf_title"), tr("web.error.csrf"))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return _error_page(request, 403, tr("web.error.forbidden_title"), tr("web.error.forbidden"))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return _error_page(request, 404, tr("web.error.not_found_title"), tr("web.error.not_found"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _error_page(request, 404, tr("web.error.not_found_title"), tr("web.error.not_found"))
+        return Response(status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    return app
+
+
+def serve(settings: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the console with uvicorn on the configured database (whose schema must be current).
+
+    The session key comes from `settings.web_secret_key` when the settings have one; otherwise a
+    random key is made, and every session ends when the console restarts.
+    """
+    import uvicorn
+
+    from storage.schema import ensure_current
+
+    secret = getattr(settings, "web_secret_key", None)
+    if secret is not None and hasattr(secret, "get_secret_value"):
+        secret = secret.get_secret_value()
+    if not secret:
+        log.warning("no web secret key configured: using a random one, sessions end when the console restarts")
+        secret = secrets.token_urlsafe(32)
+
+    async def go() -> None:
+        db = Database(settings.database_url)
+        try:
+            await ensure_current(db)
+            app = create_app(db, secret_key=secret, https_only=bool(getattr(settings, "web_https_only", False)))
+            # No access log: URLs carry search terms, which can be residents' names.
+            config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True, server_header=False)
+            await uvicorn.Server(config).serve()
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
