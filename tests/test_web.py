@@ -23,7 +23,7 @@ from bot.i18n import catalogue
 from bot.services.secretariat import classify
 from bot.services.staff import OPERATOR, add_staff, set_password
 from bot.web.app import SESSION_COOKIE, create_app
-from storage.models import AuditEntry, Meeting, Outbox, Staff, Submission, utcnow
+from storage.models import AuditEntry, Meeting, Outbox, Resident, Staff, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import plan_text, rows
 from tests.support.core_chat import CoreChat
@@ -618,3 +618,35 @@ async def test_doithoai_web_serves_the_login_page(tmp_path):
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_the_secretariat_sends_a_notice_to_chosen_villages_only(world, as_staff):
+    async with UnitOfWork(world, readonly=True) as uow:
+        phong = await uow.staff.village_named("Thôn Phong Lâm")
+        van = await uow.staff.village_named("Thôn Văn Lâm")
+    client, csrf = await as_staff("vanphong")
+    page = await client.get("/notices")
+    assert page.status_code == 200 and "Thôn Phong Lâm" in page.text and "Thôn Long Tràng" in page.text
+    before = await snapshot(world)
+    refused = await client.post("/notices", data={"village": str(phong.id), "text": "Thiếu mã chống giả mạo."})
+    assert refused.status_code == 403 and await snapshot(world) == before
+    empty = await client.post("/notices", data={"csrf": csrf, "text": "Không chọn thôn nào cả."})
+    assert empty.status_code == 400 and "Xin chọn ít nhất một thôn." in empty.text and await snapshot(world) == before
+    sent = await client.post("/notices", data={"csrf": csrf, "village": [str(phong.id), str(van.id)], "text": "Mời bà con dự họp thôn tối nay."})
+    assert sent.status_code == 303
+    notices = [o for o in await rows(world, Outbox) if o.kind == "village_notice"]
+    expected = sorted(r.chat_id for r in await rows(world, Resident) if r.village_id in (phong.id, van.id))
+    assert len(expected) >= 2 and sorted(o.chat_id for o in notices) == expected  # those two villages' residents, nobody else
+    assert "Mời bà con dự họp thôn tối nay." in notices[0].payload["text"]
+    assert any(e.action == "village.notice" and e.actor.startswith("staff:") for e in await rows(world, AuditEntry))
+
+
+async def test_departments_and_heads_cannot_send_console_notices(world, as_staff):
+    async with UnitOfWork(world, readonly=True) as uow:
+        lai_ha = await uow.staff.village_named("Thôn Lai Hà")
+    before = await snapshot(world)
+    for login in ("kinhte", "truongthon"):
+        client, csrf = await as_staff(login)
+        refused = await client.post("/notices", data={"csrf": csrf, "village": str(lai_ha.id), "text": "Thông báo không được phép."})
+        assert refused.status_code == 403
+    assert await snapshot(world) == before

@@ -9,9 +9,10 @@ as long as it still makes sense (a reminder of a passed deadline does not).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Container
+from typing import TYPE_CHECKING, Container
 
 from bot.core.formatting import meeting_card, when
 from bot.core.io import Reply
@@ -21,7 +22,11 @@ from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeti
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
 from storage.uow import UnitOfWork
 
+if TYPE_CHECKING:
+    from bot.services.staff import Actor
+
 NOTICE, DEADLINE, EVE = "notice", "deadline_reminder", "eve_reminder"
+VILLAGE_NOTICE_MAX = 3500
 
 
 class NoticeError(ValueError):
@@ -215,3 +220,34 @@ async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: da
             )
         )
     return queued
+
+
+async def village_recipients(uow: UnitOfWork, village_ids: list[int]) -> list[Resident]:
+    return [r for r in await uow.residents.in_villages(village_ids) if _reachable(r)]
+
+
+async def notify_villages(uow: UnitOfWork, actor: "Actor", village_ids: list[int], text: str, *, sender: str, now: datetime) -> int:
+    """A staff notice to the consented residents of chosen villages (a head: only their own). Returns how many are queued."""
+    from bot.services.secretariat import Forbidden
+    from bot.services.staff import audit
+
+    text = text.strip()
+    if not village_ids or any(not actor.may_act_for_village(v) for v in village_ids):
+        raise Forbidden("villages")
+    if not 5 <= len(text) <= VILLAGE_NOTICE_MAX:
+        raise NoticeError(f"a notice needs 5 to {VILLAGE_NOTICE_MAX} characters")
+    villages = {v: await uow.meetings.village(v) for v in village_ids}
+    if any(v is None for v in villages.values()):
+        raise NoticeError("no such village")
+    batch = uuid.uuid4().hex[:12]
+    recipients = await village_recipients(uow, village_ids)
+    for resident in recipients:
+        tr = Translator(resident.language)
+        village = villages[resident.village_id]  # type: ignore[index]
+        reply = Reply(text=tr("vh.notice_to_residents", village=village.name, head=sender, text=text))  # type: ignore[union-attr]
+        await enqueue(uow, key=f"village-notice:{batch}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+                      chat_id=resident.chat_id, reply=reply, kind="village_notice")
+    names = [v.name for v in villages.values() if v is not None]
+    await audit(uow, actor, "village.notice", "village " + ", ".join(names), after={"recipients": len(recipients), "batch": batch, "text": text},
+                now=now)
+    return len(recipients)

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 
 from bot.services import secretariat
 from bot.services.answers import AnswerError, Unanswered, publication_preview, publish_conclusion
-from bot.services.notices import NoticeError, announce, registrants, villagers
+from bot.services.notices import VILLAGE_NOTICE_MAX, NoticeError, announce, notify_villages, registrants, villagers
 from bot.services.plans import PlanError, load_plan, parse_plan
 from bot.services.report import build_report
 from bot.services.secretariat import Forbidden
@@ -541,6 +541,47 @@ async def announce_meeting(request: Request, code: str) -> Response:
         return await _announce_page(request, code, error=c.tr("web.announce.over"), text=text, status=400)
     flash(request, c.tr("web.announce.done", count=queued) if queued else c.tr("web.announce.nothing"), "ok" if queued else "info")
     return redirect("/meetings")
+
+
+# ------------------------------------------------------------------ notices to chosen villages
+
+
+async def _notices_page(request: Request, *, error: str | None = None, text: str = "", chosen: Sequence[int] = (), status: int = 200) -> Response:
+    c = console(request)
+    actor = await signed_in(request)
+    async with UnitOfWork(c.db, readonly=True) as uow:
+        communes = {commune.id: commune for _, commune in await uow.meetings.all()}
+        villages = [v for cid in communes for v in await uow.communes.villages(cid) if v.active]  # type: ignore[arg-type]
+    villages = [v for v in villages if actor.may_act_for_village(v.id)]  # type: ignore[arg-type]
+    return render(request, "notices.html", status=status, villages=villages, chosen=list(chosen), text=text, error=error,
+                  max=VILLAGE_NOTICE_MAX)
+
+
+@router.get("/notices", response_class=HTMLResponse)
+async def notices_form(request: Request) -> Response:
+    _meeting_staff(await signed_in(request))
+    return await _notices_page(request)
+
+
+@router.post("/notices", response_class=HTMLResponse)
+async def notices_send(request: Request) -> Response:
+    form = await posted(request)
+    actor = await signed_in(request)
+    _meeting_staff(actor)
+    c = console(request)
+    chosen = [v for v in (_int(x) for x in form.getlist("village")) if v]
+    text = _text(form, "text")
+    if not chosen:
+        return await _notices_page(request, error=c.tr("web.notices.no_village"), text=text, status=400)
+    try:
+        async with UnitOfWork(c.db) as uow:
+            sender = actor.staff.name if actor.staff else c.tr("web.app_name")
+            count = await notify_villages(uow, actor, chosen, text, sender=sender, now=c.clock())
+            await uow.commit()
+    except NoticeError:
+        return await _notices_page(request, error=c.tr("web.notices.bad_text", max=VILLAGE_NOTICE_MAX), text=text, chosen=chosen, status=400)
+    flash(request, c.tr("web.notices.done", count=count))
+    return redirect("/notices")
 
 
 # ------------------------------------------------------------------ the delivery queue

@@ -8,18 +8,16 @@ command. Every check is made here, on the server, against the staff member's own
 from __future__ import annotations
 
 import secrets
-import uuid
 
 from bot.core.context import Context
 from bot.core.flows import registration
-from bot.core.io import Button, Kind, Reply
-from bot.delivery.outbox import enqueue
-from bot.i18n import Translator
-from bot.services.staff import ADMIN, SECRETARIAT, VILLAGE_HEAD, Actor, actor_for, audit
+from bot.core.io import Button, Kind
+from bot.services.notices import VILLAGE_NOTICE_MAX as NOTICE_MAX
+from bot.services.notices import notify_villages, village_recipients
+from bot.services.staff import ADMIN, SECRETARIAT, VILLAGE_HEAD, Actor, actor_for
 
 COMMANDS = {"thongbao": "village_notice", "nhapphieu": "paper_form", "thon": "village_figures"}
 STAFF_ROLES = (VILLAGE_HEAD, SECRETARIAT, ADMIN)
-NOTICE_MAX = 3500
 
 
 async def _actor(ctx: Context) -> Actor | None:
@@ -65,7 +63,7 @@ async def command(ctx: Context, command: str) -> bool:
 
 
 async def _recipients(ctx: Context, village_id: int) -> list:
-    return [r for r in await ctx.uow.residents.in_villages([village_id]) if r.notices and r.unreachable_at is None]
+    return await village_recipients(ctx.uow, [village_id])
 
 
 async def on_message(ctx: Context) -> None:
@@ -120,17 +118,10 @@ async def on_button(ctx: Context, data: str) -> None:
 async def _send(ctx: Context, actor: Actor, state: dict) -> None:
     village = await ctx.uow.meetings.village(state["village_id"])
     assert village is not None and ctx.staff is not None
-    batch = uuid.uuid4().hex[:12]
-    recipients = await _recipients(ctx, village.id)  # type: ignore[arg-type]
-    for resident in recipients:
-        tr = Translator(resident.language)
-        text = tr("vh.notice_to_residents", village=village.name, head=ctx.staff.name, text=state["text"])
-        await enqueue(ctx.uow, key=f"village-notice:{batch}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-                      chat_id=resident.chat_id, reply=Reply(text=text), kind="village_notice")
-    await audit(ctx.uow, actor, "village.notice", f"village {village.name}", after={"recipients": len(recipients), "batch": batch}, now=ctx.now)
+    count = await notify_villages(ctx.uow, actor, [state["village_id"]], state["text"], sender=ctx.staff.name, now=ctx.now)
     ctx.set_state({})
     ctx.toast(ctx.tr("vh.queued_toast"))
-    ctx.say(ctx.tr("vh.queued", count=len(recipients), village=village.name))
+    ctx.say(ctx.tr("vh.queued", count=count, village=village.name))
 
 
 async def _figures(ctx: Context, actor: Actor) -> None:
