@@ -8,7 +8,7 @@ promise (bot/services/privacy.py).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.delivery.sender import Sender
-from bot.services.notices import run_due
+from bot.services.notices import report_village_notices, run_due
 from bot.services.privacy import purge_expired
 from storage.db import Database
 from storage.models import utcnow
@@ -39,13 +39,14 @@ class Schedule:
         try:
             async with UnitOfWork(self.db) as uow:
                 fired = await run_due(uow, now, holidays)
+                reports = await report_village_notices(uow, now - timedelta(days=2))
                 await uow.commit()
         except IntegrityError:
             log.info("another process fired the same notice first")
             return []
         for meeting, kind, count in fired:
             log.info("%s for %s: %d messages queued", kind, meeting, count)
-        if fired and self.sender is not None:
+        if (fired or reports) and self.sender is not None:
             self.sender.wake()
         return fired
 

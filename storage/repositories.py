@@ -369,6 +369,11 @@ class OutboxRepository(_Repository):
         sent = {key.split(":")[1] for key in (await self.session.exec(stmt)).all()}
         return len(sent & set(refs))
 
+    async def batch_counts(self, key_prefix: str) -> dict[str, int]:
+        """Messages of one broadcast (their keys share a prefix) by status."""
+        stmt = select(Outbox.status, func.count()).where(col(Outbox.key).startswith(key_prefix, autoescape=True)).group_by(Outbox.status)
+        return {status: count for status, count in (await self.session.exec(stmt)).all()}
+
     async def requeue_failed(self) -> int:
         stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
@@ -473,6 +478,10 @@ class StaffRepository(_Repository):
             update(Submission).where(col(Submission.entered_by_staff_id) == staff.id).values(entered_by_staff_id=None)
         )
         await self.session.delete(staff)
+
+    async def audit_since(self, action: str, since: datetime) -> Sequence[AuditEntry]:
+        stmt = select(AuditEntry).where(AuditEntry.action == action, col(AuditEntry.at) >= since).order_by(col(AuditEntry.id))
+        return (await self.session.exec(stmt)).all()
 
     async def audit_log(self, limit: int | None = None) -> Sequence[AuditEntry]:
         stmt = select(AuditEntry).order_by(col(AuditEntry.id).desc())

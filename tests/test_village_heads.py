@@ -3,8 +3,12 @@ paper forms whose answers come back to them, figures, and refusals for everyone 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from bot.config import Settings
+from bot.schedule import Schedule
 from bot.services.answers import publish_conclusion, record_answer
 from bot.services.staff import OPERATOR, add_staff
 from storage.models import AuditEntry, Staff, Submission, utcnow
@@ -49,6 +53,30 @@ async def test_a_head_broadcasts_to_the_residents_of_their_village_only(meeting_
     assert len(double.messages(van.user)) == before[van.user.id] + 1  # only the help: no notice for another village
     [entry] = [e for e in await rows(meeting_db, AuditEntry) if e.action == "village.notice"]
     assert entry.target == "village Thôn Phong Lâm" and entry.after["recipients"] == 2
+
+    # One of them blocks the bot before a second notice: the head hears the final count, once.
+    double.block(lam2.user)
+    await head.say("/thongbao", "Thông báo cho Thôn Phong Lâm")
+    await head.say("Sáng mai 7:00 ra quân dọn vệ sinh đường làng.", "Xem trước", "2 người dân")
+    await head.tap("Gửi", "đang được gửi")
+    bot.sender.wake()
+    await double.wait_until(lambda: any(r.error_code == 403 for r in double.rejections))
+    schedule = Schedule(meeting_db, Settings(_env_file=None), bot.sender)
+    def reports() -> list[str]:
+        return [m["text"] for m in double.messages(head.user) if "gửi xong" in m.get("text", "")]
+
+    for _ in range(50):
+        await schedule.tick()
+        if len(reports()) == 2:
+            break
+        await asyncio.sleep(0.1)
+    first, second = reports()  # one report per notice
+    assert "2 người dân đã nhận, 0 người không liên lạc được" in first
+    assert "1 người dân đã nhận, 1 người không liên lạc được" in second
+    await schedule.tick()
+    await head.say("/thon", "Thôn Phong Lâm")
+    assert len(reports()) == 2  # and never again
+    double.rejections.clear()  # the 403 was Telegram's answer for a blocked chat
 
 
 async def test_staff_commands_are_invisible_to_residents_and_other_roles(meeting_db, double, bot):

@@ -248,6 +248,28 @@ async def notify_villages(uow: UnitOfWork, actor: "Actor", village_ids: list[int
         await enqueue(uow, key=f"village-notice:{batch}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
                       chat_id=resident.chat_id, reply=reply, kind="village_notice")
     names = [v.name for v in villages.values() if v is not None]
-    await audit(uow, actor, "village.notice", "village " + ", ".join(names), after={"recipients": len(recipients), "batch": batch, "text": text},
-                now=now)
+    staff_id = actor.staff.id if actor.staff else None
+    await audit(uow, actor, "village.notice", "village " + ", ".join(names),
+                after={"recipients": len(recipients), "batch": batch, "text": text, "staff_id": staff_id}, now=now)
     return len(recipients)
+
+
+async def report_village_notices(uow: UnitOfWork, since: datetime) -> int:
+    """Tell the sender of each finished village notice (nothing left queued) how many got it and how many
+    could not be reached. The report's outbox key makes it go once. Returns how many reports were queued."""
+    queued = 0
+    for entry in await uow.staff.audit_since("village.notice", since):
+        after = entry.after or {}
+        batch, staff_id = after.get("batch"), after.get("staff_id")
+        staff = await uow.staff.get(staff_id) if staff_id else None
+        if not batch or staff is None or staff.telegram_id is None:
+            continue
+        counts = await uow.outbox.batch_counts(f"village-notice:{batch}:")
+        if counts.get("pending") or not counts:
+            continue
+        tr = Translator("vi")
+        text = tr("vh.report", target=entry.target.removeprefix("village "), sent=counts.get("sent", 0),
+                  unreachable=counts.get("unreachable", 0) + counts.get("failed", 0))
+        queued += bool(await enqueue(uow, key=f"village-notice-report:{batch}", channel="telegram", chat_id=staff.telegram_id,
+                                     reply=Reply(text=text), kind="reply"))
+    return queued
