@@ -46,6 +46,3 @@ class Translator:
         """A label in every language: a reply-keyboard press arrives as its text, in whichever language it was shown."""
         return {catalogue(lang)[key] for lang in LANGUAGES if key in catalogue(lang)}
 
-
-def t(lang: str | None = None) -> Translator:
-    return Translator(lang or DEFAULT)

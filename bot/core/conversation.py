@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -45,7 +45,6 @@ MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my",
 @dataclass
 class Handled:
     outcome: Outcome
-    outbox_ids: list[int] = field(default_factory=list)
 
 
 class Conversation:
@@ -74,9 +73,9 @@ class Conversation:
             if resident is not None and resident.unreachable_at is not None:
                 resident.unreachable_at = None  # they wrote again: the bot is unblocked
             await route(ctx)
-            ids = await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
+            await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
             await uow.commit()
-            return Handled(ctx.out, ids)
+            return Handled(ctx.out)
 
     async def _apologise(self, event: Event) -> Handled:
         tr = Translator(pick_language(event.language))
@@ -85,20 +84,18 @@ class Conversation:
         async with UnitOfWork(self.db) as uow:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
-            ids = await self._queue(uow, event, outcome.replies, transient=True)
+            await self._queue(uow, event, outcome.replies, transient=True)
             await uow.commit()
-        return Handled(outcome, ids)
+        return Handled(outcome)
 
     @staticmethod
-    async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply], *, transient: bool) -> list[int]:
+    async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply], *, transient: bool) -> None:
         origin = event.update_id if event.update_id is not None else uuid.uuid4().hex
-        ids = []
         for n, reply in enumerate(replies):
-            ids += await enqueue(
+            await enqueue(
                 uow, key=f"reply:{event.channel}:{event.chat_id}:{origin}:{n}", channel=event.channel,
                 chat_id=event.chat_id, reply=reply, transient=transient,
             )
-        return ids
 
 
 def _menu_command(ctx: Context) -> str | None:

@@ -69,7 +69,8 @@ async def record_answer(
     return submission
 
 
-def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool) -> Reply:
+def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool, feedback: bool = True) -> Reply:
+    """The answer as its submitter reads it; `feedback=False` for a village head who reads it out (no buttons)."""
     question = shorten(submission.question, 300)
     head = tr("answer.correction_head", ref=submission.ref) if correction else tr("answer.head", ref=submission.ref)
     if submission.forwarded_to:
@@ -82,7 +83,10 @@ def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, co
             body += "\n\n" + submission.answer
     else:
         body = tr("answer.body", answer=submission.answer, by=submission.answered_by or tr("answer.by_commune", commune=commune.name))
-    text = f"{head}\n❓ {question}\n\n{body}\n\n{tr('answer.feedback_ask')}"
+    text = f"{head}\n❓ {question}\n\n{body}"
+    if not feedback:
+        return Reply(text=text)
+    text += f"\n\n{tr('answer.feedback_ask')}"
     data = f"fb:{submission.id}:{submission.answer_revision}"
     return Reply(
         text=text,
@@ -134,10 +138,8 @@ async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Me
         if head.telegram_id is None:
             continue
         tr = Translator("vi")
-        answer = answer_reply(submission, commune, tr, correction=correction)
+        answer = answer_reply(submission, commune, tr, correction=correction, feedback=False)
         text = tr("paper.answer_head", ref=submission.ref, name=submission.name or "", village=village.name) + "\n\n" + answer.text
-        # The head reads it out: the residents' feedback buttons would mean nothing here.
-        text = text.rsplit("\n\n", 1)[0]
         key = f"answer:{submission.ref}:r{submission.answer_revision}:head:{head.id}"
         queued |= bool(await enqueue(uow, key=key, channel="telegram", chat_id=head.telegram_id, reply=Reply(text=text),
                                      kind="answer", meeting_id=meeting.id))
