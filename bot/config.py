@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable
@@ -13,21 +14,56 @@ if TYPE_CHECKING:
     from bot.delivery.sender import Limits
 
 OFFICIAL_TELEGRAM_API = "https://api.telegram.org"
+ZALO_BOT_API = "https://bot-api.zaloplatforms.com"
+ZALO_OA_API = "https://openapi.zalo.me"
+ZALO_OA_OAUTH = "https://oauth.zaloapp.com"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DOITHOAI_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty line in .env (as .env.example has) means "not set", not an empty value.
+    model_config = SettingsConfigDict(env_prefix="DOITHOAI_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default="sqlite+aiosqlite:///doithoai.db", description="SQLAlchemy URL; sqlite:///file.db or postgresql://user@host/db")
     telegram_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather")
     telegram_api_url: str = Field(default=OFFICIAL_TELEGRAM_API, description="Bot API base; requests go to {url}/bot{token}/{method}")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
+    # Zalo Bot Platform (a bot made with Zalo Bot Creator): requests go to {url}/bot{token}/{method}.
+    zalo_token: SecretStr | None = Field(default=None, description="Zalo bot token, {bot_id}:{secret}")
+    zalo_api_url: str = Field(default=ZALO_BOT_API)
+    # Zalo Official Account (Open API v3). The access/refresh pair given here is only the first one:
+    # each refresh replaces it, and the current pair lives in the database.
+    zalo_oa_app_id: str | None = Field(default=None)
+    zalo_oa_secret_key: SecretStr | None = Field(default=None, description="OA secret: webhook signatures and token refresh")
+    zalo_oa_access_token: SecretStr | None = Field(default=None)
+    zalo_oa_refresh_token: SecretStr | None = Field(default=None)
+    zalo_oa_api_url: str = Field(default=ZALO_OA_API)
+    zalo_oa_oauth_url: str = Field(default=ZALO_OA_OAUTH)
+
+    # `doithoai run --webhook`: where the webhook endpoints listen, and the public HTTPS address
+    # (behind the reverse proxy) registered with Telegram and the Zalo bot, with the secret they echo back.
+    webhook_host: str = Field(default="127.0.0.1")
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_base_url: str | None = Field(default=None, description="e.g. https://bot.example.gov.vn")
+    webhook_secret: SecretStr | None = Field(default=None, description="8-256 characters: A-Z, a-z, 0-9, _ and -")
+
     # Telegram's sending limits (messages a second overall; one chat; a group a minute) and our retry policy.
     telegram_rate: float = Field(default=30.0, gt=0)
     telegram_chat_rate: float = Field(default=1.0, gt=0)
     telegram_chat_burst: int = Field(default=3, ge=1)
     telegram_group_per_minute: float = Field(default=20.0, gt=0)
+    # Zalo publishes no limits: these are cautious guesses, to be raised once a commune has measured.
+    zalo_rate: float = Field(default=10.0, gt=0)
+    zalo_chat_rate: float = Field(default=1.0, gt=0)
+    zalo_chat_burst: int = Field(default=3, ge=1)
+    zalo_oa_rate: float = Field(default=10.0, gt=0)
+    zalo_oa_chat_rate: float = Field(default=1.0, gt=0)
+    zalo_oa_chat_burst: int = Field(default=3, ge=1)
+    # Retries on Zalo: unset, they follow DOITHOAI_DELIVERY_MAX_ATTEMPTS and _BACKOFF_SECONDS.
+    zalo_max_attempts: int | None = Field(default=None, ge=1)
+    zalo_backoff_seconds: float | None = Field(default=None, gt=0)
+    zalo_oa_max_attempts: int | None = Field(default=None, ge=1)
+    zalo_oa_backoff_seconds: float | None = Field(default=None, gt=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0)
     delivery_concurrency: int = Field(default=8, ge=1)
@@ -51,27 +87,43 @@ class Settings(BaseSettings):
         return v
 
     def telegram_limits(self) -> "Limits":
+        return self.limits("telegram")
+
+    def limits(self, channel: str) -> "Limits":
+        """A channel's sending limits (DOITHOAI_<CHANNEL>_RATE…) and the shared retry policy."""
         from bot.delivery.sender import Limits
 
         return Limits(
-            per_second=self.telegram_rate,
-            chat_per_second=self.telegram_chat_rate,
-            chat_burst=self.telegram_chat_burst,
+            per_second=getattr(self, f"{channel}_rate"),
+            chat_per_second=getattr(self, f"{channel}_chat_rate"),
+            chat_burst=getattr(self, f"{channel}_chat_burst"),
             group_per_minute=self.telegram_group_per_minute,
-            max_attempts=self.delivery_max_attempts,
-            backoff_base=self.delivery_backoff_seconds,
+            max_attempts=getattr(self, f"{channel}_max_attempts", None) or self.delivery_max_attempts,
+            backoff_base=getattr(self, f"{channel}_backoff_seconds", None) or self.delivery_backoff_seconds,
             concurrency=self.delivery_concurrency,
         )
+
+    @property
+    def zalo_oa_configured(self) -> bool:
+        return bool(self.zalo_oa_app_id and self.zalo_oa_secret_key and (self.zalo_oa_access_token or self.zalo_oa_refresh_token))
 
     def holiday_dates(self, years: "Iterable[int]") -> frozenset[date]:
         from bot.services.calendar import holiday_set, parse_dates
 
         return holiday_set(years, parse_dates(self.holidays))
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_api_url", "zalo_api_url", "zalo_oa_api_url", "zalo_oa_oauth_url", "webhook_base_url")
     @classmethod
-    def _strip(cls, v: str) -> str:
-        return v.rstrip("/")
+    def _strip(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts 1-256 of these characters, the Zalo bot 8-256: the stricter of both.
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_-]{8,256}", v.get_secret_value()):
+            raise ValueError("must be 8 to 256 characters from A-Z, a-z, 0-9, _ and -")
+        return v
 
     @field_validator("log_level")
     @classmethod

@@ -30,14 +30,22 @@ def catalogue(lang: str) -> dict[str, str]:
     return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
 
 
+# A text's variant for channels without buttons ("gõ số 1, 2…" instead of "bấm nút"): "key@typed".
+TYPED = "@typed"
+
+
 class Translator:
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, *, typed: bool = False) -> None:
         self.lang = pick_language(lang)
+        self.typed = typed
         self._own = catalogue(self.lang)
         self._fallback = catalogue(DEFAULT)
 
     def __call__(self, key: str, **params: Any) -> str:
-        template = self._own.get(key) or self._fallback.get(key)
+        template = None
+        if self.typed:
+            template = self._own.get(key + TYPED) or self._fallback.get(key + TYPED)
+        template = template or self._own.get(key) or self._fallback.get(key)
         if template is None:
             raise KeyError(f"message {key!r} is missing from the catalogue")
         return template.format(**params) if params else template

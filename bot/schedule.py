@@ -39,7 +39,7 @@ class Schedule:
         try:
             async with UnitOfWork(self.db) as uow:
                 fired = await run_due(uow, now, holidays)
-                reports = await report_village_notices(uow, now - timedelta(days=2))
+                reports = await report_village_notices(uow, now - timedelta(days=2), now=now)
                 await uow.commit()
         except IntegrityError:
             log.info("another process fired the same notice first")

@@ -275,3 +275,45 @@ class AuditEntry(SQLModel, table=True):
     target: str = Field(sa_column=Column(String(200), nullable=False))
     before: Optional[Any] = Field(default=None, sa_column=Column(JSON))
     after: Optional[Any] = Field(default=None, sa_column=Column(JSON))
+
+
+class ChatChoice(SQLModel, table=True):
+    """The numbered choices a chat was last shown, on a channel without buttons: "2" or a name typed
+    back is read against these. Kept only for people who consented (and deleted with them)."""
+
+    __tablename__ = "chat_choice"
+    channel: str = Field(sa_column=Column(String(16), primary_key=True))
+    chat_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    # [{"label": …, "data": button data} | {"label": …, "text": menu text}], in the order shown.
+    choices: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    shown_at: datetime = _ts()
+
+
+class Inbound(SQLModel, table=True):
+    """A webhook delivery, stored before the platform is told "received": a crash after that loses
+    nothing, and each chat's updates are handled in arrival order. Deleted once handled."""
+
+    __tablename__ = "inbound"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key", name="uq_inbound_update"),
+        Index("ix_inbound_chat", "channel", "chat_id", "id"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel: str = Field(sa_column=Column(String(16), nullable=False))
+    update_key: str = Field(sa_column=Column(String(128), nullable=False))
+    chat_id: str = Field(sa_column=Column(String(64), nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _ts()
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class ChannelToken(SQLModel, table=True):
+    """A channel's current OAuth token pair (the Zalo OA's). A refresh token works once, so the new
+    pair is written here, and committed, before the new access token is used."""
+
+    __tablename__ = "channel_token"
+    channel: str = Field(sa_column=Column(String(16), primary_key=True))
+    access_token: str = Field(sa_column=Column(Text, nullable=False))
+    refresh_token: str = Field(sa_column=Column(Text, nullable=False))
+    expires_at: Optional[datetime] = _ts(nullable=True)
+    updated_at: datetime = _ts()

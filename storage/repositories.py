@@ -14,7 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     AuditEntry,
+    ChannelToken,
+    ChatChoice,
     Commune,
+    Inbound,
     Meeting,
     MeetingVillage,
     NoticeRun,
@@ -299,6 +302,10 @@ class UpdateLog(_Repository):
         stmt = delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
+    async def seen(self, channel: str, update_id: str) -> bool:
+        stmt = select(ProcessedUpdate).where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id)
+        return (await self.session.exec(stmt)).first() is not None
+
     async def first_time(self, channel: str, update_id: str) -> bool:
         """Record the update; False when it was already processed (a redelivery)."""
         stmt = _insert_ignoring_conflict(
@@ -310,11 +317,11 @@ class UpdateLog(_Repository):
 class OutboxRepository(_Repository):
     async def enqueue(
         self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False,
-        kind: str = "reply", meeting_id: int | None = None, priority: int = 0,
+        kind: str = "reply", meeting_id: int | None = None, priority: int = 0, status: str = "pending",
     ) -> int | None:
         """Queue a message once per key; returns its id, or None when the key was already queued."""
         values = {
-            "key": key, "channel": channel, "chat_id": chat_id, "payload": payload, "status": "pending",
+            "key": key, "channel": channel, "chat_id": chat_id, "payload": payload, "status": status,
             "transient": transient, "kind": kind, "meeting_id": meeting_id, "priority": priority,
             "attempts": 0, "created_at": utcnow(),
         }
@@ -369,13 +376,38 @@ class OutboxRepository(_Repository):
         sent = {key.split(":")[1] for key in (await self.session.exec(stmt)).all()}
         return len(sent & set(refs))
 
+    async def answers_not_delivered(self, refs: list[str]) -> set[str]:
+        """Those of these submissions whose answer is set aside (unreachable) or gave up (failed)."""
+        if not refs:
+            return set()
+        stmt = select(Outbox.key).where(Outbox.kind == "answer", col(Outbox.status).in_(("unreachable", "failed")), col(Outbox.key).like("answer:%"))
+        return {key.split(":")[1] for key in (await self.session.exec(stmt)).all()} & set(refs)
+
     async def batch_counts(self, key_prefix: str) -> dict[str, int]:
-        """Messages of one broadcast (their keys share a prefix) by status."""
-        stmt = select(Outbox.status, func.count()).where(col(Outbox.key).startswith(key_prefix, autoescape=True)).group_by(Outbox.status)
-        return {status: count for status, count in (await self.session.exec(stmt)).all()}
+        """Recipients of one broadcast (their keys share a prefix) by status. A message sent in parts (a text
+        and a file: keys "k", "k#1"…) counts once: pending while any part is, else as its first part went."""
+        stmt = select(Outbox.key, Outbox.status).where(col(Outbox.key).startswith(key_prefix, autoescape=True))
+        recipients: dict[str, list[tuple[str, str]]] = {}
+        for key, status in (await self.session.exec(stmt)).all():
+            recipients.setdefault(key.partition("#")[0], []).append((key, status))
+        counts: dict[str, int] = {}
+        for parts in recipients.values():
+            statuses = [status for _, status in sorted(parts, key=lambda p: (len(p[0]), p[0]))]
+            status = "pending" if "pending" in statuses else statuses[0]
+            counts[status] = counts.get(status, 0) + 1
+        return counts
 
     async def requeue_failed(self) -> int:
         stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def revive_chat(self, channel: str, chat_id: str, kinds: tuple[str, ...]) -> int:
+        """Set-aside messages of these kinds go out again (the person wrote: the chat works again)."""
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "unreachable", col(Outbox.kind).in_(kinds))
+            .values(status="pending", attempts=0, next_attempt_at=None)
+        )
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
     async def mark_chat_unreachable(self, channel: str, chat_id: str, error: str) -> None:
@@ -488,3 +520,63 @@ class StaffRepository(_Repository):
         if limit:
             stmt = stmt.limit(limit)
         return (await self.session.exec(stmt)).all()
+
+
+class ChoiceRepository(_Repository):
+    """What a chat on a channel without buttons was last offered to choose from."""
+
+    async def get(self, channel: str, chat_id: str) -> list[dict]:
+        row = await self.session.get(ChatChoice, (channel, chat_id))
+        return list(row.choices) if row is not None else []
+
+    async def remember(self, channel: str, chat_id: str, choices: list[dict], now: datetime) -> None:
+        row = await self.session.get(ChatChoice, (channel, chat_id))
+        if row is None:
+            self.session.add(ChatChoice(channel=channel, chat_id=chat_id, choices=choices, shown_at=now))
+        else:
+            row.choices, row.shown_at = list(choices), now
+
+    async def forget(self, channel: str, chat_id: str) -> None:
+        await self.session.exec(delete(ChatChoice).where(col(ChatChoice.channel) == channel, col(ChatChoice.chat_id) == chat_id))  # type: ignore[call-overload]
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        stmt = delete(ChatChoice).where(col(ChatChoice.shown_at) < cutoff)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+
+class InboxRepository(_Repository):
+    """Webhook deliveries waiting to be handled, in arrival order per chat."""
+
+    async def add(self, channel: str, update_key: str, chat_id: str, payload: dict, now: datetime) -> bool:
+        """Store a delivery once; False when the platform had delivered it already."""
+        values = {"channel": channel, "update_key": update_key, "chat_id": chat_id, "payload": payload, "received_at": now, "attempts": 0}
+        return (await self.session.exec(_insert_ignoring_conflict(self.session, Inbound, values))).rowcount == 1  # type: ignore[call-overload]
+
+    async def chats(self, limit: int = 500) -> list[tuple[str, str]]:
+        stmt = select(Inbound.channel, Inbound.chat_id).group_by(Inbound.channel, Inbound.chat_id).order_by(func.min(Inbound.id)).limit(limit)
+        return [(c, chat) for c, chat in (await self.session.exec(stmt)).all()]
+
+    async def for_chat(self, channel: str, chat_id: str) -> Sequence[Inbound]:
+        stmt = select(Inbound).where(Inbound.channel == channel, Inbound.chat_id == chat_id).order_by(col(Inbound.id))
+        return (await self.session.exec(stmt)).all()
+
+    async def get(self, inbound_id: int) -> Inbound | None:
+        return await self.session.get(Inbound, inbound_id)
+
+    async def done(self, inbound_id: int) -> None:
+        await self.session.exec(delete(Inbound).where(col(Inbound.id) == inbound_id))  # type: ignore[call-overload]
+
+    async def count(self) -> int:
+        return (await self.session.exec(select(func.count()).select_from(Inbound))).one()
+
+
+class TokenRepository(_Repository):
+    async def get(self, channel: str) -> ChannelToken | None:
+        return await self.session.get(ChannelToken, channel)
+
+    async def save(self, channel: str, access_token: str, refresh_token: str, expires_at: datetime | None, now: datetime) -> None:
+        row = await self.session.get(ChannelToken, channel)
+        if row is None:
+            self.session.add(ChannelToken(channel=channel, access_token=access_token, refresh_token=refresh_token, expires_at=expires_at, updated_at=now))
+        else:
+            row.access_token, row.refresh_token, row.expires_at, row.updated_at = access_token, refresh_token, expires_at, now

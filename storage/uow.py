@@ -8,13 +8,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
 from storage.repositories import (
+    ChoiceRepository,
     CommuneRepository,
+    InboxRepository,
     MeetingRepository,
     NoticeLog,
     OutboxRepository,
     ResidentRepository,
     StaffRepository,
     SubmissionRepository,
+    TokenRepository,
     UpdateLog,
 )
 
@@ -41,6 +44,9 @@ class UnitOfWork:
         self.outbox = OutboxRepository(s)
         self.notices = NoticeLog(s)
         self.staff = StaffRepository(s)
+        self.choices = ChoiceRepository(s)
+        self.inbox = InboxRepository(s)
+        self.tokens = TokenRepository(s)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

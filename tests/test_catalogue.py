@@ -60,3 +60,21 @@ def test_no_user_facing_vietnamese_literals_in_the_code():
                 if vietnamese.search(node.value) and " " in node.value.strip():
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not offenders, "\n".join(offenders)
+
+
+# Staff and operator texts are read on Telegram and the web console, which have buttons.
+STAFF_PREFIXES = ("vh.", "paper.", "web.", "poster.", "demo.", "commands.", "report.", "sheet.", "group.")
+
+
+def test_texts_that_mention_buttons_have_a_typed_variant_for_channels_without_them():
+    vi = catalogue("vi")
+    variants = [key for key in vi if key.endswith("@typed")]
+    assert len(variants) > 20
+    for key in variants:
+        assert key.removesuffix("@typed") in vi, key
+        assert not re.search(r"\b(bấm|nút|menu)\b", vi[key], re.I), key
+    for key, text in vi.items():
+        if "@" in key or key.startswith(STAFF_PREFIXES):
+            continue
+        if re.search(r"\b(bấm|menu)\b", text, re.I):
+            assert key + "@typed" in vi, f"{key} tells a Zalo resident to press a button: add {key}@typed"

@@ -137,7 +137,8 @@ async def test_submissions_list_json_has_the_promised_fields(env, plan):
 def test_run_without_a_token_says_what_to_set(env):
     assert cli("db", "upgrade", env=env).returncode == 0
     result = cli("run", env=env)
-    assert result.returncode == 1 and "DOITHOAI_TELEGRAM_TOKEN is not set" in result.stderr
+    assert result.returncode == 1 and "no channel is configured" in result.stderr
+    assert "DOITHOAI_TELEGRAM_TOKEN" in result.stderr and "DOITHOAI_ZALO_TOKEN" in result.stderr
 
 
 def test_demo_takes_a_newcomer_to_a_receipt(env, tmp_path):
@@ -177,3 +178,14 @@ async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, p
     actions = [e["action"] for e in json.loads(cli("audit", "list", "--json", env=env).stdout)]
     assert actions == ["meeting.publish", "submission.answer", "meeting.plan"]  # newest first; refused attempts left no trace
     assert "0 failed messages queued again" in cli("outbox", "retry", "--failed", env=env).stdout
+
+
+def test_new_zalo_oa_tokens_are_prompted_for_and_stored(env, tmp_path):
+    import sqlite3
+
+    assert cli("db", "upgrade", env=env).returncode == 0
+    result = cli("zalo", "oa-tokens", env=env, stdin="access-2\nrefresh-2\n")
+    assert result.returncode == 0, result.stderr
+    assert "access-2" not in result.stdout + result.stderr  # prompted without echo, never printed
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT channel, access_token, refresh_token FROM channel_token").fetchall() == [("zalo_oa", "access-2", "refresh-2")]

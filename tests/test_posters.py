@@ -116,6 +116,13 @@ async def test_a_zalo_link_adds_a_second_code(meeting_db, tmp_path):
     assert "Mở Telegram hoặc Zalo" in text and ZALO.format(village_id=villages[0].id) in text
 
 
+async def test_a_plain_zalo_address_opens_the_chat_where_the_village_is_picked(meeting_db, tmp_path):
+    oa = "https://zalo.me/2345678901234567890"
+    pdf = await render(meeting_db, telegram_username="GiaPhucBot", zalo_link=oa)
+    _, _, villages = await invited(meeting_db)
+    assert scanned(pdf, tmp_path) == [{f"https://t.me/GiaPhucBot?start=v{v.id}", oa} for v in villages]
+
+
 async def test_long_names_still_fit_on_one_page_and_scan(db, tmp_path):
     village = "Tổ dân phố Nguyễn Văn Cừ mở rộng số 12 khu vực phía Bắc"
     venue = "Hội trường Trung tâm Văn hoá - Thể thao xã Gia Phúc, số 18 đường Nguyễn Trãi, thôn Phong Lâm, xã Gia Phúc"
@@ -139,7 +146,7 @@ async def test_an_unknown_meeting_is_an_error(meeting_db):
         await render(meeting_db, "NOPE-1")
 
 
-@pytest.mark.parametrize("kwargs", [{"telegram_username": "gia phuc"}, {"telegram_username": ""}, {"zalo_link": "https://zalo.me/s/123"}, {"zalo_link": "zalo.me/{village_id}"}])
+@pytest.mark.parametrize("kwargs", [{"telegram_username": "gia phuc"}, {"telegram_username": ""}, {"zalo_link": "zalo.me/{village_id}"}, {"zalo_link": "https://zalo.me/ 123"}])
 async def test_a_bad_username_or_zalo_link_is_an_error(meeting_db, kwargs):
     with pytest.raises(PosterError):
         await render(meeting_db, **kwargs)

@@ -99,8 +99,9 @@ async def test_only_an_admin_manages_staff(meeting_db):
 
 def test_posters_one_page_per_village(env, tmp_path):
     out = tmp_path / "posters.pdf"
-    result = cli("posters", "--meeting", "GP-2026", "--bot-username", "GiaPhucBot", str(out), env=env)
+    result = cli("posters", "--meeting", "GP-2026", "--bot-username", "GiaPhucBot", "--zalo-link", "https://zalo.me/2345678901", str(out), env=env)
     assert result.returncode == 0, result.stderr
     assert len(PdfReader(out).pages) == 7
+    assert "https://zalo.me/2345678901" in PdfReader(out).pages[0].extract_text()
     result = cli("posters", "--meeting", "GP-2026", str(out), env=env)
     assert result.returncode == 1 and "--bot-username" in result.stderr

@@ -129,7 +129,8 @@ async def snapshot(db):
         for s in await rows(db, Submission)
     ]
     meetings = [(m.code, m.venue, m.concluded_at, m.conclusion_summary, m.updated_at) for m in await rows(db, Meeting)]
-    audit = [(e.id, e.actor, e.action, e.target) for e in await rows(db, AuditEntry)]
+    # Signing in and refusals are audited too; compared here is what the refused action itself could change.
+    audit = [(e.id, e.actor, e.action, e.target) for e in await rows(db, AuditEntry) if not e.action.startswith("login") and e.action != "refused"]
     outbox = [(o.key, o.status) for o in await rows(db, Outbox)]
     staff = [(s.login, s.failed_logins, s.locked_until, s.password_hash) for s in await rows(db, Staff)]
     return subs, meetings, audit, outbox, staff
@@ -235,6 +236,9 @@ async def test_five_wrong_passwords_lock_the_account_for_a_while(app, world, clo
         clock.now += timedelta(minutes=16)
         assert (await sign_in(client, "vanphong")).status_code == 303
         assert (await client.get("/submissions")).status_code == 200
+    signins = [(e.action, (e.after or {}).get("reason")) for e in await rows(world, AuditEntry) if e.target == "login vanphong"]
+    assert signins == [("login.refused", "wrong password")] * 4 + [("login.refused", "wrong password; locked"),
+                                                                    ("login.refused", "locked"), ("login", None)]
 
 
 async def test_a_new_password_ends_the_sessions_opened_with_the_old_one(app, world, as_staff):
@@ -454,7 +458,7 @@ async def test_the_secretary_classifies_answers_forwards_and_merges(app, world, 
     response = await client.post("/submissions/GP-0001/answer", data={"csrf": csrf, "mode": "answer", "text": "Quý III sẽ sửa.", "by": "UBND xã"})
     assert response.status_code == 303
     assert (await submission(db, "GP-0002")).answer == "Quý III sẽ sửa."
-    actions_done = [(e.action, e.target) for e in await rows(db, AuditEntry) if e.actor.startswith("staff:")]
+    actions_done = [(e.action, e.target) for e in await rows(db, AuditEntry) if e.actor.startswith("staff:") and not e.action.startswith("login")]
     assert actions_done == [("submission.classify", "submission GP-0004"), ("submission.answer", "submission GP-0005"),
                             ("submission.duplicate", "submission GP-0002"), ("submission.answer", "submission GP-0001")]
 
@@ -650,3 +654,5 @@ async def test_departments_and_heads_cannot_send_console_notices(world, as_staff
         refused = await client.post("/notices", data={"csrf": csrf, "village": str(lai_ha.id), "text": "Thông báo không được phép."})
         assert refused.status_code == 403
     assert await snapshot(world) == before
+    refusals = [(e.actor.split(":")[2], e.target) for e in await rows(world, AuditEntry) if e.action == "refused"]
+    assert refusals == [("Phòng Kinh tế", "POST /notices"), ("Trưởng thôn Lai Hà", "POST /notices")]

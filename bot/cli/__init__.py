@@ -38,7 +38,8 @@ outbox_app = typer.Typer(help="The delivery queue.", no_args_is_help=True)
 privacy_app = typer.Typer(help="Personal data (Law 91/2025/QH15).", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff and their roles: admin, secretariat, village_head, department.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log of staff actions.", no_args_is_help=True)
-for name, sub in (("db", db_app), ("meeting", meeting_app), ("submissions", submissions_app), ("answers", answers_app),
+zalo_app = typer.Typer(help="The Zalo Official Account's tokens.", no_args_is_help=True)
+for name, sub in (("zalo", zalo_app), ("db", db_app), ("meeting", meeting_app), ("submissions", submissions_app), ("answers", answers_app),
                   ("conclusion", conclusion_app), ("outbox", outbox_app), ("privacy", privacy_app), ("staff", staff_app),
                   ("audit", audit_app)):
     app.add_typer(sub, name=name)
@@ -526,6 +527,11 @@ def posters(
     path: Path = typer.Argument(..., help="The PDF to write."),
     meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
     bot_username: Optional[str] = typer.Option(None, "--bot-username", help="The bot's Telegram username; asked of Telegram (getMe) when not given."),
+    zalo_link: Optional[str] = typer.Option(
+        None, "--zalo-link",
+        help="The commune's Zalo address (the OA's or the Zalo bot's, e.g. https://zalo.me/123456789): adds a second QR code. "
+        "{village_id} in it, if your Zalo setup can carry it, becomes each village's id.",
+    ),
 ) -> None:
     """One printable A4 poster per invited village: the meeting card and a QR code opening the bot with that village chosen."""
     from bot.services.posters import PosterError, render_posters
@@ -534,7 +540,7 @@ def posters(
 
     async def work(db: Database) -> bytes:
         async with UnitOfWork(db, readonly=True) as uow:
-            return await render_posters(uow, meeting, telegram_username=username)
+            return await render_posters(uow, meeting, telegram_username=username, zalo_link=zalo_link)
 
     try:
         pdf = with_db(work)
@@ -589,18 +595,47 @@ def privacy_purge() -> None:
 
 
 @app.command("run")
-def run() -> None:
-    """Start the bot: Telegram long polling. Ctrl-C or SIGTERM stops it after the update in hand."""
-    from bot.app import configure_logging, run_bot
+def run(
+    webhook: bool = typer.Option(False, "--webhook", help="Serve webhooks (/webhook/telegram, /webhook/zalo, /webhook/zalo-oa) instead of polling."),
+    host: Optional[str] = typer.Option(None, help="Webhook listen address [default: DOITHOAI_WEBHOOK_HOST]."),
+    port: Optional[int] = typer.Option(None, help="Webhook listen port [default: DOITHOAI_WEBHOOK_PORT]."),
+) -> None:
+    """Start every channel that has credentials (Telegram, Zalo bot, Zalo OA) in one process.
+
+    Without --webhook, Telegram and the Zalo bot long-poll; the Zalo OA, which has no polling,
+    gets its webhook listener whenever it is configured. Ctrl-C or SIGTERM stops after the
+    updates in hand.
+    """
+    from bot.app import NoChannel, check, configure_logging, run_bot
 
     s = settings()
     configure_logging(s.log_level)
-    if s.telegram_token is None:
-        fail("DOITHOAI_TELEGRAM_TOKEN is not set; get a token from @BotFather (see README, 'Connecting a real bot')")
     try:
-        asyncio.run(run_bot(s))
-    except SchemaBehind as exc:
+        check(s, webhook)
+        asyncio.run(run_bot(s, webhook=webhook, host=host, port=port))
+    except (SchemaBehind, NoChannel) as exc:
         fail(str(exc))
+
+
+@zalo_app.command("oa-tokens")
+def zalo_oa_tokens() -> None:
+    """Store a new OA access/refresh token pair (prompted, never an argument), e.g. after the refresh
+    chain broke. The settings' pair is only used the very first time; after that the database's is."""
+    from bot.channels.zalo_oa.api import CHANNEL
+    from storage.models import utcnow
+
+    access = typer.prompt("Access token", hide_input=True).strip()
+    refresh = typer.prompt("Refresh token", hide_input=True).strip()
+    if not access or not refresh:
+        fail("both tokens are needed")
+
+    async def work(db: Database) -> None:
+        async with UnitOfWork(db) as uow:
+            await uow.tokens.save(CHANNEL, access, refresh, None, utcnow())
+            await uow.commit()
+
+    with_db(work)
+    typer.echo("Zalo OA tokens stored; a running `doithoai run` picks them up at its next refresh or restart")
 
 
 @app.command("demo")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable
 
+from bot.channels.traits import traits
+from bot.core.choices import Choice, pick
 from bot.core.context import Context
 from bot.core.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
+from bot.core.formatting import fold
 from bot.core.io import Event, Kind, Outcome, Reply
 from bot.delivery.outbox import enqueue
 from bot.i18n import Translator, pick_language
@@ -38,6 +41,17 @@ COMMANDS = {
     **village_head.COMMANDS,
 }
 STAFF_COMMANDS = set(village_head.COMMANDS.values())
+# Plain words that act as commands when they are the whole message (folded: any case, with or
+# without diacritics), for people who type rather than tap and on channels without a command menu.
+WORDS = {
+    "bat dau": "start", "dang ky": "register", "dang ky phat bieu": "register", "lich hop": "meeting",
+    "cau hoi": "my", "cau hoi cua toi": "my", "huy": "cancel", "huy bo": "cancel", "tro giup": "help",
+    "huong dan": "help", "xoa du lieu": "forget", "tat thong bao": "notices_off", "bat thong bao": "notices_on",
+    **{name: command for name, command in COMMANDS.items() if command not in STAFF_COMMANDS},
+}
+# What waits for a person who could not be reached (blocked the bot, outside the Zalo OA's window)
+# and goes out when they write again; notices and reminders are stale by then.
+KEPT_FOR_LATER = ("answer", "summary", "change")
 # The main menu's buttons arrive as their label text, in whichever language they were shown.
 MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
 
@@ -67,12 +81,18 @@ class Conversation:
             resident = await uow.residents.find(event.channel, event.user_id) if event.private else None
             staff = await uow.staff.by_telegram(event.user_id) if event.private and event.channel == "telegram" else None
             lang = resident.language if resident and not event.language else pick_language(event.language)
-            ctx = Context(uow=uow, event=event, tr=Translator(lang), now=self.clock(), resident=resident, staff=staff)
+            buttons = traits(event.channel).buttons
+            ctx = Context(uow=uow, event=event, tr=Translator(lang, typed=not buttons), now=self.clock(), resident=resident, staff=staff)
             if resident is not None and resident.language != ctx.tr.lang:
                 resident.language = ctx.tr.lang
             if resident is not None and resident.unreachable_at is not None:
-                resident.unreachable_at = None  # they wrote again: the bot is unblocked
-            await route(ctx)
+                # They wrote again: the chat works again, and what they must not miss goes out now.
+                resident.unreachable_at = None
+                await uow.outbox.revive_chat(event.channel, event.chat_id, KEPT_FOR_LATER)
+            if buttons or not await _typed_choice(ctx):
+                await route(ctx)
+            if not buttons:
+                _without_buttons(ctx)
             await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
             await uow.commit()
             return Handled(ctx.out)
@@ -98,12 +118,48 @@ class Conversation:
             )
 
 
+async def _typed_choice(ctx: Context) -> bool:
+    """On a channel without buttons, read a typed "2" or "thon dong" as the choice it names (turning
+    the event into that button press or menu entry). True when the event was answered here."""
+    event = ctx.event
+    if event.kind != Kind.TEXT or not event.private:
+        return False
+    if ctx.resident is None and ctx.staff is None:
+        # Nothing is stored for someone who has not consented: the only choice they have is consent's.
+        choices = consent.choices(ctx)
+    else:
+        choices = [Choice.from_dict(c) for c in await ctx.uow.choices.get(event.channel, event.chat_id)]
+    picked = pick(event.text, choices)
+    if picked.out_of_range:
+        ctx.say(ctx.tr("choice.out_of_range", count=picked.out_of_range))
+        return True
+    if picked.choice is not None:
+        if picked.choice.data is not None:
+            ctx.event = replace(event, kind=Kind.BUTTON, data=picked.choice.data, text="")
+        else:
+            ctx.event = replace(event, text=picked.choice.text or picked.choice.label)
+    return False
+
+
+def _without_buttons(ctx: Context) -> None:
+    """A button press's short answer becomes a message when nothing else answers it; there are no
+    buttons to take off an old message."""
+    replies = [r for r in ctx.out.replies if not r.retire_buttons_of]
+    if ctx.out.toast and not any(r.text for r in replies):
+        replies.append(Reply(text=ctx.out.toast))
+    ctx.out.replies = replies
+
+
+def _word_command(text: str) -> str | None:
+    return WORDS.get(" ".join(fold(text).strip(" .!?/").split()))
+
+
 def _menu_command(ctx: Context) -> str | None:
     text = ctx.event.text.strip()
     for key, command in MENU.items():
         if text in ctx.tr.all_labels(key):
             return command
-    return None
+    return _word_command(text)
 
 
 async def route(ctx: Context) -> None:
@@ -159,7 +215,7 @@ async def _staff_flow(ctx: Context) -> bool:
     if command in STAFF_COMMANDS:
         return await village_head.command(ctx, command)
     if command == "cancel":
-        ctx.set_state({})
+        await village_head.abandon(ctx)
         ctx.say(ctx.tr("vh.cancelled"))
         return True
     if command is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 
 class Kind(str, Enum):
@@ -17,6 +17,21 @@ class Kind(str, Enum):
     BUTTON = "button"
     CONTACT = "contact"
     UNSUPPORTED = "unsupported"  # sticker, photo, voice, file… where the bot reads only text
+
+
+class FileUnavailable(Exception):
+    """A file a person sent could not be fetched from the platform (gone, too big for it, network)."""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A photo or file a person sent, fetched only when a flow needs its bytes (residents' never are)."""
+
+    kind: str  # "photo" | "document"
+    filename: str
+    mime_type: str
+    size: int | None  # as the platform declared it, before any download
+    fetch: Callable[[], Awaitable[bytes]] = field(compare=False, repr=False)  # raises FileUnavailable
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,7 @@ class Event:
     private: bool = True
     language: str | None = None
     bot_link: str | None = None  # where a group member can open the private chat
+    file: FileRef | None = None  # a photo or file (kind stays UNSUPPORTED; its caption is the text)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.channels.traits import traits
+from bot.core.choices import numbered, offered
 from bot.core.io import Reply
 from storage.uow import UnitOfWork
-
-# The longest text each channel takes in one message.
-TEXT_LIMITS = {"telegram": 4096, "zalo": 2000}
-DEFAULT_TEXT_LIMIT = 4096
 
 # Higher goes first: what a person is waiting for now, then answers, then broadcasts.
 PRIORITY = {"reply": 30, "answer": 20, "change": 15, "summary": 12, "document": 12, "notice": 10, "reminder": 10}
@@ -42,8 +40,13 @@ def split_text(text: str, limit: int) -> list[str]:
 def parts(reply: Reply, channel: str) -> list[Reply]:
     """One platform call each: long text in pieces (buttons and keyboard on the last), then the map pin or file."""
     out: list[Reply] = []
-    if reply.text:
-        pieces = split_text(reply.text, TEXT_LIMITS.get(channel, DEFAULT_TEXT_LIMIT))
+    text = reply.text
+    if text and not traits(channel).buttons:
+        # Choices become a numbered list in the text before it is measured and cut; the last part
+        # keeps the buttons so that what the chat can answer is known once it is delivered.
+        text = numbered(text, offered(reply))
+    if text:
+        pieces = split_text(text, traits(channel).text_limit)
         plain = Reply()
         out += [replace(plain, text=piece) for piece in pieces[:-1]]
         out.append(replace(reply, text=pieces[-1], location=None, document=None))
@@ -65,8 +68,10 @@ async def enqueue(
     kind: str = "reply",
     meeting_id: int | None = None,
     transient: bool = False,
+    held: bool = False,
 ) -> list[int]:
-    """Queue `reply` once per key (a key already queued is skipped); returns the new outbox ids."""
+    """Queue `reply` once per key (a key already queued is skipped); returns the new outbox ids.
+    `held`: the chat cannot be reached now; the message waits until the person writes again."""
     ids = []
     for n, part in enumerate(parts(reply, channel)):
         part_key = key if n == 0 else f"{key}#{n}"
@@ -82,6 +87,7 @@ async def enqueue(
             kind=kind,
             meeting_id=meeting_id,
             priority=PRIORITY.get(kind, 10),
+            status="unreachable" if held else "pending",
         )
         if outbox_id is not None:
             ids.append(outbox_id)

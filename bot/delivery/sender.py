@@ -19,12 +19,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from bot.channels.traits import traits
+from bot.core.choices import offered
 from bot.core.io import Reply
 from storage.db import Database
 from storage.models import Attachment, utcnow
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+
+async def nap(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    """A background loop's pause: until there is new work (`wake`), `stop` is set, or `timeout` passes."""
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for w in waiters:
+        w.cancel()
 
 
 class DeliveryError(Exception):
@@ -137,6 +147,17 @@ class RateLimiter:
         self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
 
 
+async def _remember_choices(uow: UnitOfWork, channel: str, chat_id: str, reply: Reply, kind: str) -> None:
+    """On a channel without buttons, what the chat can now answer with a number: the choices of the
+    message just delivered. A direct reply replaces them (a question without choices clears them,
+    so a stale "2" cannot pick from an older list); a notice or answer replaces them only with its own."""
+    if traits(channel).buttons or not reply.text:  # a map pin or a file after a text changes nothing
+        return
+    choices = offered(reply)
+    if choices or kind == "reply":
+        await uow.choices.remember(channel, chat_id, [c.to_dict() for c in choices], utcnow())
+
+
 class Sender:
     def __init__(self, db: Database, transports: dict[str, Transport], limits: dict[str, Limits] | None = None, *, poll_interval: float = 1.0) -> None:
         self.db = db
@@ -188,7 +209,7 @@ class Sender:
                                 return False
                             break
                         # Recorded at once: a crash can re-send only what is in flight, never a batch.
-                        await self._delivered(row.id, forget=row.transient)
+                        await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind)
                         break
             return True
 
@@ -198,12 +219,13 @@ class Sender:
         async with UnitOfWork(self.db, readonly=True) as uow:
             return await uow.session.get(Attachment, attachment_id)
 
-    async def _delivered(self, outbox_id: int, *, forget: bool) -> None:
+    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, kind: str) -> None:
         async with UnitOfWork(self.db) as uow:
             if forget:
                 await uow.outbox.delete([outbox_id])
             else:
                 await uow.outbox.mark_sent([outbox_id])
+                await _remember_choices(uow, channel, chat_id, reply, kind)
             await uow.commit()
 
     async def _failed(self, outbox_id: int, attempts: int, channel: str, chat_id: str, exc: DeliveryError, limits: Limits) -> bool:
@@ -269,10 +291,7 @@ class Sender:
                     await self.flush_due()
                 except Exception:
                     log.exception("delivery pass failed")
-                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-                await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
-                for w in waiters:
-                    w.cancel()
+                await nap(stop, self._wake, self.poll_interval)
                 # Several chats finishing at once wake us once, not once each.
                 await asyncio.sleep(0.02)
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from bot.channels.traits import translator
 from bot.core.formatting import date as fmt_date
 from bot.core.formatting import shorten
 from bot.core.io import Button, Reply
@@ -94,12 +95,13 @@ def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, co
     )
 
 
-async def _recipient(uow: UnitOfWork, submission: Submission) -> Resident | None:
-    """Who gets this submission's messages: nobody once withdrawn, erased (/xoadulieu) or unreachable."""
+async def _recipient(uow: UnitOfWork, submission: Submission, *, reachable_only: bool = True) -> Resident | None:
+    """Who gets this submission's messages: nobody once withdrawn or erased (/xoadulieu); with
+    `reachable_only`, nobody while their chat cannot be reached."""
     if submission.status == WITHDRAWN or submission.resident_id is None:
         return None
     resident = await uow.residents.get(submission.resident_id)
-    if resident is None or resident.unreachable_at is not None:
+    if resident is None or (reachable_only and resident.unreachable_at is not None):
         return None
     return resident
 
@@ -110,7 +112,7 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
         return False
     if submission.channel == "paper":
         return await _deliver_to_heads(uow, submission, meeting)
-    resident = await _recipient(uow, submission)
+    resident = await _recipient(uow, submission, reachable_only=False)
     correction = submission.delivered_revision > 0
     # Recorded as handled even when nobody can receive it, so a later publish does not try again.
     submission.delivered_revision = submission.answer_revision
@@ -118,9 +120,11 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
         return False
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
-    reply = answer_reply(submission, commune, Translator(resident.language), correction=correction)
+    reply = answer_reply(submission, commune, translator(resident.language, resident.channel), correction=correction)
     key = f"answer:{submission.ref}:r{submission.answer_revision}:{resident.channel}:{resident.chat_id}"
-    await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="answer", meeting_id=meeting.id)
+    # Someone who cannot be reached now still gets it, the next time they write.
+    await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="answer", meeting_id=meeting.id,
+                  held=resident.unreachable_at is not None)
     return True
 
 
@@ -199,7 +203,7 @@ async def publish_conclusion(
         report.still_pending.append(submission.ref)
         resident = await _recipient(uow, submission)
         if resident is not None:
-            tr = Translator(resident.language)
+            tr = translator(resident.language, resident.channel)
             await enqueue(
                 uow, key=f"pending:{submission.ref}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
                 chat_id=resident.chat_id, reply=Reply(text=tr("answer.pending", ref=submission.ref, question=shorten(submission.question, 200))),
@@ -220,7 +224,7 @@ async def _send_conclusion(uow: UnitOfWork, meeting: Meeting, commune: Commune, 
         if resident is None or resident.id in seen:
             continue
         seen.add(resident.id)  # type: ignore[arg-type]
-        tr = Translator(resident.language)
+        tr = translator(resident.language, resident.channel)
         text = tr("conclusion.head", title=meeting.title, commune=commune.name)
         if meeting.conclusion_summary:
             text += "\n\n" + meeting.conclusion_summary
@@ -239,6 +243,30 @@ async def record_feedback(uow: UnitOfWork, submission_id: int, resident_id: int,
     submission.feedback = FEEDBACK_YES if verdict == "y" else FEEDBACK_NO
     submission.feedback_at = now
     return submission
+
+
+@dataclass
+class HandOver:
+    submission: Submission
+    paper: bool  # else: the resident's chat could not be reached
+
+
+async def to_hand_over(uow: UnitOfWork, village_id: int) -> list[HandOver]:
+    """Published answers of a village that no message has brought to the asker: paper forms (no chat
+    at all) and residents who blocked the bot or are outside the Zalo OA's window. The answer still
+    goes out by message the next time such a resident writes; until then the head can bring it."""
+    released = [s for s in await uow.submissions.for_village(village_id)
+                if s.status != WITHDRAWN and s.answer_revision and s.delivered_revision]
+    stuck = await uow.outbox.answers_not_delivered([s.ref for s in released])
+    out = []
+    for s in released:
+        if s.channel == "paper":
+            out.append(HandOver(s, paper=True))
+            continue
+        resident = await uow.residents.get(s.resident_id) if s.resident_id else None
+        if resident is not None and (resident.unreachable_at is not None or s.ref in stuck):
+            out.append(HandOver(s, paper=False))
+    return out
 
 
 @dataclass

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Container
 
+from bot.channels.traits import translator
 from bot.core.formatting import meeting_card, when
 from bot.core.io import Reply
 from bot.delivery.outbox import enqueue
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 NOTICE, DEADLINE, EVE = "notice", "deadline_reminder", "eve_reminder"
 VILLAGE_NOTICE_MAX = 3500
+# A village notice's photo or file. Telegram lets a bot download files of up to 20 MB and send photos of up to 10 MB.
+NOTICE_FILE_MAX = 10 * 1024 * 1024
+# A village head hears how a notice goes once it has taken this long, and again now and then (_progress_slot).
+PROGRESS_AFTER = timedelta(minutes=1)
 
 
 class NoticeError(ValueError):
@@ -102,7 +107,7 @@ async def announce(uow: UnitOfWork, meeting: Meeting, *, now: datetime, text: st
     location = (meeting.latitude, meeting.longitude) if meeting.latitude is not None and meeting.longitude is not None else None
     queued = 0
     for resident in recipients.values():
-        tr = Translator(resident.language)
+        tr = translator(resident.language, resident.channel)
         reply = Reply(text=notice_text(meeting, commune, tr, text), location=location, document=ics)
         queued += bool(
             await enqueue(
@@ -120,7 +125,7 @@ async def _deadline_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune
         state = resident.state or {}
         if state.get("meeting_id") != meeting.id or not _reachable(resident):
             continue
-        tr = Translator(resident.language)
+        tr = translator(resident.language, resident.channel)
         text = tr("reminder.deadline", deadline=when(meeting.registration_closes_at, commune.timezone, tr))
         queued += bool(
             await enqueue(
@@ -140,7 +145,7 @@ async def _eve_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> 
             refs.setdefault(s.resident_id, []).append(s.ref)
     queued = 0
     for resident in await registrants(uow, meeting):
-        tr = Translator(resident.language)
+        tr = translator(resident.language, resident.channel)
         text = tr(
             "reminder.eve",
             title=meeting.title,
@@ -205,7 +210,7 @@ async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: da
     queued = 0
     stamp = now.strftime("%Y%m%dT%H%M%S")
     for resident in await registrants(uow, meeting):
-        tr = Translator(resident.language)
+        tr = translator(resident.language, resident.channel)
         lines = [tr("change.head", title=meeting.title)]
         if change.starts_at:
             old, new = change.starts_at
@@ -226,8 +231,28 @@ async def village_recipients(uow: UnitOfWork, village_ids: list[int]) -> list[Re
     return [r for r in await uow.residents.in_villages(village_ids) if _reachable(r)]
 
 
-async def notify_villages(uow: UnitOfWork, actor: "Actor", village_ids: list[int], text: str, *, sender: str, now: datetime) -> int:
-    """A staff notice to the consented residents of chosen villages (a head: only their own). Returns how many are queued."""
+async def keep_notice_file(uow: UnitOfWork, *, filename: str, mime_type: str, data: bytes, now: datetime) -> int:
+    """Store the photo or file a village head attaches to a notice; it stays until every copy is delivered."""
+    if not data or len(data) > NOTICE_FILE_MAX:
+        raise NoticeError(f"a notice's file needs 1 byte to {NOTICE_FILE_MAX} bytes")
+    attachment = uow.meetings.add(Attachment(filename=filename[:255], mime_type=mime_type[:100], data=data, created_at=now))
+    await uow.flush()
+    assert attachment.id is not None
+    return attachment.id
+
+
+async def drop_notice_file(uow: UnitOfWork, attachment_id: int) -> None:
+    """A notice's file that was never sent: the head cancelled the notice or sent another file instead."""
+    attachment = await uow.session.get(Attachment, attachment_id)
+    if attachment is not None:
+        await uow.meetings.delete(attachment)
+
+
+async def notify_villages(
+    uow: UnitOfWork, actor: "Actor", village_ids: list[int], text: str, *, sender: str, now: datetime, attachment_id: int | None = None,
+) -> int:
+    """A staff notice to the consented residents of chosen villages (a head: only their own), with an optional
+    photo or file (`keep_notice_file`) sent after the text. Returns how many are queued."""
     from bot.services.secretariat import Forbidden
     from bot.services.staff import audit
 
@@ -239,24 +264,42 @@ async def notify_villages(uow: UnitOfWork, actor: "Actor", village_ids: list[int
     villages = {v: await uow.meetings.village(v) for v in village_ids}
     if any(v is None for v in villages.values()):
         raise NoticeError("no such village")
+    attachment = await uow.session.get(Attachment, attachment_id) if attachment_id is not None else None
+    if attachment_id is not None and attachment is None:
+        raise NoticeError("no such file")
     batch = uuid.uuid4().hex[:12]
     recipients = await village_recipients(uow, village_ids)
     for resident in recipients:
-        tr = Translator(resident.language)
+        tr = translator(resident.language, resident.channel)
         village = villages[resident.village_id]  # type: ignore[index]
-        reply = Reply(text=tr("vh.notice_to_residents", village=village.name, head=sender, text=text))  # type: ignore[union-attr]
+        reply = Reply(text=tr("vh.notice_to_residents", village=village.name, head=sender, text=text), document=attachment_id)  # type: ignore[union-attr]
+        # With a file, the text goes under this key and the file under "…#1" (outbox.parts).
         await enqueue(uow, key=f"village-notice:{batch}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
                       chat_id=resident.chat_id, reply=reply, kind="village_notice")
     names = [v.name for v in villages.values() if v is not None]
     staff_id = actor.staff.id if actor.staff else None
     await audit(uow, actor, "village.notice", "village " + ", ".join(names),
-                after={"recipients": len(recipients), "batch": batch, "text": text, "staff_id": staff_id}, now=now)
+                after={"recipients": len(recipients), "batch": batch, "text": text, "staff_id": staff_id,
+                       "attachment": attachment.filename if attachment else None}, now=now)
     return len(recipients)
 
 
-async def report_village_notices(uow: UnitOfWork, since: datetime) -> int:
-    """Tell the sender of each finished village notice (nothing left queued) how many got it and how many
-    could not be reached. The report's outbox key makes it go once. Returns how many reports were queued."""
+def _progress_slot(elapsed: timedelta) -> int | None:
+    """Which progress message is due for a batch this old: none in its first minute, then one after
+    1, 3, 7, 15, 31… minutes. Numbered, so each goes once even across restarts; spaced ever wider,
+    so a batch stuck behind one slow chat does not flood its sender."""
+    minutes, slot = PROGRESS_AFTER.total_seconds() / 60, None
+    while elapsed >= timedelta(minutes=minutes):
+        slot = 0 if slot is None else slot + 1
+        minutes = minutes * 2 + 1
+    return slot
+
+
+async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datetime) -> int:
+    """Tell the sender of each village notice how it goes: while it is still being delivered and has taken
+    over a minute, how many have got it so far (now and then, `_progress_slot`); once nothing is left queued,
+    how many got it and how many could not be reached. Outbox keys make each message go once.
+    Returns how many messages were queued."""
     queued = 0
     for entry in await uow.staff.audit_since("village.notice", since):
         after = entry.after or {}
@@ -265,11 +308,19 @@ async def report_village_notices(uow: UnitOfWork, since: datetime) -> int:
         if not batch or staff is None or staff.telegram_id is None:
             continue
         counts = await uow.outbox.batch_counts(f"village-notice:{batch}:")
-        if counts.get("pending") or not counts:
+        if not counts:
             continue
         tr = Translator("vi")
-        text = tr("vh.report", target=entry.target.removeprefix("village "), sent=counts.get("sent", 0),
-                  unreachable=counts.get("unreachable", 0) + counts.get("failed", 0))
-        queued += bool(await enqueue(uow, key=f"village-notice-report:{batch}", channel="telegram", chat_id=staff.telegram_id,
-                                     reply=Reply(text=text), kind="reply"))
+        target = entry.target.removeprefix("village ")
+        sent, unreachable = counts.get("sent", 0), counts.get("unreachable", 0) + counts.get("failed", 0)
+        if counts.get("pending"):
+            slot = _progress_slot(now - entry.at)
+            if slot is None:
+                continue
+            text = tr("vh.progress", target=target, sent=sent, total=sum(counts.values()), unreachable=unreachable)
+            key = f"village-notice-progress:{batch}:{slot}"
+        else:
+            text = tr("vh.report", target=target, sent=sent, unreachable=unreachable)
+            key = f"village-notice-report:{batch}"
+        queued += bool(await enqueue(uow, key=key, channel="telegram", chat_id=staff.telegram_id, reply=Reply(text=text), kind="reply"))
     return queued

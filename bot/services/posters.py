@@ -66,7 +66,7 @@ def telegram_link(username: str, village_id: int) -> str:
 
 
 def zalo_village_link(template: str, village_id: int) -> str:
-    """The commune's Zalo address for one village: `{village_id}` in the template becomes the id."""
+    """The commune's Zalo address for one village: `{village_id}`, if the template has it, becomes the id."""
     return template.replace("{village_id}", str(village_id))
 
 
@@ -81,8 +81,10 @@ def _zalo_template(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     value = value.strip()
-    if "{village_id}" not in value or not value.startswith(("https://", "http://")):
-        raise PosterError(f"the Zalo link must be an http(s) address with {{village_id}} in it, such as https://zalo.me/s/123?v={{village_id}}: {value!r}")
+    # Zalo passes nothing like Telegram's /start payload to a bot: without `{village_id}` the code
+    # opens the chat and the resident picks the village there.
+    if not value.startswith(("https://", "http://")) or " " in value:
+        raise PosterError(f"the Zalo link must be an http(s) address, such as https://zalo.me/123456789: {value!r}")
     return value
 
 

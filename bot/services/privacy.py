@@ -31,4 +31,6 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
     residents = await uow.residents.delete_inactive(cutoff)
     messages = await uow.outbox.delete_delivered_before(now - DELIVERED_MESSAGES_KEPT)
     await uow.updates.forget_before(now - PROCESSED_UPDATES_KEPT)
+    # The last list a chat was shown on Zalo: its labels can hold a name ("Dùng tên …").
+    await uow.choices.forget_before(now - DELIVERED_MESSAGES_KEPT)
     return PurgeReport(anonymised, residents, messages)

@@ -192,16 +192,23 @@ async def check_login(uow: UnitOfWork, login: str, password: str, *, now: dateti
     if staff is None or staff.password_hash is None:
         _hasher.hash(password)  # the same work either way: timing tells nothing about which logins exist
         return None
+    # Sign-ins are staff actions too: who came in, who was refused, which account locked itself.
+    who = Actor(label=f"staff:{staff.id}:{staff.name}", staff=staff)
     if staff.locked_until is not None and staff.locked_until > now:
+        await audit(uow, who, "login.refused", f"login {staff.login}", after={"reason": "locked"}, now=now)
         return None
     try:
         _hasher.verify(staff.password_hash, password)
     except (VerificationError, InvalidHashError):
         staff.failed_logins += 1
+        reason = "wrong password"
         if staff.failed_logins >= LOCK_AFTER:
             staff.locked_until = now + LOCK_FOR
             staff.failed_logins = 0
+            reason = "wrong password; locked"
+        await audit(uow, who, "login.refused", f"login {staff.login}", after={"reason": reason}, now=now)
         return None
+    await audit(uow, who, "login", f"login {staff.login}", now=now)
     staff.failed_logins, staff.locked_until = 0, None
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = _hasher.hash(password)

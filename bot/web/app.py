@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.core.formatting import weekday
 from bot.i18n import Translator
 from bot.services.secretariat import Forbidden
-from bot.services.staff import Actor, actor_for
+from bot.services.staff import Actor, actor_for, audit
 from storage.db import Database
 from storage.models import utcnow
 from storage.uow import UnitOfWork
@@ -266,12 +266,23 @@ def create_app(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return redirect("/login" if request.method != "GET" or target == "/" else f"/login?next={quote(target, safe='')}")
 
+    async def _audit_refusal(request: Request, reason: str) -> None:
+        """A refused action changes nothing but the audit log: who tried what, and why it was refused."""
+        actor = getattr(request.state, "actor", None)
+        staff_id = request.session.get("staff") if "session" in request.scope else None
+        label = actor.label if actor is not None else f"web:session:{staff_id}" if isinstance(staff_id, int) else "web:anonymous"
+        async with UnitOfWork(console(request).db) as uow:
+            await audit(uow, Actor(label=label), "refused", f"{request.method} {request.url.path}", after={"reason": reason}, now=clock())
+            await uow.commit()
+
     @app.exception_handler(BadForm)
     async def _bad_form(request: Request, exc: BadForm) -> Response:
+        await _audit_refusal(request, "csrf")
         return _error_page(request, 403, tr("web.error.csrf_title"), tr("web.error.csrf"))
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        await _audit_refusal(request, f"role: {exc}")
         return _error_page(request, 403, tr("web.error.forbidden_title"), tr("web.error.forbidden"))
 
     @app.exception_handler(NotFound)

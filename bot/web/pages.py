@@ -33,7 +33,7 @@ from storage.uow import UnitOfWork
 router = APIRouter()
 
 STATUSES = ("received", "answered", "forwarded", "withdrawn")
-CHANNELS = ("telegram", "zalo", "paper", "console")
+CHANNELS = ("telegram", "zalo", "zalo_oa", "paper", "console")
 MODES = {"speak": True, "written": False}
 OUTBOX_STATES = ("pending", "sent", "failed", "unreachable")
 MAX_PLAN_BYTES = 256 * 1024

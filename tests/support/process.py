@@ -47,13 +47,13 @@ async def ok(env: dict, *args: str) -> str:
 class RunningBot:
     """`doithoai run` in the background, its output appended to `log`."""
 
-    def __init__(self, env: dict, log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict, log: Path, *args: str) -> None:
+        self.env, self.log, self.args = env, log, args
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         out = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(*command("run"), env=self.env, stdout=out, stderr=out)
+        self.proc = await asyncio.create_subprocess_exec(*command("run", *self.args), env=self.env, stdout=out, stderr=out)
 
     async def stop(self) -> None:
         """SIGTERM, as systemd sends it: the bot must finish what it holds and exit 0."""
@@ -66,3 +66,26 @@ class RunningBot:
         assert self.proc is not None
         self.proc.kill()
         await self.proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_listening(port: int, timeout: float = 30) -> None:
+    """Until something accepts connections on 127.0.0.1:port."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -2,14 +2,58 @@
 
 from __future__ import annotations
 
+import logging
+import mimetypes
+from typing import Awaitable, Callable
+
+from aiogram import Bot
 from aiogram.types import CallbackQuery, Message
 
-from bot.core.io import Event, Kind
+from bot.core.io import Event, FileRef, FileUnavailable, Kind
 
 CHANNEL = "telegram"
+DOWNLOAD_TIMEOUT = 60  # seconds for getFile plus the download itself
+
+log = logging.getLogger(__name__)
 
 
-def from_message(message: Message, update_id: int, bot_username: str | None) -> Event | None:
+def _fetcher(bot: Bot | None, file_id: str) -> Callable[[], Awaitable[bytes]]:
+    async def fetch() -> bytes:
+        if bot is None:
+            raise FileUnavailable("no bot to download with")
+        try:
+            file = await bot.get_file(file_id, request_timeout=DOWNLOAD_TIMEOUT)
+            if not file.file_path:
+                raise FileUnavailable("Telegram gave no file path")
+            data = await bot.download_file(file.file_path, timeout=DOWNLOAD_TIMEOUT)
+        except FileUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - refused (too big for bots), gone, or the network: all "not now"
+            # Only the type: the error's text can carry the download URL, and with it the token.
+            log.warning("downloading a file from Telegram failed: %s", type(exc).__name__)
+            raise FileUnavailable(type(exc).__name__) from None
+        assert data is not None
+        return data.read()
+
+    return fetch
+
+
+def file_ref(message: Message, bot: Bot | None) -> FileRef | None:
+    """The photo (its largest size) or document of a message, to be downloaded only if a flow asks for it."""
+    if message.photo:
+        photo = message.photo[-1]  # Telegram lists the sizes smallest first
+        return FileRef(kind="photo", filename=f"photo-{photo.file_unique_id}.jpg", mime_type="image/jpeg",
+                       size=photo.file_size, fetch=_fetcher(bot, photo.file_id))
+    document = message.document
+    if document is not None:
+        name = document.file_name or f"file-{document.file_unique_id}"
+        mime = document.mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileRef(kind="document", filename=name, mime_type=mime, size=document.file_size,
+                       fetch=_fetcher(bot, document.file_id))
+    return None
+
+
+def from_message(message: Message, update_id: int, bot_username: str | None, bot: Bot | None = None) -> Event | None:
     user = message.from_user
     if user is None or user.is_bot:
         return None
@@ -27,7 +71,8 @@ def from_message(message: Message, update_id: int, bot_username: str | None) -> 
         return Event(kind=Kind.CONTACT, phone=message.contact.phone_number, contact_is_own=own, **base)
     text = message.text
     if text is None:
-        return Event(kind=Kind.UNSUPPORTED, **base)
+        # A photo or file stays "unsupported" (residents are told the bot reads text); a staff flow may take it.
+        return Event(kind=Kind.UNSUPPORTED, text=message.caption or "", file=file_ref(message, bot), **base)
     if text.startswith("/") and len(text) > 1:
         head, _, args = text[1:].partition(" ")
         command, _, addressee = head.partition("@")

@@ -19,6 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramUnauthorizedError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
 
+from bot.channels.inbox import Inbox
 from bot.core.conversation import Conversation
 from bot.core.flows import village_head
 from bot.core.io import Event
@@ -48,7 +49,7 @@ def build_router() -> Router:
 
     @router.message()
     async def on_message(message: Message, event_update: Update, telegram: "TelegramBot") -> None:
-        event = from_message(message, event_update.update_id, telegram.username)
+        event = from_message(message, event_update.update_id, telegram.username, telegram.bot)
         if event is not None:
             await telegram.handle(event)
 
@@ -60,7 +61,7 @@ def build_router() -> Router:
 
 
 class TelegramBot:
-    def __init__(self, bot: Bot, conversation: Conversation, sender: Sender) -> None:
+    def __init__(self, bot: Bot, conversation: Conversation, sender: Sender, inbox: Inbox | None = None) -> None:
         self.bot = bot
         self.conversation = conversation
         self.sender = sender
@@ -68,6 +69,26 @@ class TelegramBot:
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(build_router())
         self.dispatcher["telegram"] = self
+        if inbox is not None:
+            inbox.register(CHANNEL, self.handle_raw)
+        self.inbox = inbox
+
+    async def receive(self, body: dict) -> bool:
+        """Store a webhook delivery in the inbox; False when it is not an update."""
+        update_id = body.get("update_id")
+        if not isinstance(update_id, int) or self.inbox is None:
+            return False
+        await self.inbox.put(CHANNEL, str(update_id), _raw_chat(body), body)
+        return True
+
+    async def handle_raw(self, payload: dict) -> None:
+        """One stored update, as received (webhook mode)."""
+        try:
+            update = Update.model_validate(payload, context={"bot": self.bot})
+        except ValueError:
+            log.warning("a stored Telegram update could not be read; dropped")
+            return
+        await self.dispatcher.feed_update(self.bot, update)
 
     async def handle(self, event: Event, callback_id: str | None = None) -> None:
         handled = await self.conversation.handle(event)
@@ -80,10 +101,13 @@ class TelegramBot:
                 log.warning("answerCallbackQuery failed: %s", exc.message)
         await self.sender.flush_chat(CHANNEL, event.chat_id)
 
-    async def prepare(self) -> None:
+    async def prepare(self, webhook_url: str | None = None, secret: str | None = None) -> None:
         me = await self.bot.get_me()
         self.username = me.username
-        await self.bot.delete_webhook(drop_pending_updates=False)
+        if webhook_url:
+            await self.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=["message", "callback_query"])
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
         for lang in LANGUAGES:
             tr = Translator(lang)
             commands = [
@@ -107,11 +131,12 @@ class TelegramBot:
             except TelegramAPIError as exc:  # they have not opened the bot yet: their menu comes at the next start
                 log.info("no command menu for a staff chat yet: %s", exc.message)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set; the batch in hand is finished before returning."""
+    async def run(self, stop: asyncio.Event, *, send: bool = True) -> None:
+        """Poll until `stop` is set; the batch in hand is finished before returning. With `send`,
+        also run the sender's background loop (when no other channel in the process does)."""
         await self.prepare()
         log.info("polling Telegram as @%s", self.username)
-        retry = asyncio.create_task(self.sender.run(stop))
+        retry = asyncio.create_task(self.sender.run(stop) if send else stop.wait())
         delay = 1.0
         offset: int | None = None
         try:
@@ -171,6 +196,19 @@ class TelegramBot:
                 await self.dispatcher.feed_update(self.bot, update)
             except Exception:  # one bad update must not stall the others
                 log.exception("update %s failed", update.update_id)
+
+
+def _raw_chat(body: dict) -> str:
+    """The chat of an update not yet parsed, so a webhook's updates queue per chat."""
+    for kind in ("message", "edited_message", "callback_query"):
+        part = body.get(kind)
+        if isinstance(part, dict):
+            chat = (part.get("message") or part).get("chat") if kind == "callback_query" else part.get("chat")
+            if isinstance(chat, dict) and "id" in chat:
+                return str(chat["id"])
+            if isinstance(part.get("from"), dict):
+                return str(part["from"].get("id"))
+    return f"update:{body.get('update_id')}"
 
 
 def _chat_key(update: Update) -> Any:

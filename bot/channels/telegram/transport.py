@@ -1,4 +1,4 @@
-"""Core replies → Bot API calls (sendMessage, editMessageReplyMarkup, sendLocation, sendDocument)."""
+"""Core replies → Bot API calls (sendMessage, editMessageReplyMarkup, sendLocation, sendPhoto, sendDocument)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
@@ -27,6 +28,9 @@ from bot.delivery.sender import DeliveryError
 from storage.models import Attachment
 
 from .events import CHANNEL
+
+# Images Telegram shows inline with sendPhoto; any other file (PDF, calendar, GIF…) goes with sendDocument.
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
 def markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
@@ -50,9 +54,14 @@ class TelegramTransport:
     channel = CHANNEL
     # A send that takes longer is abandoned and retried later (with backoff), not waited on for a minute.
     REQUEST_TIMEOUT = 20
+    UPLOAD_TIMEOUT = 120  # a photo or file of up to 10 MB, over a commune office's line
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        # attachment id → Telegram's file id once uploaded; images Telegram refused as photos.
+        self._file_ids: dict[int, str] = {}
+        self._not_photos: set[int] = set()
+        self._uploads: dict[int, asyncio.Lock] = {}  # one upload of a file at a time; the others then reuse its id
 
     def is_group(self, chat_id: str) -> bool:
         return chat_id.startswith("-")  # Telegram's group and channel ids are negative
@@ -89,5 +98,50 @@ class TelegramTransport:
             latitude, longitude = reply.location
             await self.bot.send_location(chat_id=chat_id, latitude=latitude, longitude=longitude, request_timeout=timeout)
         if attachment is not None:
-            document = BufferedInputFile(attachment.data, filename=attachment.filename)
-            await self.bot.send_document(chat_id=chat_id, document=document, request_timeout=timeout)
+            await self._send_file(chat_id, attachment)
+
+    async def _send_file(self, chat_id: int, attachment: Attachment) -> None:
+        """A photo with sendPhoto, anything else with sendDocument. The first send uploads the bytes; later
+        ones reuse the file id Telegram gave back, so a notice to 300 residents uploads its photo once."""
+        key = attachment.id
+        assert key is not None
+        if key in self._file_ids and await self._resend(chat_id, attachment):
+            return
+        async with self._uploads.setdefault(key, asyncio.Lock()):
+            if key in self._file_ids and await self._resend(chat_id, attachment):  # uploaded meanwhile for another chat
+                return
+            upload = BufferedInputFile(attachment.data, filename=attachment.filename)
+            if self._as_photo(attachment):
+                try:
+                    message = await self._send_as(chat_id, True, upload, self.UPLOAD_TIMEOUT)
+                    if message.photo:
+                        self._file_ids[key] = message.photo[-1].file_id
+                    return
+                except TelegramBadRequest as exc:
+                    if "chat not found" in exc.message:
+                        raise
+                    # An image Telegram will not show as a photo (size, proportions) still goes, as a file.
+                    self._not_photos.add(key)
+                    upload = BufferedInputFile(attachment.data, filename=attachment.filename)
+            message = await self._send_as(chat_id, False, upload, self.UPLOAD_TIMEOUT)
+            if message.document is not None:
+                self._file_ids[key] = message.document.file_id
+
+    def _as_photo(self, attachment: Attachment) -> bool:
+        return attachment.mime_type in PHOTO_TYPES and attachment.id not in self._not_photos
+
+    async def _resend(self, chat_id: int, attachment: Attachment) -> bool:
+        """Send by the file id of an earlier upload; False when Telegram no longer knows it."""
+        try:
+            await self._send_as(chat_id, self._as_photo(attachment), self._file_ids[attachment.id], self.REQUEST_TIMEOUT)  # type: ignore[index]
+            return True
+        except TelegramBadRequest as exc:
+            if "chat not found" in exc.message:
+                raise
+            self._file_ids.pop(attachment.id, None)  # type: ignore[arg-type]
+            return False
+
+    async def _send_as(self, chat_id: int, photo: bool, file: BufferedInputFile | str, timeout: int) -> Message:
+        if photo:
+            return await self.bot.send_photo(chat_id=chat_id, photo=file, request_timeout=timeout)
+        return await self.bot.send_document(chat_id=chat_id, document=file, request_timeout=timeout)

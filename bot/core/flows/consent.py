@@ -6,6 +6,7 @@ link travels inside the consent button's data, not in the database.
 
 from __future__ import annotations
 
+from bot.core.choices import Choice
 from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import meeting_card
@@ -41,12 +42,19 @@ async def greet(ctx: Context, payload: str = "") -> None:
     await ask(ctx, await village_from_payload(ctx, payload))
 
 
-async def ask(ctx: Context, village_id: int | None = None) -> None:
+def _buttons(ctx: Context, village_id: int | None = None) -> list[Button]:
     accept = ACCEPT + (f":v{village_id}" if village_id else "")
-    ctx.say(
-        ctx.tr("consent.text"),
-        buttons=[[Button(ctx.tr("consent.accept"), accept), Button(ctx.tr("consent.decline"), DECLINE)]],
-    )
+    return [Button(ctx.tr("consent.accept"), accept), Button(ctx.tr("consent.decline"), DECLINE)]
+
+
+def choices(ctx: Context) -> list[Choice]:
+    """Consent's choices, typed back on a channel without buttons (where nothing is remembered for
+    someone who has not consented)."""
+    return [Choice(b.label, data=b.data) for b in _buttons(ctx)]
+
+
+async def ask(ctx: Context, village_id: int | None = None) -> None:
+    ctx.say(ctx.tr("consent.text"), buttons=[_buttons(ctx, village_id)])
 
 
 async def on_button(ctx: Context, data: str) -> None:

@@ -34,6 +34,7 @@ async def on_button(ctx: Context, data: str) -> None:
     count = await ctx.uow.submissions.anonymise_for(resident.id)
     # Queued messages carry the resident's name and questions: they go too.
     await ctx.uow.outbox.forget_chat(resident.channel, resident.chat_id)
+    await ctx.uow.choices.forget(resident.channel, resident.chat_id)
     await ctx.uow.residents.delete(resident)
     ctx.resident = None
     ctx.toast(ctx.tr("forget.done_toast"))

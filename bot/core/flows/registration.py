@@ -135,11 +135,12 @@ async def prompt(ctx: Context, prefix: str = "") -> None:
         ctx.say(head + tr("form.ask_village"), buttons=rows)
     elif step == "topic":
         topics = await _topics(ctx)
-        # Long topic names are cut short on a narrow phone's buttons: the message lists them whole.
-        listing = "\n".join(f"{n}. {t.name}" for n, t in enumerate(topics, 1))
+        # Long topic names are cut short on a narrow phone's buttons: the message lists them whole,
+        # numbered like the buttons. A channel without buttons numbers every list itself.
+        listing = "" if tr.typed else "\n\n" + "\n".join(f"{n}. {t.name}" for n, t in enumerate(topics, 1))
         ctx.say(
-            head + tr("form.ask_topic") + "\n\n" + listing,
-            buttons=[[Button(f"{n}. {t.name}", _data(state, "topic", t.id))] for n, t in enumerate(topics, 1)],
+            head + tr("form.ask_topic") + listing,
+            buttons=[[Button(t.name if tr.typed else f"{n}. {t.name}", _data(state, "topic", t.id))] for n, t in enumerate(topics, 1)],
         )
     elif step == "question":
         ctx.say(head + tr("form.ask_question", min=QUESTION_MIN, max=QUESTION_MAX))

@@ -1,0 +1,107 @@
+"""Inbound updates that must not be lost: stored first, then handled in order, chat by chat.
+
+A webhook delivery (Telegram, Zalo bot, Zalo OA) and an update read by the Zalo bot's
+long poll (which hands each update out once and never again) are written here and committed
+before the platform is told "received". A crash after that loses nothing: the row is still
+here at the next start, and the conversation core's processed-update record makes handling
+it twice harmless. Rows are deleted once handled, so message texts do not linger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+from bot.delivery.sender import nap
+from storage.db import Database
+from storage.models import utcnow
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict], Awaitable[None]]
+# An update that keeps failing is dropped after this many tries, so it cannot block its chat forever.
+MAX_ATTEMPTS = 5
+
+
+class Inbox:
+    def __init__(self, db: Database, handlers: dict[str, Handler] | None = None, *, poll_interval: float = 1.0) -> None:
+        self.db = db
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._busy: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    def register(self, channel: str, handler: Handler) -> None:
+        self.handlers[channel] = handler
+
+    async def put(self, channel: str, update_key: str, chat_id: str, payload: dict) -> bool:
+        """Store an update (committed when this returns); False when it had been stored before."""
+        async with UnitOfWork(self.db) as uow:
+            added = await uow.inbox.add(channel, update_key, chat_id, payload, utcnow())
+            await uow.commit()
+        if added:
+            self._wake.set()
+        return added
+
+    async def drain_chat(self, channel: str, chat_id: str) -> None:
+        """Handle this chat's stored updates, oldest first, one at a time."""
+        key = (channel, chat_id)
+        if key in self._busy:
+            return
+        self._busy.add(key)
+        try:
+            while True:
+                async with UnitOfWork(self.db, readonly=True) as uow:
+                    rows = list(await uow.inbox.for_chat(channel, chat_id))
+                if not rows:
+                    return
+                for row in rows:
+                    assert row.id is not None
+                    try:
+                        await self.handlers[channel](row.payload)
+                    except Exception:
+                        log.exception("a %s update could not be handled (try %d)", channel, row.attempts + 1)
+                        async with UnitOfWork(self.db) as uow:
+                            stored = await uow.inbox.get(row.id)
+                            if stored is not None:
+                                stored.attempts += 1
+                                if stored.attempts >= MAX_ATTEMPTS:
+                                    await uow.inbox.done(row.id)
+                            await uow.commit()
+                        return  # the chat's later updates wait for this one (order), until the next pass
+                    async with UnitOfWork(self.db) as uow:
+                        await uow.inbox.done(row.id)
+                        await uow.commit()
+        finally:
+            self._busy.discard(key)
+
+    async def pass_once(self) -> int:
+        """Start every chat with stored updates that is not already being served; returns how many."""
+        async with UnitOfWork(self.db, readonly=True) as uow:
+            chats = await uow.inbox.chats()
+        started = 0
+        for channel, chat_id in chats:
+            if channel not in self.handlers or (channel, chat_id) in self._busy:
+                continue
+            task = asyncio.create_task(self.drain_chat(channel, chat_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Handle stored updates as they arrive (and what a crash left) until `stop` is set."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.pass_once()
+                except Exception:
+                    log.exception("inbox pass failed")
+                await nap(stop, self._wake, self.poll_interval)
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)

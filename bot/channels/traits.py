@@ -1,0 +1,33 @@
+"""What each channel can show, for the parts of the code that write to residents on any of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.i18n import Translator
+
+
+@dataclass(frozen=True)
+class Traits:
+    buttons: bool  # shows tappable buttons; without them, choices are numbered in the text and typed back
+    text_limit: int  # the longest text one message may carry
+
+
+TRAITS = {
+    "telegram": Traits(buttons=True, text_limit=4096),
+    "console": Traits(buttons=True, text_limit=4096),
+    "zalo": Traits(buttons=False, text_limit=2000),
+    # The OA shows up to a few quick-reply buttons, but not for every list (villages, topics):
+    # it reads and writes like the Zalo bot, numbers and all, so both behave the same.
+    "zalo_oa": Traits(buttons=False, text_limit=2000),
+}
+DEFAULT = Traits(buttons=True, text_limit=4096)
+
+
+def traits(channel: str) -> Traits:
+    return TRAITS.get(channel, DEFAULT)
+
+
+def translator(lang: str, channel: str) -> Translator:
+    """Texts for someone on `channel`: "bấm nút" where there are buttons, "gõ số" where there are none."""
+    return Translator(lang, typed=not traits(channel).buttons)

@@ -1,0 +1,52 @@
+"""Zalo bot updates → core events. Its identifiers are already strings; dates are in milliseconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.io import Event, Kind
+
+CHANNEL = "zalo"
+TEXT = "message.text.received"
+
+
+def unwrap(body: Any) -> dict | None:
+    """A webhook delivery comes bare or wrapped in {"ok", "result"}; a poll's result is bare."""
+    if isinstance(body, dict) and "result" in body and "message" not in body:
+        body = body["result"]
+    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+        return None
+    return body
+
+
+def chat_and_key(update: dict) -> tuple[str, str] | None:
+    """The chat an update belongs to and the key it is recognised by when delivered twice."""
+    message = update.get("message") or {}
+    chat, message_id = (message.get("chat") or {}).get("id"), message.get("message_id")
+    if not chat or not message_id:
+        return None
+    return str(chat), str(message_id)
+
+
+def from_update(update: dict) -> Event | None:
+    message = update["message"]
+    sender = message.get("from") or {}
+    chat = message.get("chat") or {}
+    if sender.get("is_bot") or not sender.get("id") or not chat.get("id"):
+        return None
+    base = dict(
+        channel=CHANNEL,
+        user_id=str(sender["id"]),
+        chat_id=str(chat["id"]),
+        update_id=str(message.get("message_id")),
+        private=str(chat.get("chat_type", "PRIVATE")).upper() == "PRIVATE",
+    )
+    name = update.get("event_name")
+    text = message.get("text")
+    # One sample in Zalo's docs has no event_name: a message with text is a text message.
+    if (name == TEXT or name is None) and isinstance(text, str) and text.strip():
+        if text.startswith("/") and len(text) > 1:
+            command, _, args = text[1:].partition(" ")
+            return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args.strip(), **base)
+        return Event(kind=Kind.TEXT, text=text, **base)
+    return Event(kind=Kind.UNSUPPORTED, **base)

@@ -1,0 +1,89 @@
+"""The Zalo bot: long polling (one update a call) or webhook deliveries, both through the inbox.
+
+getUpdates hands each update out once: it is stored in the inbox before anything else, so a
+crash right after a poll loses nothing, and each chat's updates are handled in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.channels.inbox import Inbox
+from bot.core.conversation import Conversation
+from bot.delivery.sender import Sender
+
+from .api import ZaloAPIError, ZaloBotAPI
+from .events import CHANNEL, chat_and_key, from_update, unwrap
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 25
+NO_UPDATE = 408  # the long poll ended with nothing new
+
+
+class ZaloBot:
+    channel = CHANNEL
+
+    def __init__(self, api: ZaloBotAPI, conversation: Conversation, sender: Sender, inbox: Inbox) -> None:
+        self.api = api
+        self.conversation = conversation
+        self.sender = sender
+        self.inbox = inbox
+        inbox.register(CHANNEL, self.handle_update)
+
+    async def receive(self, body: object) -> bool:
+        """Store one update (from a poll or a webhook); False when it is not a Zalo update at all."""
+        update = unwrap(body)
+        found = chat_and_key(update) if update is not None else None
+        if update is None or found is None:
+            return False
+        chat_id, key = found
+        await self.inbox.put(CHANNEL, key, chat_id, update)
+        return True
+
+    async def handle_update(self, update: dict) -> None:
+        event = from_update(update)
+        if event is None:
+            return
+        await self.conversation.handle(event)
+        await self.sender.flush_chat(CHANNEL, event.chat_id)
+
+    async def prepare(self, webhook_url: str | None = None, secret: str | None = None) -> None:
+        me = await self.api.call("getMe")
+        log.info("Zalo bot %s ready", (me or {}).get("account_name", ""))
+        if webhook_url:
+            await self.api.call("setWebhook", url=webhook_url, secret_token=secret)
+        else:
+            await self.api.call("deleteWebhook")  # getUpdates does not work while a webhook is set
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """Long-poll until `stop` is set."""
+        delay = 1.0
+        while not stop.is_set():
+            request = asyncio.create_task(self.api.call("getUpdates", request_timeout=POLL_TIMEOUT + 10, timeout=str(POLL_TIMEOUT)))
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if request not in done:
+                request.cancel()
+                await asyncio.gather(request, return_exceptions=True)
+                return
+            stopping.cancel()
+            try:
+                update = request.result()
+            except ZaloAPIError as exc:
+                if exc.code == NO_UPDATE:
+                    delay = 1.0
+                    continue
+                if exc.code == 401:
+                    raise
+                log.warning("Zalo getUpdates failed: %s", exc.code)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            if not await self.receive(update):
+                log.warning("Zalo getUpdates returned something that is not an update; skipped")

@@ -1,0 +1,84 @@
+"""Zalo OA webhook events: checked (signature, freshness), then turned into core events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timezone
+
+from bot.core.io import Event, Kind
+
+from .api import CHANNEL
+
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+# Older than this (or this far in the future) an event is a replay, not a retry.
+MAX_AGE_SECONDS = 15 * 60
+TEXT = "user_send_text"
+# What a person can send besides text; the OA's own echoes and read receipts are not the person's.
+OTHER_MESSAGES = {
+    "user_send_image", "user_send_sticker", "user_send_gif", "user_send_file", "user_send_audio",
+    "user_send_video", "user_send_location", "user_send_link", "user_send_business_card",
+}
+
+
+class Refused(Exception):
+    """The request is not a genuine, fresh Zalo event for this OA."""
+
+
+def signature(app_id: str, raw_body: bytes, timestamp: str, secret_key: str) -> str:
+    digest = hashlib.sha256(app_id.encode() + raw_body + timestamp.encode() + secret_key.encode()).hexdigest()
+    return "mac=" + digest
+
+
+def verify(raw_body: bytes, header: str | None, *, app_id: str, secret_key: str, now: datetime | None = None) -> dict:
+    """The event, if its signature is ours and its timestamp fresh; else `Refused` (with no detail of the body)."""
+    try:
+        event = json.loads(raw_body)
+    except ValueError:
+        raise Refused("not JSON") from None
+    if not isinstance(event, dict):
+        raise Refused("not an object")
+    timestamp = str(event.get("timestamp") or "")
+    if str(event.get("app_id") or "") != app_id or not timestamp.isdigit():
+        raise Refused("not for this app")
+    expected = signature(app_id, raw_body, timestamp, secret_key)
+    if not header or not hmac.compare_digest(header.strip().encode(), expected.encode()):
+        raise Refused("bad signature")
+    now = now or datetime.now(timezone.utc)
+    if abs(now.timestamp() - int(timestamp) / 1000) > MAX_AGE_SECONDS:
+        raise Refused("stale")
+    return event
+
+
+def chat_and_key(event: dict) -> tuple[str, str] | None:
+    """Whose chat the event belongs to, and the key a redelivery is recognised by; None to ignore it."""
+    name = event.get("event_name")
+    sender = str((event.get("sender") or {}).get("id") or "")
+    if not sender:
+        return None
+    if name == "follow":
+        return sender, f"follow:{sender}:{event.get('timestamp')}"
+    if name != TEXT and name not in OTHER_MESSAGES:
+        return None
+    msg_id = str((event.get("message") or {}).get("msg_id") or "")
+    return (sender, msg_id) if msg_id else None
+
+
+def from_event(event: dict) -> Event | None:
+    found = chat_and_key(event)
+    if found is None:
+        return None
+    user_id, key = found
+    base = dict(channel=CHANNEL, user_id=user_id, chat_id=user_id, update_id=key)
+    name = event.get("event_name")
+    if name == "follow":
+        # Following the OA is the "Start" of a chat: greet and ask for consent.
+        return Event(kind=Kind.COMMAND, text="/start", command="start", **base)
+    text = (event.get("message") or {}).get("text")
+    if name == TEXT and isinstance(text, str) and text.strip():
+        if text.startswith("/") and len(text) > 1:
+            command, _, args = text[1:].partition(" ")
+            return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args.strip(), **base)
+        return Event(kind=Kind.TEXT, text=text, **base)
+    return Event(kind=Kind.UNSUPPORTED, **base)
