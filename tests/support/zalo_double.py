@@ -114,6 +114,7 @@ import secrets
 import struct
 import time
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -220,7 +221,7 @@ def _max_in_window(times: list[float], window: float) -> int:
 # ---------------------------------------------------------------------------
 
 
-class _Server:
+class _Server(ABC):
     """Lifecycle, change notification and waiting, shared by both doubles."""
 
     def __init__(self, host: str) -> None:
@@ -234,8 +235,9 @@ class _Server:
         self.calls: list[Call] = []
         self.rejections: list[Rejection] = []
 
+    @abstractmethod
     def _routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+        """Each double adds its own API's routes."""
 
     async def start(self) -> None:
         if self._runner is not None:

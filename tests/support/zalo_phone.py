@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -87,11 +88,11 @@ async def running_oa(db: Database, double: ZaloOADouble, clock=None) -> AsyncIte
 
 
 @dataclass
-class _Reader:
+class _Reader(ABC):
     seen: list[dict] = field(default_factory=list)
 
-    async def _next(self, timeout: float) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    async def _next(self, timeout: float) -> dict: ...
 
     async def expect(self, *fragments: str, timeout: float = 15) -> dict:
         """Read the bot's next messages until one contains every fragment; return it."""
@@ -112,8 +113,8 @@ class _Reader:
             if all(f in text for f in fragments):
                 return message
 
-    async def say(self, text: str, *expected: str) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    async def say(self, text: str, *expected: str) -> dict: ...
 
     async def choose(self, label: str, *expected: str) -> dict:
         """Type the number the label has in the last list."""
