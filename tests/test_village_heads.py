@@ -36,13 +36,19 @@ async def make_staff(db, phone: Phone | None, role: str, **kw) -> Staff:
         return staff
 
 
-async def test_a_head_broadcasts_to_the_residents_of_their_village_only(meeting_db, double, bot):
+async def two_villages_and_a_head(db, double) -> tuple[Phone, Phone, Phone, Phone]:
+    """Two registered residents of Thôn Phong Lâm, one of Thôn Văn Lâm, and Phong Lâm's head."""
     lam1, lam2, van = [await consented(double, n) for n in ("An", "Bình", "Chi")]
     await register(lam1, village="Thôn Phong Lâm")
     await register(lam2, village="Thôn Phong Lâm")
     await register(van, village="Thôn Văn Lâm")
     head = Phone(double, double.user(first_name="Trưởng thôn"))
-    await make_staff(meeting_db, head, "village_head", villages=["Thôn Phong Lâm"], name="Ông Đỗ Văn Tiến")
+    await make_staff(db, head, "village_head", villages=["Thôn Phong Lâm"], name="Ông Đỗ Văn Tiến")
+    return lam1, lam2, van, head
+
+
+async def test_a_head_broadcasts_to_the_residents_of_their_village_only(meeting_db, double, bot):
+    lam1, lam2, van, head = await two_villages_and_a_head(meeting_db, double)
     before = {p.user.id: len(double.messages(p.user)) for p in (lam1, lam2, van)}
 
     await head.say("/thongbao", "Thông báo cho Thôn Phong Lâm")
@@ -209,12 +215,7 @@ async def notices_queued(db) -> list[Outbox]:
 
 
 async def test_a_head_sends_a_photo_with_its_caption_to_their_village_only(meeting_db, double, bot):
-    lam1, lam2, van = [await consented(double, n) for n in ("An", "Bình", "Chi")]
-    await register(lam1, village="Thôn Phong Lâm")
-    await register(lam2, village="Thôn Phong Lâm")
-    await register(van, village="Thôn Văn Lâm")
-    head = Phone(double, double.user(first_name="Trưởng thôn"))
-    await make_staff(meeting_db, head, "village_head", villages=["Thôn Phong Lâm"], name="Ông Đỗ Văn Tiến")
+    lam1, lam2, van, head = await two_villages_and_a_head(meeting_db, double)
     before = {p.user.id: len(double.messages(p.user)) for p in (lam1, lam2, van)}
 
     await head.say("/thongbao", "Thông báo cho Thôn Phong Lâm", "một ảnh hoặc một tệp (tối đa 10 MB)")

@@ -12,7 +12,7 @@ import string
 from typing import Callable, TextIO
 
 from bot.core.conversation import Conversation
-from bot.core.io import Button, Event, KeyButton, Kind, Reply
+from bot.core.io import Button, Event, KeyButton, Kind, Reply, split_command, typed_event
 from bot.delivery.sender import Sender
 from bot.i18n import Translator
 from storage.models import Attachment
@@ -84,9 +84,8 @@ class ConsoleChat:
                 phone = self.ask(self.transport.tr("demo.contact_prompt"))
                 return Event(kind=Kind.CONTACT, phone=phone.strip(), **base)
             return Event(kind=Kind.TEXT, text=key.label, **base)
-        if typed.startswith("/") and len(typed) > 1:
-            command, _, args = typed[1:].partition(" ")
-            return Event(kind=Kind.COMMAND, text=typed, command=command.lower(), args=args.strip(), **base)
+        if split_command(typed) is not None:
+            return typed_event(typed, **base)
         if not typed:
             return None
         return Event(kind=Kind.TEXT, text=line.rstrip("\n"), **base)

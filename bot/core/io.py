@@ -54,6 +54,23 @@ class Event:
     file: FileRef | None = None  # a photo or file (kind stays UNSUPPORTED; its caption is the text)
 
 
+def split_command(text: str) -> tuple[str, str] | None:
+    """"/dangky v12" → ("dangky", "v12"); None when the text is not a command."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, args = text[1:].partition(" ")
+    return head, args.strip()
+
+
+def typed_event(text: str, **base: Any) -> Event:
+    """What a person typed, on a channel where a command is just text that starts with "/"."""
+    found = split_command(text)
+    if found is None:
+        return Event(kind=Kind.TEXT, text=text, **base)
+    command, args = found
+    return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args, **base)
+
+
 @dataclass(frozen=True)
 class Button:
     """An inline choice: a label and the data that comes back when it is chosen."""

@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
@@ -89,10 +89,20 @@ async def running_oa(db: Database, double: ZaloOADouble, clock=None) -> AsyncIte
 
 @dataclass
 class _Reader(ABC):
-    seen: list[dict] = field(default_factory=list)
+    """A simulated resident on either Zalo double (both have `next_message(user, timeout)`)."""
 
-    @abstractmethod
-    async def _next(self, timeout: float) -> dict: ...
+    seen: list[dict] = field(default_factory=list)
+    double: Any = None
+    user: Any = None
+
+    @property
+    def chat_id(self) -> str:
+        assert self.user is not None
+        return self.user.id
+
+    async def _next(self, timeout: float) -> dict:
+        assert self.double is not None and self.user is not None
+        return await self.double.next_message(self.user, timeout=timeout)
 
     async def expect(self, *fragments: str, timeout: float = 15) -> dict:
         """Read the bot's next messages until one contains every fragment; return it."""
@@ -137,15 +147,6 @@ class ZaloPhone(_Reader):
     double: ZaloBotDouble | None = None
     user: ZaloUser | None = None
 
-    @property
-    def chat_id(self) -> str:
-        assert self.user is not None
-        return self.user.id
-
-    async def _next(self, timeout: float) -> dict:
-        assert self.double is not None and self.user is not None
-        return await self.double.next_message(self.user, timeout=timeout)
-
     def send(self, text: str) -> dict:
         assert self.double is not None and self.user is not None
         return self.double.send_text(self.user, text)
@@ -160,15 +161,6 @@ class OAPhone(_Reader):
     double: ZaloOADouble | None = None
     user: OAUser | None = None
     url: str = ""
-
-    @property
-    def chat_id(self) -> str:
-        assert self.user is not None
-        return self.user.id
-
-    async def _next(self, timeout: float) -> dict:
-        assert self.double is not None and self.user is not None
-        return await self.double.next_message(self.user, timeout=timeout)
 
     async def send(self, text: str) -> int:
         assert self.double is not None and self.user is not None

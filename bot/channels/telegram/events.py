@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 from aiogram import Bot
 from aiogram.types import CallbackQuery, Message
 
-from bot.core.io import Event, FileRef, FileUnavailable, Kind
+from bot.core.io import Event, FileRef, FileUnavailable, Kind, split_command
 
 CHANNEL = "telegram"
 DOWNLOAD_TIMEOUT = 60  # seconds for getFile plus the download itself
@@ -73,12 +73,13 @@ def from_message(message: Message, update_id: int, bot_username: str | None, bot
     if text is None:
         # A photo or file stays "unsupported" (residents are told the bot reads text); a staff flow may take it.
         return Event(kind=Kind.UNSUPPORTED, text=message.caption or "", file=file_ref(message, bot), **base)
-    if text.startswith("/") and len(text) > 1:
-        head, _, args = text[1:].partition(" ")
+    found = split_command(text)
+    if found is not None:
+        head, args = found
         command, _, addressee = head.partition("@")
         if addressee and bot_username and addressee.lower() != bot_username.lower():
             return None  # a command for another bot in a group
-        return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args.strip(), **base)
+        return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args, **base)
     return Event(kind=Kind.TEXT, text=text, **base)
 
 

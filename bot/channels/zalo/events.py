@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.io import Event, Kind
+from bot.core.io import Event, Kind, typed_event
 
 CHANNEL = "zalo"
 TEXT = "message.text.received"
@@ -45,8 +45,5 @@ def from_update(update: dict) -> Event | None:
     text = message.get("text")
     # One sample in Zalo's docs has no event_name: a message with text is a text message.
     if (name == TEXT or name is None) and isinstance(text, str) and text.strip():
-        if text.startswith("/") and len(text) > 1:
-            command, _, args = text[1:].partition(" ")
-            return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args.strip(), **base)
-        return Event(kind=Kind.TEXT, text=text, **base)
+        return typed_event(text, **base)
     return Event(kind=Kind.UNSUPPORTED, **base)

@@ -7,7 +7,7 @@ import hmac
 import json
 from datetime import datetime, timezone
 
-from bot.core.io import Event, Kind
+from bot.core.io import Event, Kind, typed_event
 
 from .api import CHANNEL
 
@@ -77,8 +77,5 @@ def from_event(event: dict) -> Event | None:
         return Event(kind=Kind.COMMAND, text="/start", command="start", **base)
     text = (event.get("message") or {}).get("text")
     if name == TEXT and isinstance(text, str) and text.strip():
-        if text.startswith("/") and len(text) > 1:
-            command, _, args = text[1:].partition(" ")
-            return Event(kind=Kind.COMMAND, text=text, command=command.lower(), args=args.strip(), **base)
-        return Event(kind=Kind.TEXT, text=text, **base)
+        return typed_event(text, **base)
     return Event(kind=Kind.UNSUPPORTED, **base)
