@@ -10,6 +10,7 @@ from bot.services.plans import load_plan, parse_plan
 from storage.db import Database
 from storage.schema import upgrade
 from storage.uow import UnitOfWork
+from tests.support import pg
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "bot" / "demo" / "gia-phuc-2026.toml"
 
@@ -57,11 +58,20 @@ async def load(db: Database, text: str) -> None:
         await uow.commit()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    upgrade(url)
-    return url
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """Every test that touches the database runs on both: the embedded SQLite file and a real
+    PostgreSQL server (a database of its own, dropped afterwards)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = pg.create()
+    try:
+        yield pg.url(name, "postgresql+asyncpg")
+    finally:
+        pg.drop(name)
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""The PostgreSQL server the suite runs against (127.0.0.1:5432, user postgres, trust auth).
+
+Each test gets its own database, cloned from a template migrated once per run, and dropped
+afterwards. PostgreSQL tests fail when the server is down: a green suite means both databases
+were tried. `DOITHOAI_TEST_POSTGRES=off` skips them instead, for a laptop without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import asyncpg
+import pytest
+
+SERVER = os.environ.get("DOITHOAI_TEST_POSTGRES_SERVER", "postgresql://postgres@127.0.0.1:5432")
+TEMPLATE = "doithoai_test_template"
+
+
+def _run(coro):
+    # Fixtures may be set up while pytest-asyncio's loop runs: admin work gets its own loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def url(name: str, driver: str = "postgresql") -> str:
+    return f"{SERVER.replace('postgresql', driver, 1)}/{name}"
+
+
+async def _admin(*statements: str) -> None:
+    conn = await asyncpg.connect(url("postgres"), timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def require() -> None:
+    if os.environ.get("DOITHOAI_TEST_POSTGRES") == "off":
+        pytest.skip("DOITHOAI_TEST_POSTGRES=off")
+    try:
+        _run(_admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {SERVER} ({exc}); start it (`pg_ctlcluster 15 main start`) "
+                    "or set DOITHOAI_TEST_POSTGRES=off to skip its tests")
+
+
+_template_ready = False
+
+
+def _ensure_template() -> None:
+    global _template_ready
+    if _template_ready:
+        return
+    from storage.schema import upgrade
+
+    _run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"))
+    upgrade(url(TEMPLATE))
+    _template_ready = True
+
+
+def create(*, migrated: bool = True) -> str:
+    """A new, empty database (with the schema at head unless told otherwise); returns its name."""
+    require()
+    name = f"doithoai_test_{uuid.uuid4().hex[:12]}"
+    if migrated:
+        _ensure_template()
+        _run(_admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+    else:
+        _run(_admin(f"CREATE DATABASE {name}"))
+    return name
+
+
+def drop(name: str) -> None:
+    _run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
