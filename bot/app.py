@@ -1,5 +1,6 @@
 """Wiring for `doithoai run`: the database, the conversation core, one sender and one inbox, and
-every channel that has credentials (Telegram, the Zalo bot, the Zalo OA) in one process."""
+every bot that has credentials (Telegram, the Zalo bot, the Zalo OA; the settings' own and each
+further commune's) in one process. bot/workers.py runs several such processes on one port."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any
 
 from bot.channels.files import FileLinks
 from bot.channels.inbox import Inbox
-from bot.channels.webhook import PATHS, build_app, serve
-from bot.config import Settings
+from bot.channels.traits import commune_code, kind
+from bot.channels.webhook import build_app, serve, webhook_path
+from bot.config import CommunesFileError, Settings
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Limits, Sender, Transport
 from bot.schedule import Schedule
-from storage.db import Database
+from storage.db import Database, is_sqlite
 from storage.schema import ensure_current
+from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +38,13 @@ class NoChannel(RuntimeError):
 
 
 def configured_channels(settings: Settings) -> list[str]:
-    channels = []
-    if settings.telegram_token is not None:
-        channels.append("telegram")
-    if settings.zalo_token is not None:
-        channels.append("zalo")
-    if settings.zalo_oa_configured:
-        channels.append("zalo_oa")
-    return channels
+    try:
+        return [spec.channel for spec in settings.bots()]
+    except CommunesFileError as exc:
+        raise NoChannel(str(exc)) from None
 
 
-def check(settings: Settings, webhook: bool) -> list[str]:
+def check(settings: Settings, webhook: bool, workers: int = 1) -> list[str]:
     """The channels to start, or `NoChannel` saying which setting is missing."""
     channels = configured_channels(settings)
     if not channels:
@@ -53,16 +52,34 @@ def check(settings: Settings, webhook: bool) -> list[str]:
             "no channel is configured: set DOITHOAI_TELEGRAM_TOKEN, DOITHOAI_ZALO_TOKEN, or the "
             "DOITHOAI_ZALO_OA_APP_ID, _SECRET_KEY and _ACCESS_TOKEN/_REFRESH_TOKEN settings"
         )
-    if webhook and {"telegram", "zalo"} & set(channels) and not (settings.webhook_base_url and settings.webhook_secret):
+    if webhook and any(kind(c) in ("telegram", "zalo") for c in channels) and not (settings.webhook_base_url and settings.webhook_secret):
         raise NoChannel("--webhook needs DOITHOAI_WEBHOOK_BASE_URL (the public https:// address) and DOITHOAI_WEBHOOK_SECRET")
     if webhook and settings.webhook_base_url and not settings.webhook_base_url.startswith("https://"):
         raise NoChannel("DOITHOAI_WEBHOOK_BASE_URL must start with https://: Telegram and Zalo send webhooks over HTTPS only")
+    if workers > 1 and not webhook:
+        raise NoChannel("--workers needs --webhook: polling is one process's job")
+    if workers > 1 and is_sqlite(settings.database_url):
+        raise NoChannel("--workers needs PostgreSQL (DOITHOAI_DATABASE_URL=postgresql://…): SQLite takes one process")
     return channels
+
+
+async def check_communes(settings: Settings, db: Database) -> None:
+    """Every bot serves a commune the database knows, and the settings' own bots know which one."""
+    async with UnitOfWork(db, readonly=True) as uow:
+        known = {c.code for c in await uow.communes.all()}
+    wanted = {commune_code(c) for c in configured_channels(settings)} - {None}
+    if settings.commune is not None:
+        wanted.add(settings.commune)
+    missing = sorted(code for code in wanted if code not in known)  # type: ignore[misc]
+    if missing:
+        raise NoChannel(f"no commune with code {', '.join(missing)}: load its plan first (doithoai meeting load PLAN)")
+    if settings.commune is None and len(known) > 1 and any(commune_code(c) is None for c in configured_channels(settings)):
+        raise NoChannel(f"the database holds several communes ({', '.join(sorted(known))}): set DOITHOAI_COMMUNE to the one the DOITHOAI_ bots serve")
 
 
 @dataclass
 class Channels:
-    """The running channels and what must be closed when they stop."""
+    """The running bots, by channel name, and what must be closed when they stop."""
 
     transports: dict[str, Transport] = field(default_factory=dict)
     limits: dict[str, Limits] = field(default_factory=dict)
@@ -70,49 +87,55 @@ class Channels:
     closers: list[Any] = field(default_factory=list)
 
 
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 def build_channels(settings: Settings, db: Database, names: list[str], files: FileLinks | None) -> Channels:
     built = Channels()
-    if "telegram" in names:
-        from bot.channels.telegram.runner import make_bot
-        from bot.channels.telegram.transport import TelegramTransport
+    for spec in settings.bots():
+        if spec.channel not in names:
+            continue
+        creds, name = spec.credentials, spec.channel
+        if spec.kind == "telegram":
+            from bot.channels.telegram.runner import make_bot
+            from bot.channels.telegram.transport import TelegramTransport
 
-        assert settings.telegram_token is not None
-        bot = make_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
-        built.transports["telegram"] = TelegramTransport(bot)
-        built.runners["telegram"] = bot
-        built.closers.append(bot.session.close)
-    if "zalo" in names:
-        from bot.channels.zalo.api import ZaloBotAPI
-        from bot.channels.zalo.transport import ZaloTransport
+            bot = make_bot(_secret(creds.telegram_token) or "", settings.telegram_api_url)
+            built.transports[name] = TelegramTransport(bot, name)
+            built.runners[name] = bot
+            built.closers.append(bot.session.close)
+        elif spec.kind == "zalo":
+            from bot.channels.zalo.api import ZaloBotAPI
+            from bot.channels.zalo.transport import ZaloTransport
 
-        assert settings.zalo_token is not None
-        api = ZaloBotAPI(settings.zalo_token.get_secret_value(), settings.zalo_api_url)
-        built.transports["zalo"] = ZaloTransport(api, files)
-        built.runners["zalo"] = api
-        built.closers.append(api.close)
-    if "zalo_oa" in names:
-        from bot.channels.zalo_oa.api import OAClient
-        from bot.channels.zalo_oa.transport import ZaloOATransport
+            api = ZaloBotAPI(_secret(creds.zalo_token) or "", settings.zalo_api_url, name)
+            built.transports[name] = ZaloTransport(api, files)
+            built.runners[name] = api
+            built.closers.append(api.close)
+        else:
+            from bot.channels.zalo_oa.api import OAClient
+            from bot.channels.zalo_oa.transport import ZaloOATransport
 
-        def secret(value: Any) -> str | None:
-            return value.get_secret_value() if value is not None else None
-
-        client = OAClient(
-            db, app_id=settings.zalo_oa_app_id or "", secret_key=secret(settings.zalo_oa_secret_key) or "",
-            api_url=settings.zalo_oa_api_url, oauth_url=settings.zalo_oa_oauth_url,
-            access_token=secret(settings.zalo_oa_access_token), refresh_token=secret(settings.zalo_oa_refresh_token),
-        )
-        built.transports["zalo_oa"] = ZaloOATransport(client, files)
-        built.runners["zalo_oa"] = client
-        built.closers.append(client.close)
-    for name in names:
+            client = OAClient(
+                db, app_id=creds.zalo_oa_app_id or "", secret_key=_secret(creds.zalo_oa_secret_key) or "",
+                api_url=settings.zalo_oa_api_url, oauth_url=settings.zalo_oa_oauth_url,
+                access_token=_secret(creds.zalo_oa_access_token), refresh_token=_secret(creds.zalo_oa_refresh_token), channel=name,
+            )
+            built.transports[name] = ZaloOATransport(client, files)
+            built.runners[name] = client
+            built.closers.append(client.close)
         built.limits[name] = settings.limits(name)
     return built
 
 
 async def run_bot(
     settings: Settings, stop: asyncio.Event | None = None, *, webhook: bool = False, host: str | None = None, port: int | None = None,
+    register: bool = True, reuse_port: bool = False,
 ) -> None:
+    """One process: every bot, one sender, one inbox, the scheduler. `register`: set the webhooks
+    and menus (a worker started by the supervisor leaves that to it); `reuse_port`: share the
+    listening port with the other workers."""
     names = check(settings, webhook)
     db = Database(settings.database_url)
     stop = stop or asyncio.Event()
@@ -125,37 +148,18 @@ async def run_bot(
     server = None
     try:
         await ensure_current(db)
+        await check_communes(settings, db)
         sender = Sender(db, channels.transports, channels.limits)
         inbox = Inbox(db)
-        conversation = Conversation(db)
+        conversation = Conversation(db, commune=settings.commune)
         tasks = [asyncio.create_task(sender.run(stop)), asyncio.create_task(inbox.run(stop))]
-        telegram = zalo = oa = None
-        base = settings.webhook_base_url
-        if "telegram" in names:
-            from bot.channels.telegram.runner import TelegramBot
-
-            telegram = TelegramBot(channels.runners["telegram"], conversation, sender, inbox)
-            if webhook:
-                await telegram.prepare(f"{base}{PATHS['telegram']}", secret)
-            else:
-                tasks.append(asyncio.create_task(telegram.run(stop, send=False)))
-        if "zalo" in names:
-            from bot.channels.zalo.runner import ZaloBot
-
-            zalo = ZaloBot(channels.runners["zalo"], conversation, sender, inbox)
-            await zalo.prepare(f"{base}{PATHS['zalo']}" if webhook else None, secret)
-            if not webhook:
-                tasks.append(asyncio.create_task(zalo.poll(stop)))
-        if "zalo_oa" in names:
-            from bot.channels.zalo_oa.runner import ZaloOA
-
-            oa = ZaloOA(channels.runners["zalo_oa"], conversation, sender, inbox)
+        telegram, zalo, oa = await _start_bots(channels, names, conversation, sender, inbox, settings, webhook, secret, register, stop, tasks)
         # The OA has no polling: its webhook listens whenever it is configured.
-        if webhook or oa is not None:
+        if webhook or oa:
             app = build_app(
                 db, secret=secret, telegram=telegram if webhook else None, zalo=zalo if webhook else None, zalo_oa=oa, files=files,
             )
-            server = await serve(app, host or settings.webhook_host, port or settings.webhook_port)
+            server = await serve(app, host or settings.webhook_host, port or settings.webhook_port, reuse_port=reuse_port)
         log.info("running: %s%s", ", ".join(names), " (webhooks)" if webhook else "")
         schedule = Schedule(db, settings, sender)
         schedule.start()
@@ -171,6 +175,57 @@ async def run_bot(
             loop.remove_signal_handler(sig)
         if server is not None:
             await server.cleanup()
+        for close in channels.closers:
+            await close()
+        await db.dispose()
+
+
+async def _start_bots(
+    channels: Channels, names: list[str], conversation: Conversation, sender: Sender, inbox: Inbox, settings: Settings,
+    webhook: bool, secret: str | None, register: bool, stop: asyncio.Event, tasks: list[asyncio.Task],
+) -> tuple[list, list, list]:
+    telegram: list = []
+    zalo: list = []
+    oa: list = []
+    base = settings.webhook_base_url
+    for name in names:
+        if kind(name) == "telegram":
+            from bot.channels.telegram.runner import TelegramBot
+
+            tg = TelegramBot(channels.runners[name], conversation, sender, inbox, channel=name)
+            telegram.append(tg)
+            if webhook:
+                await tg.prepare(f"{base}{webhook_path(name)}", secret, register=register)
+            else:
+                tasks.append(asyncio.create_task(tg.run(stop, send=False)))
+        elif kind(name) == "zalo":
+            from bot.channels.zalo.runner import ZaloBot
+
+            zb = ZaloBot(channels.runners[name], conversation, sender, inbox)
+            zalo.append(zb)
+            await zb.prepare(f"{base}{webhook_path(name)}" if webhook else None, secret, register=register)
+            if not webhook:
+                tasks.append(asyncio.create_task(zb.poll(stop)))
+        else:
+            from bot.channels.zalo_oa.runner import ZaloOA
+
+            oa.append(ZaloOA(channels.runners[name], conversation, sender, inbox))
+    return telegram, zalo, oa
+
+
+async def register_webhooks(settings: Settings) -> None:
+    """Set every bot's webhook and menus once, before the workers start (they then only serve)."""
+    names = check(settings, webhook=True)
+    db = Database(settings.database_url)
+    channels = build_channels(settings, db, names, None)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    try:
+        await ensure_current(db)
+        await check_communes(settings, db)
+        conversation = Conversation(db, commune=settings.commune)
+        sender = Sender(db, channels.transports, channels.limits)
+        await _start_bots(channels, names, conversation, sender, Inbox(db), settings, True, secret, True, asyncio.Event(), [])
+    finally:
         for close in channels.closers:
             await close()
         await db.dispose()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -19,11 +22,53 @@ ZALO_OA_API = "https://openapi.zalo.me"
 ZALO_OA_OAUTH = "https://oauth.zaloapp.com"
 
 
+KINDS = ("telegram", "zalo", "zalo_oa")
+
+
+class BotCredentials(BaseModel):
+    """One commune's bots: the same names as the DOITHOAI_ settings, in lower case."""
+
+    model_config = ConfigDict(extra="forbid")
+    telegram_token: SecretStr | None = None
+    zalo_token: SecretStr | None = None
+    zalo_oa_app_id: str | None = None
+    zalo_oa_secret_key: SecretStr | None = None
+    zalo_oa_access_token: SecretStr | None = None
+    zalo_oa_refresh_token: SecretStr | None = None
+
+    def kinds(self) -> list[str]:
+        oa = self.zalo_oa_app_id and self.zalo_oa_secret_key and (self.zalo_oa_access_token or self.zalo_oa_refresh_token)
+        return [k for k, on in zip(KINDS, (self.telegram_token, self.zalo_token, oa)) if on]
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """One bot of the deployment: a platform account serving one commune."""
+
+    kind: str  # telegram | zalo | zalo_oa
+    commune: str | None  # the commune's code; None: DOITHOAI_COMMUNE, or the database's only commune
+    credentials: BotCredentials
+
+    @property
+    def channel(self) -> str:
+        """How the database and the queue name this bot: "telegram", or "telegram:TP" for commune TP's."""
+        return self.kind if self.commune is None else f"{self.kind}:{self.commune}"
+
+
+class CommunesFileError(ValueError):
+    """DOITHOAI_COMMUNES_FILE cannot be read, or a commune's entry is wrong."""
+
+
 class Settings(BaseSettings):
     # An empty line in .env (as .env.example has) means "not set", not an empty value.
     model_config = SettingsConfigDict(env_prefix="DOITHOAI_", env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default="sqlite+aiosqlite:///doithoai.db", description="SQLAlchemy URL; sqlite:///file.db or postgresql://user@host/db")
+    # Several communes in one deployment: the bots configured by the settings below serve
+    # `commune` (its code, as in its plan; not needed while the database holds one commune), and
+    # each further commune's own bots are listed in `communes_file` (TOML, one table per code).
+    commune: str | None = Field(default=None, description="Code of the commune the DOITHOAI_TELEGRAM/ZALO bots serve")
+    communes_file: Path | None = Field(default=None, description="TOML: [CODE] tables with each further commune's bot credentials")
     telegram_token: SecretStr | None = Field(default=None, description="Bot token from @BotFather")
     telegram_api_url: str = Field(default=OFFICIAL_TELEGRAM_API, description="Bot API base; requests go to {url}/bot{token}/{method}")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
@@ -93,6 +138,7 @@ class Settings(BaseSettings):
         """A channel's sending limits (DOITHOAI_<CHANNEL>_RATE…) and the shared retry policy."""
         from bot.delivery.sender import Limits
 
+        channel = channel.partition(":")[0]  # each commune's bot has its platform's limits
         return Limits(
             per_second=getattr(self, f"{channel}_rate"),
             chat_per_second=getattr(self, f"{channel}_chat_rate"),
@@ -105,7 +151,37 @@ class Settings(BaseSettings):
 
     @property
     def zalo_oa_configured(self) -> bool:
-        return bool(self.zalo_oa_app_id and self.zalo_oa_secret_key and (self.zalo_oa_access_token or self.zalo_oa_refresh_token))
+        return "zalo_oa" in self._own_credentials().kinds()
+
+    def _own_credentials(self) -> BotCredentials:
+        return BotCredentials(**{name: getattr(self, name) for name in BotCredentials.model_fields})
+
+    def bots(self) -> list[BotSpec]:
+        """Every bot to run: those of these settings, then each further commune's (raises CommunesFileError)."""
+        own = self._own_credentials()
+        specs = [BotSpec(kind, None, own) for kind in own.kinds()]
+        for code, credentials in self.commune_credentials().items():
+            if code == self.commune:
+                raise CommunesFileError(f"{code} is DOITHOAI_COMMUNE already: its bots are the DOITHOAI_ settings")
+            specs += [BotSpec(kind, code, credentials) for kind in credentials.kinds()]
+        return specs
+
+    def commune_credentials(self) -> dict[str, BotCredentials]:
+        if self.communes_file is None:
+            return {}
+        try:
+            data = tomllib.loads(self.communes_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise CommunesFileError(f"DOITHOAI_COMMUNES_FILE ({self.communes_file}): {exc}") from None
+        found: dict[str, BotCredentials] = {}
+        for code, table in data.items():
+            if not re.fullmatch(r"[A-Z]{2,5}", code) or not isinstance(table, dict):
+                raise CommunesFileError(f"DOITHOAI_COMMUNES_FILE: [{code}] is not a commune code (2-5 capital letters, as in its plan) with its bots")
+            try:
+                found[code] = BotCredentials(**table)
+            except ValidationError as exc:
+                raise CommunesFileError(f"DOITHOAI_COMMUNES_FILE: [{code}]: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+        return found
 
     def holiday_dates(self, years: "Iterable[int]") -> frozenset[date]:
         from bot.services.calendar import holiday_set, parse_dates

@@ -2,7 +2,8 @@
 
 Each tick fires the notices and reminders that are due (bot/services/notices.py records each
 one with its messages in one transaction, so it fires once); a daily job keeps the privacy
-promise (bot/services/privacy.py).
+promise (bot/services/privacy.py). Every worker runs this clock; on PostgreSQL a transaction
+advisory lock elects the one whose tick does the work, and the others' ticks do nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bot.delivery.sender import Sender
 from bot.services.notices import report_village_notices, run_due
 from bot.services.privacy import purge_expired
 from storage.db import Database
+from storage.locks import elected
 from storage.models import utcnow
 from storage.uow import UnitOfWork
 
@@ -38,6 +40,8 @@ class Schedule:
         holidays = self.settings.holiday_dates(range(now.year - 1, now.year + 2))
         try:
             async with UnitOfWork(self.db) as uow:
+                if not await elected(uow.session, "schedule.tick"):
+                    return []
                 fired = await run_due(uow, now, holidays)
                 reports = await report_village_notices(uow, now - timedelta(days=2), now=now)
                 await uow.commit()
@@ -52,6 +56,8 @@ class Schedule:
 
     async def purge(self) -> None:
         async with UnitOfWork(self.db) as uow:
+            if not await elected(uow.session, "schedule.purge"):
+                return
             report = await purge_expired(uow, self.clock())
             await uow.commit()
         log.info("privacy purge: %s", report)

@@ -211,10 +211,23 @@ class Outbox(SQLModel, table=True):
     # Background messages wait for replies to what people are doing right now.
     priority: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     next_attempt_at: Optional[datetime] = _ts(nullable=True)
+    # The worker sending to this chat now holds its oldest pending message until `claimed_until`
+    # (renewed as it goes); a worker that dies lets go when that passes.
+    claimed_by: Optional[str] = Field(default=None, sa_column=Column(String(64)))
+    claimed_until: Optional[datetime] = _ts(nullable=True)
     attempts: int = 0
     last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _ts()
     sent_at: Optional[datetime] = _ts(nullable=True)
+
+
+class SendSlot(SQLModel, table=True):
+    """A bot's next free sending slot, shared by every worker so that together they keep the
+    platform's overall rate (PostgreSQL; one process on SQLite keeps it in memory)."""
+
+    __tablename__ = "send_slot"
+    channel: str = Field(sa_column=Column(String(32), primary_key=True))
+    next_at: datetime = _ts()
 
 
 class Attachment(SQLModel, table=True):
@@ -246,6 +259,8 @@ class Staff(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(200), nullable=False))
     role: str = Field(sa_column=Column(String(16), nullable=False))
     department: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    # The commune they work for; none: every commune of the deployment (a district or province admin).
+    commune_id: Optional[int] = Field(default=None, foreign_key="commune.id", index=True)
     telegram_id: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
     login: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
     password_hash: Optional[str] = Field(default=None, sa_column=Column(String(255)))

@@ -56,6 +56,16 @@ class CommuneRepository(_Repository):
     async def get(self, commune_id: int) -> Commune | None:
         return await self.session.get(Commune, commune_id)
 
+    async def resolve(self, code: str | None) -> Commune | None:
+        """The commune a bot serves: by its code, or, for a bot with none, the only commune there is."""
+        if code is not None:
+            return await self.by_code(code)
+        found = (await self.session.exec(select(Commune).limit(2))).all()
+        return found[0] if len(found) == 1 else None
+
+    async def all(self) -> Sequence[Commune]:
+        return (await self.session.exec(select(Commune).order_by(col(Commune.code)))).all()
+
     async def next_ref_number(self, commune_id: int) -> int:
         # One UPDATE … RETURNING: the row lock (or SQLite's write lock) makes concurrent
         # registrations take consecutive numbers with no duplicates and no gaps.
@@ -93,12 +103,13 @@ class MeetingRepository(_Repository):
         )
         return (await self.session.exec(stmt)).all()
 
-    async def current(self, now: datetime) -> Meeting | None:
-        """The meeting residents are talking about: the next one not yet over, else the latest past one."""
-        upcoming = select(Meeting).where(col(Meeting.ends_at) >= now).order_by(col(Meeting.starts_at), col(Meeting.id)).limit(1)
+    async def current(self, now: datetime, commune_id: int) -> Meeting | None:
+        """The meeting a commune's residents are talking about: its next one not yet over, else its latest past one."""
+        own = select(Meeting).where(Meeting.commune_id == commune_id)
+        upcoming = own.where(col(Meeting.ends_at) >= now).order_by(col(Meeting.starts_at), col(Meeting.id)).limit(1)
         meeting = (await self.session.exec(upcoming)).first()
         if meeting is None:
-            latest = select(Meeting).order_by(col(Meeting.starts_at).desc(), col(Meeting.id).desc()).limit(1)
+            latest = own.order_by(col(Meeting.starts_at).desc(), col(Meeting.id).desc()).limit(1)
             meeting = (await self.session.exec(latest)).first()
         return meeting
 
@@ -187,12 +198,16 @@ class SubmissionFilter:
     wants_to_speak: bool | None = None
     channel: str | None = None
     department: str | None = None
+    commune_id: int | None = None
     text: str | None = None
     offset: int = 0
     limit: int = 50
 
     def restricted_to(self, department: str) -> "SubmissionFilter":
         return replace(self, department=department)
+
+    def in_commune(self, commune_id: int) -> "SubmissionFilter":
+        return replace(self, commune_id=commune_id)
 
 
 @dataclass(frozen=True)
@@ -254,6 +269,8 @@ class SubmissionRepository(_Repository):
         ):
             if value is not None:
                 conditions.append(col(column) == value)
+        if flt.commune_id is not None:
+            conditions.append(col(Submission.meeting_id).in_(select(Meeting.id).where(Meeting.commune_id == flt.commune_id)))
         if flt.text:
             typed = flt.text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             like = f"%{typed}%"
@@ -314,6 +331,10 @@ class UpdateLog(_Repository):
         return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
 
 
+# A message that leaves "pending" (or comes back to it) is nobody's: claims are about what is still to send.
+UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+
+
 class OutboxRepository(_Repository):
     async def enqueue(
         self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False,
@@ -336,26 +357,90 @@ class OutboxRepository(_Repository):
         )
         return (await self.session.exec(stmt)).all()
 
-    async def chats_due(self, channel: str, now: datetime, limit: int) -> Sequence[str]:
-        """Chats whose next message (the oldest pending one: order is kept per chat) may go now."""
+    @staticmethod
+    def _head(channel: Any, chat_id: Any) -> Any:
+        """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat)."""
         first = aliased(Outbox)
-        oldest = (
+        return (
             select(func.min(first.id))
-            .where(first.channel == Outbox.channel, first.chat_id == Outbox.chat_id, first.status == "pending")
+            .where(first.channel == channel, first.chat_id == chat_id, first.status == "pending")
             .scalar_subquery()
         )
+
+    async def claim_due(self, channel: str, now: datetime, limit: int, worker: str, until: datetime) -> list[str]:
+        """Claim for `worker` the chats whose next message may go now and that no worker serves.
+
+        Workers scanning at the same moment skip each other's candidate rows (FOR UPDATE SKIP LOCKED,
+        on PostgreSQL) rather than queue behind them, and the claim (on the chat's oldest pending
+        message) keeps every other worker off that chat until it is released or lapses.
+        """
         stmt = (
-            select(Outbox.chat_id)
+            select(Outbox.id, Outbox.chat_id)
             .where(
                 Outbox.channel == channel,
                 Outbox.status == "pending",
-                col(Outbox.id) == oldest,
+                col(Outbox.id) == self._head(Outbox.channel, Outbox.chat_id),
                 or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
+                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
             )
             .order_by(col(Outbox.priority).desc(), col(Outbox.id))
             .limit(limit)
+            .with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
         )
-        return (await self.session.exec(stmt)).all()
+        rows = (await self.session.exec(stmt)).all()
+        if rows:
+            claim = update(Outbox).where(col(Outbox.id).in_([r[0] for r in rows])).values(claimed_by=worker, claimed_until=until)
+            await self.session.exec(claim)  # type: ignore[call-overload]
+        return [chat_id for _, chat_id in rows]
+
+    async def claim_chat(self, channel: str, chat_id: str, now: datetime, worker: str, until: datetime) -> bool:
+        """Claim one chat (to send a reply at once); False when another worker serves it (it will send this too)."""
+        stmt = (
+            update(Outbox)
+            .where(
+                col(Outbox.id) == self._head(channel, chat_id),
+                col(Outbox.status) == "pending",
+                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now, col(Outbox.claimed_by) == worker),
+            )
+            .values(claimed_by=worker, claimed_until=until)
+        )
+        return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
+
+    async def next_claimed(self, channel: str, chat_id: str, worker: str, now: datetime) -> Outbox | None:
+        """The chat's next message, when `worker`'s claim on the chat still holds."""
+        stmt = (
+            select(Outbox)
+            .where(Outbox.channel == channel, Outbox.chat_id == chat_id, Outbox.status == "pending")
+            .order_by(col(Outbox.id))
+            .limit(1)
+        )
+        row = (await self.session.exec(stmt)).first()
+        if row is None or row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
+            return None
+        return row
+
+    async def pass_claim(self, channel: str, chat_id: str, worker: str, until: datetime) -> None:
+        """Hand the claim on to the chat's new oldest pending message (in the transaction that sent the last)."""
+        stmt = update(Outbox).where(col(Outbox.id) == self._head(channel, chat_id)).values(claimed_by=worker, claimed_until=until)
+        await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def claimants(self) -> list[str]:
+        """The workers holding claims now."""
+        stmt = select(Outbox.claimed_by).where(col(Outbox.claimed_by).is_not(None)).distinct()
+        return [w for w in (await self.session.exec(stmt)).all() if w]
+
+    async def release_worker(self, worker: str) -> int:
+        """Every claim of a worker known to be gone."""
+        stmt = update(Outbox).where(col(Outbox.claimed_by) == worker).values(**UNCLAIMED)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def release_claims(self, channel: str, chat_id: str, worker: str) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending", col(Outbox.claimed_by) == worker)
+            .values(claimed_by=None, claimed_until=None)
+        )
+        await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def counts(self) -> Sequence[tuple[str | None, str, str, int]]:
         """(meeting code, kind, status, count), every message accounted for."""
@@ -398,7 +483,7 @@ class OutboxRepository(_Repository):
         return counts
 
     async def requeue_failed(self) -> int:
-        stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None)
+        stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None, **UNCLAIMED)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
     async def revive_chat(self, channel: str, chat_id: str, kinds: tuple[str, ...]) -> int:
@@ -406,7 +491,7 @@ class OutboxRepository(_Repository):
         stmt = (
             update(Outbox)
             .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "unreachable", col(Outbox.kind).in_(kinds))
-            .values(status="pending", attempts=0, next_attempt_at=None)
+            .values(status="pending", attempts=0, next_attempt_at=None, **UNCLAIMED)
         )
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
@@ -414,12 +499,12 @@ class OutboxRepository(_Repository):
         stmt = (
             update(Outbox)
             .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending")
-            .values(status="unreachable", last_error=error)
+            .values(status="unreachable", last_error=error, **UNCLAIMED)
         )
         await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def mark(self, outbox_id: int, *, status: str, error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "attempts": Outbox.attempts + 1, "last_error": error}
+        values: dict[str, Any] = {"status": status, "attempts": Outbox.attempts + 1, "last_error": error, **UNCLAIMED}
         if status == "sent":
             values["sent_at"] = utcnow()
         await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
@@ -428,7 +513,7 @@ class OutboxRepository(_Repository):
         stmt = (
             update(Outbox)
             .where(col(Outbox.id).in_(outbox_ids))
-            .values(status="sent", attempts=Outbox.attempts + 1, sent_at=utcnow(), last_error=None)
+            .values(status="sent", attempts=Outbox.attempts + 1, sent_at=utcnow(), last_error=None, **UNCLAIMED)
         )
         await self.session.exec(stmt)  # type: ignore[call-overload]
 
@@ -480,8 +565,11 @@ class StaffRepository(_Repository):
     async def all(self) -> Sequence[Staff]:
         return (await self.session.exec(select(Staff).order_by(col(Staff.id)))).all()
 
-    async def village_named(self, name: str) -> Village | None:
-        return (await self.session.exec(select(Village).where(Village.name == name))).first()
+    async def villages_named(self, name: str, commune_id: int | None = None) -> Sequence[Village]:
+        stmt = select(Village).where(Village.name == name)
+        if commune_id is not None:
+            stmt = stmt.where(Village.commune_id == commune_id)
+        return (await self.session.exec(stmt)).all()
 
     async def villages_of(self, staff_id: int) -> Sequence[StaffVillage]:
         return (await self.session.exec(select(StaffVillage).where(StaffVillage.staff_id == staff_id))).all()
@@ -556,8 +644,8 @@ class InboxRepository(_Repository):
         stmt = select(Inbound.channel, Inbound.chat_id).group_by(Inbound.channel, Inbound.chat_id).order_by(func.min(Inbound.id)).limit(limit)
         return [(c, chat) for c, chat in (await self.session.exec(stmt)).all()]
 
-    async def for_chat(self, channel: str, chat_id: str) -> Sequence[Inbound]:
-        stmt = select(Inbound).where(Inbound.channel == channel, Inbound.chat_id == chat_id).order_by(col(Inbound.id))
+    async def for_chat(self, channel: str, chat_id: str, limit: int | None = None) -> Sequence[Inbound]:
+        stmt = select(Inbound).where(Inbound.channel == channel, Inbound.chat_id == chat_id).order_by(col(Inbound.id)).limit(limit)
         return (await self.session.exec(stmt)).all()
 
     async def get(self, inbound_id: int) -> Inbound | None:
@@ -571,8 +659,17 @@ class InboxRepository(_Repository):
 
 
 class TokenRepository(_Repository):
-    async def get(self, channel: str) -> ChannelToken | None:
-        return await self.session.get(ChannelToken, channel)
+    async def get(self, channel: str, *, for_update: bool = False) -> ChannelToken | None:
+        """`for_update`: hold the row until commit, so workers refreshing at once take turns."""
+        stmt = select(ChannelToken).where(ChannelToken.channel == channel)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.exec(stmt)).first()
+
+    async def seed(self, channel: str, access_token: str, refresh_token: str, now: datetime) -> None:
+        """The settings' first pair, unless a pair is stored already (another worker may seed at the same moment)."""
+        values = {"channel": channel, "access_token": access_token, "refresh_token": refresh_token, "updated_at": now}
+        await self.session.exec(_insert_ignoring_conflict(self.session, ChannelToken, values))  # type: ignore[call-overload]
 
     async def save(self, channel: str, access_token: str, refresh_token: str, expires_at: datetime | None, now: datetime) -> None:
         row = await self.session.get(ChannelToken, channel)

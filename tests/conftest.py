@@ -46,6 +46,12 @@ def plan_text(
     return text
 
 
+def second_commune_plan(**kw) -> str:
+    """A neighbouring commune's plan (Xã Tân Phong, code TP, its own villages), for several-commune tests."""
+    text = plan_text(code="TP-2026", villages=["Thôn Đông Hải", "Thôn Tây Sơn"], **kw)
+    return text.replace('code = "GP"', 'code = "TP"').replace("Gia Phúc", "Tân Phong")
+
+
 async def rows(db: Database, model) -> list:
     """Every row of a table, as the database holds it now."""
     async with UnitOfWork(db, readonly=True) as uow:

@@ -110,7 +110,7 @@ async def test_a_head_of_two_villages_picks_one_and_cannot_forge_another(meeting
     assert labels == ["Thôn Phong Lâm", "Thôn Văn Lâm"]
     tok = picker["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1]
     async with UnitOfWork(meeting_db) as uow:
-        other = await uow.staff.village_named("Thôn Lai Hà")
+        other = (await uow.staff.villages_named("Thôn Lai Hà"))[0]
     forged = double.press_raw(head.user, picker["message_id"], f"vh:{tok}:v:{other.id}")
     assert await double.wait_answered(forged) == "Nút này đã hết hiệu lực."
     [staff] = await rows(meeting_db, Staff)
@@ -317,7 +317,7 @@ async def test_a_long_notice_reports_progress_now_and_then_and_the_final_count_o
     assert [_progress_slot(timedelta(seconds=s)) for s in (59, 60, 179, 180, 419, 420, 900)] == [None, 0, 0, 1, 1, 2, 3]
     t0 = datetime(2026, 5, 4, 2, 0, tzinfo=timezone.utc)
     async with UnitOfWork(meeting_db) as uow:
-        village = await uow.staff.village_named("Thôn Phong Lâm")
+        village = (await uow.staff.villages_named("Thôn Phong Lâm"))[0]
         head = await add_staff(uow, name="Ông Đỗ Văn Tiến", role="village_head", telegram_id="900", villages=["Thôn Phong Lâm"],
                                actor=OPERATOR, now=t0)
         for n in range(5):

@@ -142,7 +142,7 @@ def refs_on(html: str) -> list[str]:
 
 async def village_id(db, name: str) -> int:
     async with UnitOfWork(db, readonly=True) as uow:
-        return (await uow.staff.village_named(name)).id
+        return (await uow.staff.villages_named(name))[0].id
 
 
 async def topic_id(db, start: str) -> int:
@@ -626,8 +626,8 @@ async def test_doithoai_web_serves_the_login_page(tmp_path):
 
 async def test_the_secretariat_sends_a_notice_to_chosen_villages_only(world, as_staff):
     async with UnitOfWork(world, readonly=True) as uow:
-        phong = await uow.staff.village_named("Thôn Phong Lâm")
-        van = await uow.staff.village_named("Thôn Văn Lâm")
+        phong = (await uow.staff.villages_named("Thôn Phong Lâm"))[0]
+        van = (await uow.staff.villages_named("Thôn Văn Lâm"))[0]
     client, csrf = await as_staff("vanphong")
     page = await client.get("/notices")
     assert page.status_code == 200 and "Thôn Phong Lâm" in page.text and "Thôn Long Tràng" in page.text
@@ -647,7 +647,7 @@ async def test_the_secretariat_sends_a_notice_to_chosen_villages_only(world, as_
 
 async def test_departments_and_heads_cannot_send_console_notices(world, as_staff):
     async with UnitOfWork(world, readonly=True) as uow:
-        lai_ha = await uow.staff.village_named("Thôn Lai Hà")
+        lai_ha = (await uow.staff.villages_named("Thôn Lai Hà"))[0]
     before = await snapshot(world)
     for login in ("kinhte", "truongthon"):
         client, csrf = await as_staff(login)

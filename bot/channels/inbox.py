@@ -5,6 +5,10 @@ long poll (which hands each update out once and never again) are written here an
 before the platform is told "received". A crash after that loses nothing: the row is still
 here at the next start, and the conversation core's processed-update record makes handling
 it twice harmless. Rows are deleted once handled, so message texts do not linger.
+
+With several workers (`doithoai run --webhook --workers N`) any of them may store an update;
+whichever takes the chat's lock (storage/locks.py) handles that chat's updates, oldest first,
+and the others leave the chat alone until it is free.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Awaitable, Callable
 
 from bot.delivery.sender import nap
 from storage.db import Database
+from storage.locks import ChatLocks
 from storage.models import utcnow
 from storage.uow import UnitOfWork
 
@@ -32,6 +37,7 @@ class Inbox:
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._busy: set[tuple[str, str]] = set()
+        self.locks = ChatLocks(db)
         self._tasks: set[asyncio.Task] = set()
 
     def register(self, channel: str, handler: Handler) -> None:
@@ -53,11 +59,28 @@ class Inbox:
             return
         self._busy.add(key)
         try:
+            # An update stored by another worker just as this one let go of the chat would wait for
+            # the next pass: look once more after letting go.
+            while await self._serve(channel, chat_id) and await self._waiting(channel, chat_id):
+                pass
+        finally:
+            self._busy.discard(key)
+
+    async def _waiting(self, channel: str, chat_id: str) -> bool:
+        async with UnitOfWork(self.db, readonly=True) as uow:
+            return bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
+
+    async def _serve(self, channel: str, chat_id: str) -> bool:
+        """Handle the chat's updates while holding its lock; False when another worker holds it or one failed."""
+        name = f"inbox:{channel}:{chat_id}"
+        if not await self.locks.acquire(name):
+            return False
+        try:
             while True:
                 async with UnitOfWork(self.db, readonly=True) as uow:
                     rows = list(await uow.inbox.for_chat(channel, chat_id))
                 if not rows:
-                    return
+                    return True
                 for row in rows:
                     assert row.id is not None
                     try:
@@ -71,12 +94,12 @@ class Inbox:
                                 if stored.attempts >= MAX_ATTEMPTS:
                                     await uow.inbox.done(row.id)
                             await uow.commit()
-                        return  # the chat's later updates wait for this one (order), until the next pass
+                        return False  # the chat's later updates wait for this one (order), until the next pass
                     async with UnitOfWork(self.db) as uow:
                         await uow.inbox.done(row.id)
                         await uow.commit()
         finally:
-            self._busy.discard(key)
+            await self.locks.release(name)
 
     async def pass_once(self) -> int:
         """Start every chat with stored updates that is not already being served; returns how many."""
@@ -105,3 +128,4 @@ class Inbox:
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.locks.close()

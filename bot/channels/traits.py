@@ -24,8 +24,18 @@ TRAITS = {
 DEFAULT = Traits(buttons=True, text_limit=4096)
 
 
+def kind(channel: str) -> str:
+    """The platform of a bot: "telegram" for "telegram" and for commune TP's "telegram:TP"."""
+    return channel.partition(":")[0]
+
+
+def commune_code(channel: str) -> str | None:
+    """The commune a bot serves, when it is one of a commune's own bots ("telegram:TP" → "TP")."""
+    return channel.partition(":")[2] or None
+
+
 def traits(channel: str) -> Traits:
-    return TRAITS.get(channel, DEFAULT)
+    return TRAITS.get(kind(channel), DEFAULT)
 
 
 def translator(lang: str, channel: str) -> Translator:

@@ -6,6 +6,8 @@
     GET  /files/{token}/{name}   a signed link to a file the bot sent on Zalo
     GET  /healthz
 
+A further commune's own bots have their commune's code after the path: /webhook/telegram/TP.
+
 Each delivery is checked, stored in the inbox and committed before the answer: 200 means
 it is safe with us. A forged or malformed request gets a 4xx and changes nothing.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -32,6 +34,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATHS = {"telegram": "/webhook/telegram", "zalo": "/webhook/zalo", "zalo_oa": "/webhook/zalo-oa"}
+
+
+def webhook_path(channel: str) -> str:
+    """Where a bot's webhook is served: "telegram" → /webhook/telegram, "telegram:TP" → /webhook/telegram/TP."""
+    kind, _, code = channel.partition(":")
+    return PATHS[kind] + (f"/{code}" if code else "")
+
+
 # Bigger bodies are not updates: refused before they are read.
 MAX_BODY = 1024 * 1024
 
@@ -49,9 +59,11 @@ async def _json(request: web.Request) -> dict | None:
 
 
 def build_app(
-    db: Database, *, secret: str | None, telegram: "TelegramBot | None" = None, zalo: "ZaloBot | None" = None,
-    zalo_oa: "ZaloOA | None" = None, files: FileLinks | None = None,
+    db: Database, *, secret: str | None, telegram: "Iterable[TelegramBot] | TelegramBot | None" = None,
+    zalo: "Iterable[ZaloBot] | ZaloBot | None" = None, zalo_oa: "Iterable[ZaloOA] | ZaloOA | None" = None,
+    files: FileLinks | None = None,
 ) -> web.Application:
+    """The listener for these bots (one of each kind, or several: one per commune)."""
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -72,19 +84,16 @@ def build_app(
                 return web.Response(status=400)
             return answer()
 
-        app.router.add_post(PATHS[channel], handler)
+        app.router.add_post(webhook_path(channel), handler)
 
-    if telegram is not None and secret:
-        by_secret("telegram", "X-Telegram-Bot-Api-Secret-Token", telegram.receive, lambda: web.Response(text="ok"))
-    if zalo is not None and secret:
-        by_secret("zalo", "X-Bot-Api-Secret-Token", zalo.receive, lambda: web.json_response({"ok": True}))
-
-    if zalo_oa is not None:
-        async def on_zalo_oa(request: web.Request) -> web.Response:
-            status = await zalo_oa.receive(await request.read(), request.headers.get("X-ZEvent-Signature"))
-            return web.json_response({"error": 0 if status == 200 else status}, status=status)
-
-        app.router.add_post(PATHS["zalo_oa"], on_zalo_oa)
+    for tg in _each(telegram):
+        if secret:
+            by_secret(tg.channel, "X-Telegram-Bot-Api-Secret-Token", tg.receive, lambda: web.Response(text="ok"))
+    for zb in _each(zalo):
+        if secret:
+            by_secret(zb.channel, "X-Bot-Api-Secret-Token", zb.receive, lambda: web.json_response({"ok": True}))
+    for oa in _each(zalo_oa):
+        app.router.add_post(webhook_path(oa.channel), _oa_handler(oa))
 
     if files is not None:
         async def on_file(request: web.Request) -> web.Response:
@@ -101,9 +110,24 @@ def build_app(
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+def _each(found: object) -> list:
+    if found is None:
+        return []
+    return list(found) if isinstance(found, (list, tuple)) else [found]
+
+
+def _oa_handler(oa: "ZaloOA") -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def on_zalo_oa(request: web.Request) -> web.Response:
+        status = await oa.receive(await request.read(), request.headers.get("X-ZEvent-Signature"))
+        return web.json_response({"error": 0 if status == 200 else status}, status=status)
+
+    return on_zalo_oa
+
+
+async def serve(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> web.AppRunner:
+    """`reuse_port`: several worker processes listen on one port, and the kernel shares the connections out."""
     runner = web.AppRunner(app, access_log=None)  # the access log would show who wrote when
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     log.info("webhooks listening on %s:%d", host, port)
     return runner

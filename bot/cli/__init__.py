@@ -439,6 +439,10 @@ def staff_add(
     telegram_id: Optional[str] = typer.Option(None, "--telegram-id", help="Their numeric Telegram user id (for the bot's staff commands)."),
     login: Optional[str] = typer.Option(None, "--login", help="Their web console login (set the password with `doithoai staff password`)."),
     name: Optional[str] = typer.Option(None, "--name", help="How they are shown; defaults to the department, login or Telegram id."),
+    commune: Optional[str] = typer.Option(
+        None, "--commune", help="The code of the only commune they work for (a village head's: that of their villages). "
+        "Without it, they see every commune of the deployment.",
+    ),
 ) -> None:
     """Add a staff member. Recorded in the audit log."""
     from bot.services.staff import OPERATOR, add_staff
@@ -447,7 +451,7 @@ def staff_add(
     if shown is None:
         fail("give at least one of --name, --login, --telegram-id or --department")
     staff = _staff_call(lambda uow: add_staff(uow, name=shown, role=role, villages=village, department=department,
-                                               telegram_id=telegram_id, login=login, actor=OPERATOR, now=utcnow()))
+                                               telegram_id=telegram_id, login=login, commune=commune, actor=OPERATOR, now=utcnow()))
     typer.echo(f"staff {staff.id} added: {staff.name} ({staff.role})")
 
 
@@ -571,6 +575,69 @@ def _bot_username() -> str:
         raise
 
 
+# --- backup -------------------------------------------------------------------------------
+
+
+@app.command("backup")
+def backup(
+    path: Path = typer.Argument(..., help="The backup file to write (readable by its owner only: it holds personal data)."),
+    force: bool = typer.Option(False, "--force", help="Replace PATH if it exists."),
+) -> None:
+    """Back up the whole database to one file, while the bot keeps running.
+
+    SQLite: a consistent copy, made with SQLite's online backup.
+
+    PostgreSQL: a pg_dump custom-format archive (needs pg_dump of the server's major version or newer).
+
+    A database whose schema is behind the code can be backed up: do it before `doithoai db upgrade`."""
+    from storage.backup import BackupError, human_size
+    from storage.backup import backup as backup_database
+
+    url = settings().database_url
+    try:
+        made = asyncio.run(backup_database(url, path, force=force))
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    typer.echo(f"wrote {made.path} ({human_size(made.size)}): {made.kind_name} backup at schema revision {made.revision}")
+
+
+@app.command("restore")
+def restore(
+    path: Path = typer.Argument(..., help="A file written by `doithoai backup`."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Replace ALL data in the configured database with a backup made by `doithoai backup`: all or nothing.
+
+    Stop `doithoai run` and `doithoai web` first: a database in use is refused.
+
+    The backup must be of the same kind as the database, SQLite or PostgreSQL, and is checked before anything changes.
+
+    PostgreSQL: needs pg_restore; the database must exist, empty or holding no table the backup lacks.
+
+    A backup older than the code is restored as it is: then run `doithoai db upgrade`."""
+    from storage.backup import BackupError, check_restore, describe, human_size
+    from storage.backup import restore as restore_database
+
+    url = settings().database_url
+    try:
+        if not yes:  # the checks come before the question (restore repeats them)
+            found = asyncio.run(check_restore(url, path))
+            typer.confirm(
+                f"Replace ALL data in {describe(url)} with {path} ({found.kind_name} backup at schema revision "
+                f"{found.revision}, {human_size(found.size)})?",
+                abort=True,
+            )
+        done = asyncio.run(restore_database(url, path))
+    except BackupError as exc:
+        fail(str(exc))
+        raise
+    typer.echo(f"restored {path} into {describe(url)}: schema revision {done.revision}")
+    if done.behind:
+        typer.echo(f"the backup's schema (revision {done.revision}) is older than this code's ({done.head}): "
+                   "run `doithoai db upgrade` before starting the bot")
+
+
 # --- privacy ------------------------------------------------------------------------------
 
 
@@ -596,23 +663,31 @@ def privacy_purge() -> None:
 
 @app.command("run")
 def run(
-    webhook: bool = typer.Option(False, "--webhook", help="Serve webhooks (/webhook/telegram, /webhook/zalo, /webhook/zalo-oa) instead of polling."),
+    webhook: bool = typer.Option(False, "--webhook", help="Serve webhooks (/webhook/telegram, /webhook/zalo, /webhook/zalo-oa; a further commune's bots: /webhook/telegram/CODE…) instead of polling."),
     host: Optional[str] = typer.Option(None, help="Webhook listen address [default: DOITHOAI_WEBHOOK_HOST]."),
     port: Optional[int] = typer.Option(None, help="Webhook listen port [default: DOITHOAI_WEBHOOK_PORT]."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the webhook port (with --webhook, on PostgreSQL)."),
 ) -> None:
-    """Start every channel that has credentials (Telegram, Zalo bot, Zalo OA) in one process.
+    """Start every bot that has credentials (Telegram, Zalo bot, Zalo OA; the DOITHOAI_ settings'
+    own and each commune's in DOITHOAI_COMMUNES_FILE).
 
     Without --webhook, Telegram and the Zalo bot long-poll; the Zalo OA, which has no polling,
-    gets its webhook listener whenever it is configured. Ctrl-C or SIGTERM stops after the
-    updates in hand.
+    gets its webhook listener whenever it is configured. With --workers N, N processes serve the
+    webhooks and share the work through the database. Ctrl-C or SIGTERM stops after the updates
+    in hand.
     """
     from bot.app import NoChannel, check, configure_logging, run_bot
 
     s = settings()
     configure_logging(s.log_level)
     try:
-        check(s, webhook)
-        asyncio.run(run_bot(s, webhook=webhook, host=host, port=port))
+        check(s, webhook, workers)
+        if workers > 1:
+            from bot.workers import supervise
+
+            supervise(s, host or s.webhook_host, port or s.webhook_port, workers)
+        else:
+            asyncio.run(run_bot(s, webhook=webhook, host=host, port=port))
     except (SchemaBehind, NoChannel) as exc:
         fail(str(exc))
 

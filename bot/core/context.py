@@ -25,18 +25,26 @@ class Context:
     # True while a staff member works in a staff flow (a paper form, a village notice): the
     # conversation state then lives with the staff member, not with any resident.
     staff_mode: bool = False
+    # The code of the commune this bot serves (None: the database's only commune).
+    commune_code: str | None = None
     out: Outcome = field(default_factory=Outcome)
     _meeting: tuple[Meeting, Commune] | None = None
     _meeting_loaded: bool = False
+    _commune: Commune | None = None
 
-    # --- the meeting ---------------------------------------------------------------
+    # --- the commune and its meeting ----------------------------------------------------
+    async def commune(self) -> Commune | None:
+        """The commune this bot serves: every meeting, village and figure a person sees is its own."""
+        if self._commune is None:
+            self._commune = await self.uow.communes.resolve(self.commune_code)
+        return self._commune
+
     async def meeting(self) -> tuple[Meeting, Commune] | None:
         if not self._meeting_loaded:
             self._meeting_loaded = True
-            meeting = await self.uow.meetings.current(self.now)
-            if meeting is not None:
-                commune = await self.uow.communes.get(meeting.commune_id)
-                assert commune is not None
+            commune = await self.commune()
+            meeting = await self.uow.meetings.current(self.now, commune.id) if commune is not None and commune.id is not None else None
+            if meeting is not None and commune is not None:
                 self._meeting = (meeting, commune)
         return self._meeting
 

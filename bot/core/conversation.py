@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable
 
-from bot.channels.traits import traits
+from bot.channels.traits import commune_code, kind, traits
 from bot.core.choices import Choice, pick
 from bot.core.context import Context
 from bot.core.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
@@ -62,9 +62,12 @@ class Handled:
 
 
 class Conversation:
-    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow, *, commune: str | None = None) -> None:
         self.db = db
         self.clock = clock
+        # The commune of the bots named by their platform alone ("telegram"); a commune's own bots
+        # carry its code ("telegram:TP"). None: the database's only commune.
+        self.commune = commune
 
     async def handle(self, event: Event) -> Handled:
         try:
@@ -79,10 +82,18 @@ class Conversation:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
             resident = await uow.residents.find(event.channel, event.user_id) if event.private else None
-            staff = await uow.staff.by_telegram(event.user_id) if event.private and event.channel == "telegram" else None
+            staff = await uow.staff.by_telegram(event.user_id) if event.private and kind(event.channel) == "telegram" else None
             lang = resident.language if resident and not event.language else pick_language(event.language)
             buttons = traits(event.channel).buttons
-            ctx = Context(uow=uow, event=event, tr=Translator(lang, typed=not buttons), now=self.clock(), resident=resident, staff=staff)
+            ctx = Context(
+                uow=uow, event=event, tr=Translator(lang, typed=not buttons), now=self.clock(), resident=resident, staff=staff,
+                commune_code=commune_code(event.channel) or self.commune,
+            )
+            if staff is not None and staff.commune_id is not None:
+                # Another commune's staff member is, on this commune's bot, a resident like any other.
+                commune = await ctx.commune()
+                if commune is None or commune.id != staff.commune_id:
+                    ctx.staff = None
             if resident is not None and resident.language != ctx.tr.lang:
                 resident.language = ctx.tr.lang
             if resident is not None and resident.unreachable_at is not None:

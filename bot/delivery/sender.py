@@ -6,18 +6,29 @@ has gone, so a process killed at any instant re-sends at most the messages in fl
 Failures are sorted: rate limited (wait as told, try again), unreachable (blocked the bot,
 chat gone: stop writing to that chat), temporary (back off exponentially with jitter, give up
 after a configured number of tries) and refused (a request the platform will never take).
+
+Several workers share one queue. A worker sends to a chat only while it holds the claim on the
+chat's oldest pending message (storage: `claim_due`, `claim_chat`), handed on message by
+message; a worker that dies lets go when its claim lapses (`CLAIM_SECONDS`). On PostgreSQL the
+workers also share each bot's overall rate: each send takes the next slot of one row
+(`send_slot`), so N workers together keep the platform's limit, not N times it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
+import uuid
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from sqlalchemy import text
 
 from bot.channels.traits import traits
 from bot.core.choices import offered
@@ -70,6 +81,66 @@ class Limits:
 
 
 MARGIN = 0.9
+# The server counts arrivals, and the network (or a busy event loop) bunches them a little: aim
+# just under its overall limit, and count "a second" as a little longer than one, so that no
+# second it measures goes over. Evenly spaced sends at AIM never wait for WINDOW.
+AIM = 0.98
+WINDOW = 1.02
+# How long a worker's claim on a chat lasts without progress: longer than the slowest single send
+# (an upload, 120 s), short enough that a dead worker's chats are soon taken over.
+CLAIM_SECONDS = 150
+
+
+def worker_name() -> str:
+    """This process among the workers, in claims (not personal data: host, pid and a nonce)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _gone(worker: str, sqlite: bool) -> bool:
+    """A worker that certainly no longer runs: on SQLite (one process at a time) any other; on
+    PostgreSQL one of this machine whose process has ended. Others' claims simply lapse."""
+    if sqlite:
+        return True
+    host, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:32] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class SharedSlots:
+    """The overall rate of each bot kept together by every worker (PostgreSQL): a send takes the
+    bot's next slot, `interval` after the last one taken by anyone (or now, if that has passed),
+    and waits for it. One row update per message; the database's clock is everyone's clock."""
+
+    RESERVE = text(
+        "INSERT INTO send_slot (channel, next_at) VALUES (:channel, clock_timestamp()) "
+        "ON CONFLICT (channel) DO UPDATE SET next_at = greatest(send_slot.next_at + make_interval(secs => :interval), clock_timestamp()) "
+        "RETURNING extract(epoch from (next_at - clock_timestamp()))"
+    )
+    PAUSE = text(
+        "INSERT INTO send_slot (channel, next_at) VALUES (:channel, clock_timestamp() + make_interval(secs => :seconds)) "
+        "ON CONFLICT (channel) DO UPDATE SET next_at = greatest(send_slot.next_at, clock_timestamp() + make_interval(secs => :seconds))"
+    )
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def reserve(self, channel: str, interval: float) -> float:
+        """Seconds to wait for this send's slot."""
+        async with self.db.engine.begin() as conn:
+            wait = (await conn.execute(self.RESERVE, {"channel": channel, "interval": interval})).scalar()
+        return max(0.0, float(wait or 0.0))
+
+    async def pause(self, channel: str, seconds: float) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(self.PAUSE, {"channel": channel, "seconds": seconds})
 
 
 class _Bucket:
@@ -92,12 +163,11 @@ class RateLimiter:
     """Spaces sends evenly at the overall rate and never lets more than that start in any one second;
     each chat (and group) has its own bucket on top."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, shared: SharedSlots | None = None, channel: str = "") -> None:
         self.limits = limits
-        # The server counts arrivals, and network (or a busy event loop) bunches them a little:
-        # aim 5 % under its limit so that no second it measures goes over.
-        self.interval = 1.0 / (limits.per_second * 0.95)
-        self.window_cap = max(1, int(limits.per_second * 0.95))
+        self.interval = 1.0 / (limits.per_second * AIM)
+        self.window_cap = max(1, int(limits.per_second))
+        self.shared, self.channel = shared, channel
         self._next = 0.0
         self._window: deque[float] = deque()
         self._global = asyncio.Lock()
@@ -127,13 +197,16 @@ class RateLimiter:
             while (wait := bucket.delay(loop.time())) > 0:
                 await asyncio.sleep(wait)
             bucket.take()
+        if self.shared is not None:
+            await self._shared_slot(loop)
+            return
         async with self._global:
             while True:
                 now = loop.time()
-                while self._window and now - self._window[0] >= 1.0:
+                while self._window and now - self._window[0] >= WINDOW:
                     self._window.popleft()
                 full = len(self._window) >= self.window_cap
-                wait = max(self._next - now, 1.0 - (now - self._window[0]) if full else 0.0)
+                wait = max(self._next - now, WINDOW - (now - self._window[0]) if full else 0.0)
                 if wait <= 0:
                     break
                 await asyncio.sleep(wait)
@@ -142,9 +215,23 @@ class RateLimiter:
             # but never more than one slot of catching up, which would bunch sends together.
             self._next = max(self._next + self.interval, now)
 
-    def pause(self, seconds: float) -> None:
+    async def _shared_slot(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait for a slot of the bot's shared schedule. A send that wakes up late (a busy event loop,
+        a slow database) takes a new slot rather than go out late next to the following slots, so
+        sends stay at most a quarter of a slot from the schedule and no second holds more than its share."""
+        assert self.shared is not None
+        while True:
+            wait = await self.shared.reserve(self.channel, self.interval)
+            due = loop.time() + wait
+            await asyncio.sleep(wait)
+            if loop.time() - due <= self.interval / 4:
+                return
+
+    async def pause(self, seconds: float) -> None:
         """The platform said "retry after": nobody sends before then."""
         self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
+        if self.shared is not None:
+            await self.shared.pause(self.channel, seconds)
 
 
 async def _remember_choices(uow: UnitOfWork, channel: str, chat_id: str, reply: Reply, kind: str) -> None:
@@ -159,12 +246,18 @@ async def _remember_choices(uow: UnitOfWork, channel: str, chat_id: str, reply: 
 
 
 class Sender:
-    def __init__(self, db: Database, transports: dict[str, Transport], limits: dict[str, Limits] | None = None, *, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, transports: dict[str, Transport], limits: dict[str, Limits] | None = None, *,
+        poll_interval: float = 1.0, worker: str | None = None,
+    ) -> None:
         self.db = db
         self.transports = transports
         self.limits = {name: (limits or {}).get(name, Limits()) for name in transports}
-        self.limiters = {name: RateLimiter(self.limits[name]) for name in transports}
+        # SQLite means one process: its own clock keeps the rate, with no database round trip.
+        shared = None if db.is_sqlite else SharedSlots(db)
+        self.limiters = {name: RateLimiter(self.limits[name], shared, name) for name in transports}
         self.poll_interval = poll_interval
+        self.worker = worker or worker_name()
         # One lock per chat while it is in use, so one chat's messages never overtake each other.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._slots = {name: asyncio.Semaphore(self.limits[name].concurrency) for name in transports}
@@ -182,36 +275,57 @@ class Sender:
         """New background messages were queued by this process: look now rather than at the next tick."""
         self._wake.set()
 
-    async def flush_chat(self, channel: str, chat_id: str) -> bool:
-        """Send this chat's due messages in order; False when the next one has to wait (retry, rate)."""
-        transport, limits = self.transports[channel], self.limits[channel]
+    def _claim_until(self) -> datetime:
+        return utcnow() + timedelta(seconds=CLAIM_SECONDS)
+
+    async def flush_chat(self, channel: str, chat_id: str, *, claimed: bool = False) -> bool:
+        """Send this chat's due messages in order; False when the next one has to wait (retry, rate).
+        `claimed`: the caller has claimed the chat already (the background scan)."""
         async with self._lock(channel, chat_id):
+            if not claimed:
+                async with UnitOfWork(self.db) as uow:
+                    claimed = await uow.outbox.claim_chat(channel, chat_id, utcnow(), self.worker, self._claim_until())
+                    await uow.commit()
+                if not claimed:
+                    return True  # nothing pending, or another worker is sending to this chat and will send this too
+            done = False
+            try:
+                done = await self._send_claimed(channel, chat_id)
+                return done
+            finally:
+                if not done:  # stopped early (backing off, unreachable, an error): the chat is free for any worker
+                    async with UnitOfWork(self.db) as uow:
+                        await uow.outbox.release_claims(channel, chat_id, self.worker)
+                        await uow.commit()
+
+    async def _send_claimed(self, channel: str, chat_id: str) -> bool:
+        transport, limits = self.transports[channel], self.limits[channel]
+        while True:
             async with UnitOfWork(self.db, readonly=True) as uow:
-                pending = list(await uow.outbox.pending_for_chat(channel, chat_id))
-            for row in pending:
-                assert row.id is not None
-                if row.next_attempt_at is not None and row.next_attempt_at > utcnow():
-                    return False  # backing off; the later ones wait behind it to keep the order
-                attachment = await self._attachment(row.payload.get("document"))
-                reply = Reply.from_payload(row.payload)
-                async with self._slots[channel]:
-                    while True:
-                        await self.limiters[channel].acquire(chat_id, transport.is_group(chat_id), new_message=not reply.retire_buttons_of)
-                        try:
-                            await transport.deliver(chat_id, reply, attachment)
-                        except DeliveryError as exc:
-                            if exc.retry_after:
-                                log.warning("%s asked to slow down for %.0f s", channel, exc.retry_after)
-                                self.limiters[channel].pause(exc.retry_after)
-                                continue
-                            stop = await self._failed(row.id, row.attempts, channel, chat_id, exc, limits)
-                            if stop:
-                                return False
-                            break
-                        # Recorded at once: a crash can re-send only what is in flight, never a batch.
-                        await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind)
+                row = await uow.outbox.next_claimed(channel, chat_id, self.worker, utcnow())
+            if row is None:
+                return True  # all sent (or the claim lapsed and another worker carries on)
+            assert row.id is not None
+            if row.next_attempt_at is not None and row.next_attempt_at > utcnow():
+                return False  # backing off; the later ones wait behind it to keep the order
+            attachment = await self._attachment(row.payload.get("document"))
+            reply = Reply.from_payload(row.payload)
+            async with self._slots[channel]:
+                while True:
+                    await self.limiters[channel].acquire(chat_id, transport.is_group(chat_id), new_message=not reply.retire_buttons_of)
+                    try:
+                        await transport.deliver(chat_id, reply, attachment)
+                    except DeliveryError as exc:
+                        if exc.retry_after:
+                            log.warning("%s asked to slow down for %.0f s", channel, exc.retry_after)
+                            await self.limiters[channel].pause(exc.retry_after)
+                            continue
+                        if await self._failed(row.id, row.attempts, channel, chat_id, exc, limits):
+                            return False
                         break
-            return True
+                    # Recorded at once: a crash can re-send only what is in flight, never a batch.
+                    await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind)
+                    break
 
     async def _attachment(self, attachment_id: int | None) -> Attachment | None:
         if attachment_id is None:
@@ -226,6 +340,8 @@ class Sender:
             else:
                 await uow.outbox.mark_sent([outbox_id])
                 await _remember_choices(uow, channel, chat_id, reply, kind)
+            # In the same commit, so no other worker ever sees this chat unclaimed in between.
+            await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
             await uow.commit()
 
     async def _failed(self, outbox_id: int, attempts: int, channel: str, chat_id: str, exc: DeliveryError, limits: Limits) -> bool:
@@ -239,6 +355,7 @@ class Sender:
                 stop = True
             elif exc.permanent or attempts + 1 >= limits.max_attempts:
                 await uow.outbox.mark(outbox_id, status="failed", error=str(exc))
+                await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
                 log.warning("%s message %s failed for good: %s", channel, outbox_id, exc)
                 stop = False
             else:
@@ -252,8 +369,14 @@ class Sender:
         """Start sending to every chat that has a message due and is not being served; returns how many started."""
         started = 0
         for channel in self.transports:
-            async with UnitOfWork(self.db, readonly=True) as uow:
-                chats = list(await uow.outbox.chats_due(channel, utcnow(), limit=2000))
+            # About two seconds' work at the channel's rate: enough to keep it busy, small enough
+            # that the other workers claim the next chats rather than wait behind this one.
+            room = max(self.limits[channel].concurrency, int(self.limits[channel].per_second * 2)) - len(self._busy)
+            if room <= 0:
+                continue
+            async with UnitOfWork(self.db) as uow:
+                chats = await uow.outbox.claim_due(channel, utcnow(), room, self.worker, self._claim_until())
+                await uow.commit()
             for chat_id in chats:
                 key = (channel, chat_id)
                 if key in self._busy:
@@ -272,7 +395,7 @@ class Sender:
 
     async def _flush_logged(self, channel: str, chat_id: str) -> None:
         try:
-            await self.flush_chat(channel, chat_id)
+            await self.flush_chat(channel, chat_id, claimed=True)
         except Exception:  # one chat's trouble must not stop the others
             log.exception("sending to a %s chat failed", channel)
 
@@ -281,9 +404,26 @@ class Sender:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def recover(self) -> int:
+        """Free the chats a crashed predecessor (or a dead worker on this machine) still claims, so a
+        restart resumes them at once rather than after the claims lapse; returns how many messages."""
+        freed = 0
+        async with UnitOfWork(self.db) as uow:
+            for worker in await uow.outbox.claimants():
+                if worker != self.worker and _gone(worker, self.db.is_sqlite):
+                    freed += await uow.outbox.release_worker(worker)
+            await uow.commit()
+        if freed:
+            log.info("took over %d messages a stopped worker had claimed", freed)
+        return freed
+
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver whatever is due (answers, notices, retries, what a crash left) until `stop` is set,
         then finish the messages in flight."""
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("could not look for a stopped worker's messages")
         try:
             while not stop.is_set():
                 self._wake.clear()

@@ -51,6 +51,10 @@ async def visible(uow: UnitOfWork, actor: Actor, ref: str) -> Submission:
     submission = await _submission(uow, ref)
     if not (actor.may_run_meetings() or actor.may_answer(submission.department)):
         raise Forbidden(ref)
+    if actor.commune_id is not None:
+        meeting = await uow.meetings.get(submission.meeting_id)
+        if meeting is None or not actor.may_see_commune(meeting.commune_id):
+            raise Forbidden(ref)
     return submission
 
 
@@ -60,6 +64,8 @@ async def search(uow: UnitOfWork, actor: Actor, flt: SubmissionFilter) -> tuple[
         flt = flt.restricted_to(actor.staff.department or "")
     elif not actor.may_run_meetings():
         raise Forbidden("submissions")
+    if actor.commune_id is not None:
+        flt = flt.in_commune(actor.commune_id)
     return await uow.submissions.search(flt)
 
 

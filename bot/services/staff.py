@@ -46,6 +46,14 @@ class Actor:
     def role(self) -> str:
         return self.staff.role if self.staff else ADMIN
 
+    @property
+    def commune_id(self) -> int | None:
+        """The only commune whose meetings and submissions this person sees; None: every commune."""
+        return self.staff.commune_id if self.staff else None
+
+    def may_see_commune(self, commune_id: int) -> bool:
+        return self.commune_id is None or self.commune_id == commune_id
+
     def may_manage_staff(self) -> bool:
         return self.role == ADMIN
 
@@ -92,6 +100,7 @@ def describe(staff: Staff, villages: list[str]) -> dict[str, Any]:
         "role": staff.role,
         "villages": villages,
         "department": staff.department,
+        "commune_id": staff.commune_id,
         "telegram_id": staff.telegram_id,
         "login": staff.login,
         "has_password": staff.password_hash is not None,
@@ -107,9 +116,12 @@ async def add_staff(
     department: str | None = None,
     telegram_id: str | None = None,
     login: str | None = None,
+    commune: str | None = None,
     actor: Actor,
     now: datetime,
 ) -> Staff:
+    """`commune`: the code of the only commune they work for; without it, a village head's is that
+    of their villages, and anyone else's is every commune of the deployment."""
     if not actor.may_manage_staff():
         raise StaffError("only an admin manages staff")
     if role not in ROLES:
@@ -132,15 +144,28 @@ async def add_staff(
         raise StaffError(f"telegram id {telegram_id} already belongs to a staff member")
     if login and await uow.staff.by_login(login):
         raise StaffError(f"login {login} is taken")
-    village_ids = []
+    commune_id = None
+    if commune is not None:
+        found_commune = await uow.communes.by_code(commune.strip().upper())
+        if found_commune is None:
+            raise StaffError(f"no commune with code {commune!r} (load its plan first)")
+        commune_id = found_commune.id
+    village_ids, village_communes = [], set()
     for village_name in villages:
-        found = await uow.staff.village_named(" ".join(village_name.split()))
-        if found is None:
+        matches = await uow.staff.villages_named(" ".join(village_name.split()), commune_id)
+        if not matches:
             raise StaffError(f"no village named {village_name!r} (see `doithoai meeting list --json`)")
-        village_ids.append(found.id)
+        if len(matches) > 1:
+            raise StaffError(f"several communes have a village named {village_name!r}: give --commune")
+        village_ids.append(matches[0].id)
+        village_communes.add(matches[0].commune_id)
+    if len(village_communes) > 1:
+        raise StaffError("a village head's villages must all be in one commune")
+    if commune_id is None and village_communes:
+        commune_id = village_communes.pop()
     staff = uow.staff.add(
         Staff(name=name, role=role, department=(department or "").strip() or None, telegram_id=(telegram_id or "").strip() or None,
-              login=login, created_at=now)
+              login=login, commune_id=commune_id, created_at=now)
     )
     await uow.flush()
     assert staff.id is not None

@@ -87,17 +87,24 @@ def _parse_day(text: str) -> date | None:
     return None
 
 
-async def _meetings(uow: UnitOfWork) -> Sequence[tuple[Meeting, Commune]]:
-    return await uow.meetings.all()
+async def _meetings(uow: UnitOfWork, actor: Actor) -> Sequence[tuple[Meeting, Commune]]:
+    """The meetings this person may see: their own commune's (every commune's for a province admin)."""
+    return [(m, c) for m, c in await uow.meetings.all() if actor.may_see_commune(m.commune_id)]
 
 
-async def _meeting(uow: UnitOfWork, code: str) -> tuple[Meeting, Commune]:
+async def _meeting(uow: UnitOfWork, code: str, actor: Actor) -> tuple[Meeting, Commune]:
     meeting = await uow.meetings.by_code(code)
-    if meeting is None:
+    if meeting is None or not actor.may_see_commune(meeting.commune_id):
         raise NotFound(code)
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
     return meeting, commune
+
+
+async def _current(uow: UnitOfWork, actor: Actor, now: datetime) -> Meeting | None:
+    """The meeting a page shows first: the current one of the person's commune (of the only one there is)."""
+    commune = await uow.communes.get(actor.commune_id) if actor.commune_id is not None else await uow.communes.resolve(None)
+    return await uow.meetings.current(now, commune.id) if commune is not None and commune.id is not None else None
 
 
 async def _departments(uow: UnitOfWork) -> list[str]:
@@ -169,7 +176,7 @@ async def _meetings_page(request: Request, actor: Actor, *, problems: list[str] 
     now = c.clock()
     items = []
     async with UnitOfWork(c.db, readonly=True) as uow:
-        for meeting, commune in await _meetings(uow):
+        for meeting, commune in await _meetings(uow, actor):
             _, count = await secretariat.search(uow, actor, SubmissionFilter(meeting_id=meeting.id, limit=1))
             items.append({
                 "meeting": meeting, "commune": commune, "tz": commune.timezone, "count": count,
@@ -284,10 +291,10 @@ async def submissions(request: Request) -> Response:
     actor = await signed_in(request)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        current = await uow.meetings.current(c.clock())
+        current = await _current(uow, actor, c.clock())
         query = ListQuery.parse(request.query_params, current.id if current else None)
         rows, total = await secretariat.search(uow, actor, query.filter(c.page_size))
-        meetings = await _meetings(uow)
+        meetings = await _meetings(uow, actor)
         tz = {m.id: commune.timezone for m, commune in meetings}
         chosen = [(m, commune) for m, commune in meetings if query.meeting in (None, m.id)]
         several_communes = len({commune.id for _, commune in meetings}) > 1
@@ -455,9 +462,10 @@ async def duplicate(request: Request, ref: str) -> Response:
 
 async def _publish_page(request: Request, code: str, *, error: str | None = None, values: dict[str, str] | None = None,
                         status: int = 200) -> Response:
+    actor = await signed_in(request)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        meeting, commune = await _meeting(uow, code)
+        meeting, commune = await _meeting(uow, code, actor)
         preview = await publication_preview(uow, meeting.code)
     return render(request, "publish.html", status=status, meeting=meeting, commune=commune, tz=commune.timezone, preview=preview,
                   error=error, values=values or {})
@@ -487,7 +495,7 @@ async def publish(request: Request, code: str) -> Response:
         document = (Path(upload.filename).name, data)
     try:
         async with UnitOfWork(c.db) as uow:
-            meeting, _ = await _meeting(uow, code)
+            meeting, _ = await _meeting(uow, code, actor)
             report = await publish_conclusion(uow, meeting.code, now=c.clock(), summary=summary, document=document, allow_unanswered=allow)
             await audit(uow, actor, "meeting.publish", f"meeting {meeting.code}",
                         after={"answers_queued": report.answers_queued, "summaries_queued": report.summaries_queued,
@@ -505,9 +513,10 @@ async def publish(request: Request, code: str) -> Response:
 
 
 async def _announce_page(request: Request, code: str, *, error: str | None = None, text: str = "", status: int = 200) -> Response:
+    actor = await signed_in(request)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        meeting, commune = await _meeting(uow, code)
+        meeting, commune = await _meeting(uow, code, actor)
         people = {r.id for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
         invited = await uow.meetings.invited_villages(meeting.id)  # type: ignore[arg-type]
     return render(request, "announce.html", status=status, meeting=meeting, commune=commune, tz=commune.timezone,
@@ -532,7 +541,7 @@ async def announce_meeting(request: Request, code: str) -> Response:
         return await _announce_page(request, code, error=c.tr("web.error.too_long", max=2000), text=text, status=400)
     try:
         async with UnitOfWork(c.db) as uow:
-            meeting, _ = await _meeting(uow, code)
+            meeting, _ = await _meeting(uow, code, actor)
             queued = await announce(uow, meeting, now=c.clock(), text=text or None)
             await audit(uow, actor, "meeting.announce", f"meeting {meeting.code}", after={"queued": queued, "text": text or None},
                         now=c.clock())
@@ -625,10 +634,10 @@ async def stats(request: Request) -> Response:
     _console_user(actor)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        current = await uow.meetings.current(c.clock())
+        current = await _current(uow, actor, c.clock())
         meeting_id = _int(request.query_params["meeting"]) if "meeting" in request.query_params else (current.id if current else None)
         rows = await _all_rows(uow, actor, SubmissionFilter(meeting_id=meeting_id))
-        meetings = await _meetings(uow)
+        meetings = await _meetings(uow, actor)
     live = [r for r in rows if r.submission.status != "withdrawn"]
     statuses = Counter(r.submission.status for r in rows)
     delivered = [r.submission for r in live if r.submission.delivered_revision > 0]
@@ -672,7 +681,7 @@ async def report(request: Request, code: str, grouped_by: str = "") -> Response:
     _meeting_staff(actor)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        meeting, _ = await _meeting(uow, code)
+        meeting, _ = await _meeting(uow, code, actor)
         if grouped_by not in ("topic", "answer"):
             # Before the meeting the chair reads by topic; afterwards the conclusion goes by answer.
             grouped_by = "answer" if meeting.concluded_at or c.clock() > meeting.starts_at else "topic"

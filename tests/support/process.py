@@ -18,7 +18,7 @@ def command(*args: str) -> list[str]:
 
 
 def bot_env(tmp_path: Path, double: BotAPIDouble, **extra: str) -> dict:
-    """A clean environment pointing at a fresh SQLite file and the Bot API double."""
+    """A clean environment pointing at a fresh SQLite file (unless `extra` names another database) and the Bot API double."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
     env.update(
         DOITHOAI_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
@@ -27,8 +27,8 @@ def bot_env(tmp_path: Path, double: BotAPIDouble, **extra: str) -> dict:
         # Test residents answer faster than any person: no per-chat pacing (tests/test_delivery.py checks it).
         DOITHOAI_TELEGRAM_CHAT_RATE="1000",
         DOITHOAI_TELEGRAM_CHAT_BURST="1000",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

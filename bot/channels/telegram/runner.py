@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
@@ -61,8 +62,10 @@ def build_router() -> Router:
 
 
 class TelegramBot:
-    def __init__(self, bot: Bot, conversation: Conversation, sender: Sender, inbox: Inbox | None = None) -> None:
+    def __init__(self, bot: Bot, conversation: Conversation, sender: Sender, inbox: Inbox | None = None, *, channel: str = CHANNEL) -> None:
         self.bot = bot
+        # This bot among the deployment's bots ("telegram", or "telegram:TP" for commune TP's).
+        self.channel = channel
         self.conversation = conversation
         self.sender = sender
         self.username: str | None = None
@@ -70,7 +73,7 @@ class TelegramBot:
         self.dispatcher.include_router(build_router())
         self.dispatcher["telegram"] = self
         if inbox is not None:
-            inbox.register(CHANNEL, self.handle_raw)
+            inbox.register(channel, self.handle_raw)
         self.inbox = inbox
 
     async def receive(self, body: dict) -> bool:
@@ -78,7 +81,7 @@ class TelegramBot:
         update_id = body.get("update_id")
         if not isinstance(update_id, int) or self.inbox is None:
             return False
-        await self.inbox.put(CHANNEL, str(update_id), _raw_chat(body), body)
+        await self.inbox.put(self.channel, str(update_id), _raw_chat(body), body)
         return True
 
     async def handle_raw(self, payload: dict) -> None:
@@ -91,6 +94,8 @@ class TelegramBot:
         await self.dispatcher.feed_update(self.bot, update)
 
     async def handle(self, event: Event, callback_id: str | None = None) -> None:
+        if event.channel != self.channel:
+            event = replace(event, channel=self.channel)
         handled = await self.conversation.handle(event)
         # A redelivered press was answered the first time (or has expired since): answering again is refused.
         if callback_id is not None and not handled.outcome.duplicate:
@@ -99,11 +104,15 @@ class TelegramBot:
                 await self.bot.answer_callback_query(callback_id, text=handled.outcome.toast)
             except TelegramAPIError as exc:
                 log.warning("answerCallbackQuery failed: %s", exc.message)
-        await self.sender.flush_chat(CHANNEL, event.chat_id)
+        await self.sender.flush_chat(self.channel, event.chat_id)
 
-    async def prepare(self, webhook_url: str | None = None, secret: str | None = None) -> None:
+    async def prepare(self, webhook_url: str | None = None, secret: str | None = None, *, register: bool = True) -> None:
+        """Learn the bot's name; `register`: also set (or remove) the webhook and the command menus
+        (with several workers, the supervisor does that once and the workers only learn the name)."""
         me = await self.bot.get_me()
         self.username = me.username
+        if not register:
+            return
         if webhook_url:
             await self.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=["message", "callback_query"])
         else:

@@ -51,13 +51,13 @@ def markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKe
 
 
 class TelegramTransport:
-    channel = CHANNEL
     # A send that takes longer is abandoned and retried later (with backoff), not waited on for a minute.
     REQUEST_TIMEOUT = 20
     UPLOAD_TIMEOUT = 120  # a photo or file of up to 10 MB, over a commune office's line
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, channel: str = CHANNEL) -> None:
         self.bot = bot
+        self.channel = channel
         # attachment id → Telegram's file id once uploaded; images Telegram refused as photos.
         self._file_ids: dict[int, str] = {}
         self._not_photos: set[int] = set()

@@ -25,7 +25,9 @@ class ZaloBotAPI:
     # A send that takes longer is abandoned and retried later, not waited on.
     REQUEST_TIMEOUT = 20
 
-    def __init__(self, token: str, base_url: str) -> None:
+    def __init__(self, token: str, base_url: str, channel: str = "zalo") -> None:
+        # This bot among the deployment's bots ("zalo", or "zalo:TP" for commune TP's).
+        self.channel = channel
         self._url = f"{base_url.rstrip('/')}/bot{token}"
         self._session: aiohttp.ClientSession | None = None
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from bot.channels.inbox import Inbox
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Sender
 
 from .api import ZaloAPIError, ZaloBotAPI
-from .events import CHANNEL, chat_and_key, from_update, unwrap
+from .events import chat_and_key, from_update, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +24,13 @@ NO_UPDATE = 408  # the long poll ended with nothing new
 
 
 class ZaloBot:
-    channel = CHANNEL
-
     def __init__(self, api: ZaloBotAPI, conversation: Conversation, sender: Sender, inbox: Inbox) -> None:
         self.api = api
+        self.channel = api.channel
         self.conversation = conversation
         self.sender = sender
         self.inbox = inbox
-        inbox.register(CHANNEL, self.handle_update)
+        inbox.register(self.channel, self.handle_update)
 
     async def receive(self, body: object) -> bool:
         """Store one update (from a poll or a webhook); False when it is not a Zalo update at all."""
@@ -39,19 +39,21 @@ class ZaloBot:
         if update is None or found is None:
             return False
         chat_id, key = found
-        await self.inbox.put(CHANNEL, key, chat_id, update)
+        await self.inbox.put(self.channel, key, chat_id, update)
         return True
 
     async def handle_update(self, update: dict) -> None:
         event = from_update(update)
         if event is None:
             return
-        await self.conversation.handle(event)
-        await self.sender.flush_chat(CHANNEL, event.chat_id)
+        await self.conversation.handle(replace(event, channel=self.channel))
+        await self.sender.flush_chat(self.channel, event.chat_id)
 
-    async def prepare(self, webhook_url: str | None = None, secret: str | None = None) -> None:
+    async def prepare(self, webhook_url: str | None = None, secret: str | None = None, *, register: bool = True) -> None:
         me = await self.api.call("getMe")
         log.info("Zalo bot %s ready", (me or {}).get("account_name", ""))
+        if not register:
+            return
         if webhook_url:
             await self.api.call("setWebhook", url=webhook_url, secret_token=secret)
         else:

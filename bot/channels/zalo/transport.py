@@ -10,8 +10,6 @@ from bot.core.io import Reply
 from bot.delivery.sender import DeliveryError
 from storage.models import Attachment
 
-from .events import CHANNEL
-
 log = logging.getLogger(__name__)
 
 
@@ -33,10 +31,9 @@ def map_link(location: tuple[float, float]) -> str:
 
 
 class ZaloTransport:
-    channel = CHANNEL
-
     def __init__(self, api: ZaloBotAPI, files: FileLinks | None = None) -> None:
         self.api = api
+        self.channel = api.channel
         self.files = files
 
     def is_group(self, chat_id: str) -> bool:

@@ -37,9 +37,11 @@ class OAClient:
 
     def __init__(
         self, db: Database, *, app_id: str, secret_key: str, api_url: str, oauth_url: str,
-        access_token: str | None, refresh_token: str | None,
+        access_token: str | None, refresh_token: str | None, channel: str = CHANNEL,
     ) -> None:
         self.db = db
+        # This OA among the deployment's bots: its token pair is stored under this name.
+        self.channel = channel
         self.app_id = app_id
         self.secret_key = secret_key
         self.api_url = api_url.rstrip("/")
@@ -61,13 +63,11 @@ class OAClient:
     async def access_token(self) -> str:
         if self._access is None:
             async with UnitOfWork(self.db) as uow:
-                stored = await uow.tokens.get(CHANNEL)
-                if stored is None:
-                    await uow.tokens.save(CHANNEL, self._seed[0], self._seed[1], None, utcnow())
-                    await uow.commit()
-                    self._access = self._seed[0]
-                else:
-                    self._access = stored.access_token
+                await uow.tokens.seed(self.channel, self._seed[0], self._seed[1], utcnow())
+                stored = await uow.tokens.get(self.channel)
+                await uow.commit()
+            assert stored is not None
+            self._access = stored.access_token
         return self._access
 
     async def send(self, user_id: str, message: dict[str, Any]) -> dict:
@@ -101,14 +101,16 @@ class OAClient:
         """Trade the stored refresh token for a new pair, unless another sender already did."""
         async with self._refreshing:
             async with UnitOfWork(self.db) as uow:
-                stored = await uow.tokens.get(CHANNEL)
+                # Locked until commit: another worker refreshing at the same moment waits, then
+                # finds the new pair here instead of spending the used refresh token again.
+                stored = await uow.tokens.get(self.channel, for_update=True)
                 if stored is not None and stored.access_token != stale:
                     self._access = stored.access_token  # refreshed meanwhile: use the new one
                     return
                 refresh_token = stored.refresh_token if stored is not None else self._seed[1]
                 pair = await self._exchange(refresh_token)
                 expires = utcnow() + timedelta(seconds=int(pair.get("expires_in") or 90000))
-                await uow.tokens.save(CHANNEL, pair["access_token"], pair["refresh_token"], expires, utcnow())
+                await uow.tokens.save(self.channel, pair["access_token"], pair["refresh_token"], expires, utcnow())
                 # Committed before the new token is used: the old refresh token no longer works.
                 await uow.commit()
             self._access = pair["access_token"]

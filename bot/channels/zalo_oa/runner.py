@@ -4,6 +4,7 @@ within about two seconds), then handled in order per chat like every other chann
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from bot.channels.inbox import Inbox
@@ -11,21 +12,20 @@ from bot.core.conversation import Conversation
 from bot.delivery.sender import Sender
 from storage.uow import UnitOfWork
 
-from .api import CHANNEL, OAClient
+from .api import OAClient
 from .events import Refused, chat_and_key, from_event, verify
 
 log = logging.getLogger(__name__)
 
 
 class ZaloOA:
-    channel = CHANNEL
-
     def __init__(self, client: OAClient, conversation: Conversation, sender: Sender, inbox: Inbox) -> None:
         self.client = client
+        self.channel = client.channel
         self.conversation = conversation
         self.sender = sender
         self.inbox = inbox
-        inbox.register(CHANNEL, self.handle_update)
+        inbox.register(self.channel, self.handle_update)
 
     async def receive(self, raw_body: bytes, signature: str | None, now: datetime | None = None) -> int:
         """Check and store one webhook delivery; the HTTP status to answer with."""
@@ -39,8 +39,8 @@ class ZaloOA:
             return 200  # an event that is not a person writing (a read receipt, the OA's own echo)
         chat_id, key = found
         async with UnitOfWork(self.inbox.db, readonly=True) as uow:
-            handled = await uow.updates.seen(CHANNEL, key)
-        if handled or not await self.inbox.put(CHANNEL, key, chat_id, event):
+            handled = await uow.updates.seen(self.channel, key)
+        if handled or not await self.inbox.put(self.channel, key, chat_id, event):
             log.info("Zalo OA webhook: a replayed event was dropped")
             return 409
         return 200
@@ -49,5 +49,5 @@ class ZaloOA:
         found = from_event(event)
         if found is None:
             return
-        await self.conversation.handle(found)
-        await self.sender.flush_chat(CHANNEL, found.chat_id)
+        await self.conversation.handle(replace(found, channel=self.channel))
+        await self.sender.flush_chat(self.channel, found.chat_id)

@@ -12,7 +12,7 @@ from bot.core.io import Reply
 from bot.delivery.sender import DeliveryError
 from storage.models import Attachment
 
-from .api import CHANNEL, OUTSIDE_WINDOW, TOKEN_INVALID, OAClient, OAError
+from .api import OUTSIDE_WINDOW, TOKEN_INVALID, OAClient, OAError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,9 @@ def delivery_error(exc: OAError) -> DeliveryError:
 
 
 class ZaloOATransport:
-    channel = CHANNEL
-
     def __init__(self, client: OAClient, files: FileLinks | None = None) -> None:
         self.client = client
+        self.channel = client.channel
         self.files = files
 
     def is_group(self, chat_id: str) -> bool:

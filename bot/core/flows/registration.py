@@ -12,6 +12,7 @@ import re
 import secrets
 from typing import Any, Awaitable, Callable, Sequence
 
+from bot.channels.traits import kind
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
 from bot.core.io import Button, KeyButton, Kind
@@ -440,7 +441,8 @@ async def _submit(ctx: Context) -> None:
             question=draft["question"],
             wants_to_speak=bool(draft["speak"]),
             status="received",
-            channel="paper" if ctx.paper else ctx.event.channel,
+            # The platform the person used (their resident row names the very bot, for the answer).
+            channel="paper" if ctx.paper else kind(ctx.event.channel),
             entered_by_staff_id=ctx.staff.id if ctx.paper and ctx.staff else None,
             created_at=ctx.now,
         )
@@ -468,7 +470,7 @@ async def _submit(ctx: Context) -> None:
             title=meeting.title,
             start=when(meeting.starts_at, commune.timezone, tr),
             venue=meeting.venue,
-            channel=tr(f"channel.{ctx.event.channel}"),
+            channel=tr(f"channel.{kind(ctx.event.channel)}"),
             question=shorten(draft["question"], 120),
         ),
         keyboard=ctx.menu(),

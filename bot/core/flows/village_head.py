@@ -35,9 +35,10 @@ async def _my_villages(ctx: Context, actor: Actor) -> list:
     else:
         villages = []
     if actor.role == VILLAGE_HEAD:
-        # A head's villages even when the current meeting does not invite them.
-        own = [v for v in [await ctx.uow.meetings.village(i) for i in sorted(actor.village_ids)] if v is not None]
-        villages = own
+        # A head's villages even when the current meeting does not invite them; only this bot's commune's.
+        commune = await ctx.commune()
+        own = [await ctx.uow.meetings.village(i) for i in sorted(actor.village_ids)]
+        villages = [v for v in own if v is not None and commune is not None and v.commune_id == commune.id]
     return villages
 
 

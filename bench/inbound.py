@@ -1,0 +1,366 @@
+"""`python -m bench inbound`: residents registering at once, over webhooks, against four bots.
+
+Every variant gets the same simulated residents, the same updates (built by the Bot API double,
+POSTed to the bot's webhook with the secret header, at most 40 connections at once as Telegram
+does) and the same strict double to reply to:
+
+  baseline   the form as most bots write it (bench/baseline_bot.py: aiogram Dispatcher, FSM in
+             MemoryStorage, aiogram's aiohttp SimpleRequestHandler), one process, nothing on disk
+  sqlite     `doithoai run --webhook` on SQLite
+  pg-1       `doithoai run --webhook` on PostgreSQL
+  pg-2       `doithoai run --webhook --workers 2` on PostgreSQL
+
+For each: a warm-up of 10 residents (not counted), then N residents (100, then 1,000) all starting
+the registration at the same moment and each going as fast as the bot answers (closed loop:
+throughput), then a fixed offered rate (200 updates a second; open loop: latency under a steady
+load). Latency is from handing the update to the HTTP client to the arrival, at the double, of the
+message that asks the resident's next question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    SECRET,
+    TELEGRAM_MAX_CONNECTIONS,
+    BenchDouble,
+    Server,
+    Table,
+    bot_env,
+    cli,
+    cpu_seconds,
+    doithoai_run,
+    machine,
+    percentile,
+    pg_create,
+    pg_drop,
+    pg_url,
+    plan_text,
+    port,
+    python_module,
+    rounded,
+    save,
+    say,
+    self_cpu,
+)
+from bench.residents import STEPS, Resident, Webhook
+
+VARIANTS = {
+    "baseline": "aiogram FSM + MemoryStorage (SimpleRequestHandler webhook)",
+    "sqlite": "doithoai run --webhook, SQLite",
+    "pg-1": "doithoai run --webhook, PostgreSQL, 1 worker",
+    "pg-2": "doithoai run --webhook --workers 2, PostgreSQL",
+}
+WARM_UP = 10
+STEP_TIMEOUT = 180.0
+
+
+@dataclass
+class Target:
+    """A running bot under test and what is needed to measure it."""
+
+    name: str
+    server: Server
+    env: dict | None = None  # doithoai's settings (None: the baseline)
+    database: str | None = None  # our PostgreSQL database, dropped at the end
+    db_backends: dict[int, float] = field(default_factory=dict)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.server.pids())
+
+    async def db_cpu(self) -> float:
+        """CPU time so far of the PostgreSQL backends serving this bot's database (0 on SQLite)."""
+        if self.database is None:
+            return 0.0
+        import asyncpg
+
+        conn = await asyncpg.connect(pg_url("postgres"))
+        try:
+            pids = [r["pid"] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", self.database)]
+        finally:
+            await conn.close()
+        for pid in pids:
+            self.db_backends[pid] = max(self.db_backends.get(pid, 0.0), cpu_seconds([pid]))
+        return sum(self.db_backends.values())
+
+
+async def start_target(name: str, double: BenchDouble, tmp: Path) -> Target:
+    plan = tmp / "plan.toml"
+    plan.write_text(plan_text(), encoding="utf-8")
+    p = port()
+    if name == "baseline":
+        argv = python_module("bench.baseline_bot", "--port", str(p), "--api", double.base_url, "--token", double.token,
+                             "--secret", SECRET, "--plan", str(plan))
+        from bench.common import ROOT, clean_env
+
+        server = Server(argv, clean_env(PYTHONPATH=str(ROOT)), tmp / "baseline.log", p, cwd=ROOT)
+        await server.start()
+        return Target(name, server)
+    database = None
+    if name == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.db'}"
+    else:
+        database = await pg_create("inbound")
+        url = pg_url(database)
+    env = bot_env(url, double, DOITHOAI_LOG_LEVEL="INFO")
+    await cli(env, "db", "upgrade", cwd=tmp)
+    await cli(env, "meeting", "load", str(plan), cwd=tmp)
+    workers = 2 if name == "pg-2" else 1
+    server = doithoai_run(env, tmp / f"{name}.log", p, workers=workers, cwd=tmp)
+    await server.start()
+    # With workers, each listens on the port once it is ready: wait for all of them.
+    deadline = time.monotonic() + 60
+    while server.tail(10**7).count("webhooks listening") < workers and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    return Target(name, server, env=env, database=database)
+
+
+def latency_stats(samples: list[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(samples, 50) * 1000, "p95_ms": percentile(samples, 95) * 1000,
+            "p99_ms": percentile(samples, 99) * 1000, "max_ms": max(samples, default=float("nan")) * 1000}
+
+
+class Crowd:
+    """Residents of one variant, numbered across its phases (each a new Telegram user)."""
+
+    def __init__(self, double: BenchDouble) -> None:
+        self.double = double
+        self.count = 0
+        self.everyone: list[Resident] = []
+
+    def make(self, n: int) -> list[Resident]:
+        out = []
+        for _ in range(n):
+            self.count += 1
+            user = self.double.user(first_name=f"Dân {self.count}")
+            out.append(Resident(self.double, user, self.count, random.Random(self.count)))
+        self.everyone += out
+        return out
+
+
+async def measure(target: Target, run: Any) -> dict[str, Any]:
+    """Run a phase; add the CPU the bot (and its database backends) and this process used meanwhile."""
+    cpu0, db0, me0 = target.cpu(), await target.db_cpu(), self_cpu()
+    result = await run
+    result["bot_cpu_s"] = target.cpu() - cpu0
+    result["db_cpu_s"] = await target.db_cpu() - db0
+    result["bench_cpu_s"] = self_cpu() - me0
+    updates = result["updates"]
+    result["cpu_ms_per_update"] = (result["bot_cpu_s"] + result["db_cpu_s"]) / updates * 1000 if updates else float("nan")
+    return result
+
+
+async def closed_loop(crowd: Crowd, webhook: Webhook, n: int) -> dict[str, Any]:
+    """N residents start at once; each sends its next update as soon as the bot has asked for it."""
+    residents = crowd.make(n)
+    refused = webhook.refused
+    started = time.perf_counter()
+    await asyncio.gather(*(r.register(webhook, STEP_TIMEOUT) for r in residents))
+    samples = [s for r in residents for s in r.samples]
+    ended = max((s.sent + s.latency for s in samples), default=started)
+    seconds = ended - started
+    return {
+        "residents": n, "updates": len(samples), "seconds": seconds, "updates_per_s": len(samples) / seconds if seconds else 0.0,
+        **latency_stats([s.latency for s in samples]), "completed": sum(r.ref is not None for r in residents),
+        "failed": [r.failed for r in residents if r.failed][:5], "failures": sum(r.failed is not None for r in residents),
+        "webhook_refusals": webhook.refused - refused,
+    }
+
+
+async def fixed_rate(crowd: Crowd, webhook: Webhook, rate: float, seconds: float) -> dict[str, Any]:
+    """Updates offered at `rate` a second (open loop), each by a resident whose previous step has been
+    answered; enough residents that one is nearly always ready."""
+    count = int(rate * seconds)
+    residents = crowd.make(math.ceil(count / len(STEPS)))
+    ready: asyncio.Queue[Resident] = asyncio.Queue()
+    for r in residents:
+        ready.put_nowait(r)
+    tasks: set[asyncio.Task] = set()
+    refused = webhook.refused
+    waited = 0.0  # time the pacer spent waiting for a resident to be ready (the bot lagging behind)
+
+    async def one(r: Resident) -> None:
+        await r.take_step(webhook, STEP_TIMEOUT)
+        if not r.done:
+            ready.put_nowait(r)
+
+    started = time.perf_counter()
+    for k in range(count):
+        delay = started + k / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if ready.empty():
+            t = time.perf_counter()
+            r = await ready.get()
+            waited += time.perf_counter() - t
+        else:
+            r = ready.get_nowait()
+        task = asyncio.create_task(one(r))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    sending = time.perf_counter() - started
+    while tasks:
+        await asyncio.gather(*list(tasks))
+    samples = [s for r in residents for s in r.samples]
+    return {
+        "offered_per_s": rate, "updates": len(samples), "seconds": sending, "achieved_per_s": count / sending if sending else 0.0,
+        "pacer_waited_s": waited, **latency_stats([s.latency for s in samples]),
+        "failures": sum(r.failed is not None for r in residents), "failed": [r.failed for r in residents if r.failed][:5],
+        "webhook_refusals": webhook.refused - refused,
+    }
+
+
+async def check_records(target: Target, crowd: Crowd, tmp: Path) -> dict[str, Any]:
+    """Every receipt a resident got names a submission, once; for doithoai, the database holds exactly those."""
+    receipts = [r.ref for r in crowd.everyone if r.ref is not None]
+    out: dict[str, Any] = {"receipts": len(receipts), "duplicate_refs": len(receipts) - len(set(receipts))}
+    if target.env is not None:
+        import json
+
+        rows = json.loads(await cli(target.env, "submissions", "list", "--json", cwd=tmp))
+        stored = [row["ref"] for row in rows]
+        out.update(stored=len(stored), receipts_not_stored=len(set(receipts) - set(stored)), stored_without_receipt=len(set(stored) - set(receipts)))
+    return out
+
+
+def log_findings(target: Target) -> dict[str, Any]:
+    text = target.server.tail(10**8)
+    lines = text.splitlines()
+    errors = [line for line in lines if " ERROR " in line or "Traceback" in line]
+    return {
+        "error_lines": len(errors), "first_errors": errors[:5],
+        "warnings": sum(" WARNING " in line for line in lines),
+        "worker_restarts": sum("starting another" in line for line in lines),
+    }
+
+
+async def run_variant(name: str, sizes: list[int], rate: float, rate_seconds: float) -> dict[str, Any]:
+    say(f"\n== {name}: {VARIANTS[name]}")
+    with tempfile.TemporaryDirectory(prefix=f"bench-inbound-{name}-") as tmp_name:
+        tmp = Path(tmp_name)
+        async with BenchDouble() as double:
+            target = await start_target(name, double, tmp)
+            result: dict[str, Any] = {"variant": name, "what": VARIANTS[name], "feed": "webhook (HTTP POST, secret header)", "phases": {}}
+            try:
+                async with Webhook(f"http://127.0.0.1:{target.server.port}/webhook/telegram", TELEGRAM_MAX_CONNECTIONS) as webhook:
+                    crowd = Crowd(double)
+                    warm = await closed_loop(crowd, webhook, WARM_UP)
+                    if warm["failures"]:
+                        raise RuntimeError(f"{name}: warm-up failed: {warm['failed']}; log: {target.server.tail()}")
+                    for n in sizes:
+                        phase = await measure(target, closed_loop(crowd, webhook, n))
+                        result["phases"][f"closed_{n}"] = phase
+                        say(f"   {n:>5} residents at once: {phase['updates']} updates in {phase['seconds']:.1f} s = "
+                            f"{phase['updates_per_s']:.0f}/s, p50 {phase['p50_ms']:.0f} ms, p99 {phase['p99_ms']:.0f} ms, "
+                            f"failures {phase['failures']}, bot CPU {phase['bot_cpu_s']:.1f} s + db {phase['db_cpu_s']:.1f} s")
+                    phase = await measure(target, fixed_rate(crowd, webhook, rate, rate_seconds))
+                    result["phases"]["fixed_rate"] = phase
+                    say(f"   {rate:.0f}/s offered for {rate_seconds:.0f} s: achieved {phase['achieved_per_s']:.0f}/s, p50 {phase['p50_ms']:.0f} ms, "
+                        f"p99 {phase['p99_ms']:.0f} ms, max {phase['max_ms']:.0f} ms, failures {phase['failures']}")
+                    result["records"] = await check_records(target, crowd, tmp)
+                    result["bot_api_refusals"] = len(double.real_rejections())
+                    result["unanswered_callbacks"] = len(double.unanswered_callbacks())
+            finally:
+                result["exit_code"] = await target.server.stop()
+                if target.env is not None:
+                    result["log"] = log_findings(target)
+                if target.database is not None:
+                    await pg_drop(target.database)
+    return result
+
+
+def tables(results: list[dict[str, Any]], sizes: list[int], rate: float) -> tuple[str, str]:
+    base = next((r for r in results if r["variant"] == "baseline"), None)
+    t = Table(["variant", "residents", "updates/s", "× baseline", "p50 ms", "p99 ms", "CPU ms/update", "failed"])
+    for r in results:
+        for n in sizes:
+            ph = r["phases"].get(f"closed_{n}")
+            if ph is None:
+                continue
+            ratio = ph["updates_per_s"] / base["phases"][f"closed_{n}"]["updates_per_s"] if base and f"closed_{n}" in base["phases"] else float("nan")
+            t.add(r["variant"], n, ph["updates_per_s"], ratio, ph["p50_ms"], ph["p99_ms"], ph["cpu_ms_per_update"], ph["failures"])
+    f = Table(["variant", "offered/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 < 100 ms", "failed"])
+    for r in results:
+        ph = r["phases"].get("fixed_rate")
+        if ph:
+            f.add(r["variant"], rate, ph["achieved_per_s"], ph["p50_ms"], ph["p95_ms"], ph["p99_ms"], ph["max_ms"],
+                  "yes" if ph["p99_ms"] < 100 else "no", ph["failures"])
+    return t.render(), f.render()
+
+
+async def main(args: Any) -> dict[str, Any]:
+    sizes = [int(x) for x in args.residents.split(",")]
+    variants = args.variants.split(",")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s): {', '.join(sorted(unknown))} (choose from {', '.join(VARIANTS)})")
+    say(f"inbound: residents {sizes} at once, then {args.rate:g} updates/s for {args.rate_seconds:g} s; "
+        f"{len(STEPS)} updates a registration; variants {', '.join(variants)}")
+    info = machine()
+    results = [await run_variant(v, sizes, args.rate, args.rate_seconds) for v in variants]
+    throughput, steady = tables(results, sizes, args.rate)
+    say("\nThroughput (closed loop: every resident at once, each step as soon as the bot has answered)\n")
+    say(throughput)
+    say(f"\nSteady load ({args.rate:g} updates/s offered, open loop)\n")
+    say(steady)
+    goals = goals_of(results, sizes)
+    say("\nGoals: " + "; ".join(f"{k}: {v}" for k, v in goals.items()))
+    findings = [f"{r['variant']}: {x}" for r in results for x in problems(r)]
+    if findings:
+        say("Problems seen:\n  " + "\n  ".join(findings))
+    data = {"benchmark": "inbound", "machine": info, "options": {"residents": sizes, "rate": args.rate, "rate_seconds": args.rate_seconds,
+            "variants": variants, "webhook_connections": TELEGRAM_MAX_CONNECTIONS, "steps": len(STEPS)},
+            "goals": goals, "problems": findings, "tables": {"throughput": throughput, "steady": steady}, "results": results}
+    path = save("inbound", rounded(data, 2))
+    say(f"\nwritten to {path}")
+    return data
+
+
+def goals_of(results: list[dict[str, Any]], sizes: list[int]) -> dict[str, str]:
+    base = next((r for r in results if r["variant"] == "baseline"), None)
+    goals: dict[str, str] = {}
+    for r in results:
+        if r["variant"] == "baseline":
+            continue
+        if base:
+            ratios = [r["phases"][f"closed_{n}"]["updates_per_s"] / base["phases"][f"closed_{n}"]["updates_per_s"] for n in sizes
+                      if f"closed_{n}" in r["phases"] and f"closed_{n}" in base["phases"]]
+            if ratios:
+                goals[f"{r['variant']} throughput ≥ 1.0 × baseline"] = f"{min(ratios):.2f}–{max(ratios):.2f} × ({'met' if min(ratios) >= 1 else 'NOT met'})"
+        ph = r["phases"].get("fixed_rate")
+        if ph:
+            goals[f"{r['variant']} p99 < 100 ms at {ph['offered_per_s']:g}/s"] = f"{ph['p99_ms']:.0f} ms ({'met' if ph['p99_ms'] < 100 else 'NOT met'})"
+    return goals
+
+
+def problems(r: dict[str, Any]) -> list[str]:
+    out = []
+    for key, ph in r["phases"].items():
+        if ph.get("failures"):
+            out.append(f"{key}: {ph['failures']} residents did not finish ({ph['failed'][:2]})")
+        if ph.get("webhook_refusals"):
+            out.append(f"{key}: {ph['webhook_refusals']} webhook deliveries refused or failed (retried)")
+    rec = r.get("records", {})
+    for key in ("duplicate_refs", "receipts_not_stored", "stored_without_receipt"):
+        if rec.get(key):
+            out.append(f"{key}: {rec[key]}")
+    if r.get("bot_api_refusals"):
+        out.append(f"{r['bot_api_refusals']} Bot API requests refused by the double")
+    if r.get("unanswered_callbacks"):
+        out.append(f"{r['unanswered_callbacks']} button presses never answered")
+    log = r.get("log", {})
+    if log.get("error_lines"):
+        out.append(f"{log['error_lines']} ERROR/traceback lines in its log, e.g. {log['first_errors'][:1]}")
+    if log.get("worker_restarts"):
+        out.append(f"{log['worker_restarts']} worker restarts")
+    if r.get("exit_code") not in (0, None):
+        out.append(f"exit code {r['exit_code']} on SIGTERM")
+    return out

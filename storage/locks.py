@@ -1,0 +1,107 @@
+"""Locks that hold across worker processes, for work only one of them may do at a time.
+
+`ChatLocks` keeps one chat's inbound updates with one worker at a time, so they are handled in
+order. On PostgreSQL they are session advisory locks on one connection per process: a worker
+that dies drops its connection, and with it every chat it held, at once. On SQLite (one
+process by design) a set in memory does the same.
+
+`elected` lets one worker among several do a periodic job (the scheduler's tick): a
+transaction-level advisory lock, released at commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a name (advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class ChatLocks:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._held: set[str] = set()
+        self._conn: AsyncConnection | None = None
+        self._guard = asyncio.Lock()
+
+    async def acquire(self, name: str) -> bool:
+        """Take the lock without waiting; False when this or another worker holds it."""
+        if name in self._held:
+            return False  # advisory locks nest within a session: refuse here, not there
+        if self.db.is_sqlite:
+            self._held.add(name)
+            return True
+        async with self._guard:
+            try:
+                conn = await self._connection()
+                got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(name)})).scalar()
+            except Exception:
+                log.exception("could not take a chat lock")
+                await self._reset()
+                return False
+        if got:
+            self._held.add(name)
+        return bool(got)
+
+    async def release(self, name: str) -> None:
+        if name not in self._held:
+            return
+        self._held.discard(name)
+        if self.db.is_sqlite:
+            return
+        async with self._guard:
+            try:
+                conn = await self._connection()
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(name)})
+            except Exception:
+                # The connection is gone, and the server dropped its locks with it.
+                log.exception("could not release a chat lock")
+                await self._reset()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self.db.engine.connect()
+            await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def _reset(self) -> None:
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        if conn is not None:
+            try:
+                await conn.invalidate()
+            except Exception:
+                pass
+
+    async def close(self) -> None:
+        """Give every lock back. The connection goes back to the pool, where session locks would
+        outlive us: they are released first (or, failing that, the connection is thrown away)."""
+        self._held.clear()
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            await conn.close()
+        except Exception:
+            await conn.invalidate()
+
+
+async def elected(session: AsyncSession, name: str) -> bool:
+    """In this transaction, is this worker the one to do `name`? Always on SQLite (one process)."""
+    if session.bind.dialect.name == "sqlite":  # type: ignore[union-attr]
+        return True
+    result = await session.exec(text("SELECT pg_try_advisory_xact_lock(:k)").bindparams(k=lock_key(name)))  # type: ignore[call-overload]
+    return bool(result.scalar())

@@ -1,0 +1,135 @@
+"""Several communes in one deployment: each bot serves its own commune, and nobody sees another's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.app import NoChannel, check_communes
+from bot.config import CommunesFileError, Settings
+from bot.core.conversation import Conversation
+from bot.services import secretariat
+from bot.services.secretariat import Forbidden
+from bot.services.staff import Actor, add_staff
+from storage.models import Resident, Submission, utcnow
+from storage.repositories import SubmissionFilter
+from storage.uow import UnitOfWork
+from tests.conftest import load, plan_text, rows, second_commune_plan
+from tests.support.core_chat import CoreChat
+
+
+@pytest.fixture
+async def two_communes(db):
+    await load(db, plan_text())
+    await load(db, second_commune_plan())
+    return db
+
+
+async def consented(conv: Conversation, channel: str, user_id: str) -> CoreChat:
+    chat = CoreChat(conv, user_id=user_id, channel=channel)
+    await chat.text("/start")
+    await chat.press("Đồng ý")
+    return chat
+
+
+async def test_each_bot_shows_its_own_communes_meeting_villages_and_numbering(two_communes):
+    conv = Conversation(two_communes, commune="GP")
+    gp = CoreChat(conv, user_id="500", channel="telegram")
+    tp = CoreChat(conv, user_id="500", channel="telegram:TP")  # the same person, on the other commune's bot
+    assert "Xã Gia Phúc" in gp.texts(await gp.text("/start"))
+    greeting = tp.texts(await tp.text("/start"))
+    assert "Xã Tân Phong" in greeting and "Gia Phúc" not in greeting
+    await gp.press("Đồng ý")
+    await tp.press("Đồng ý")
+    await tp.text("/dangky")
+    await tp.text("Trần Văn Tư")
+    villages = [b.label for buttons in tp.shown.values() for b in buttons]
+    assert "Thôn Đông Hải" in villages and "Thôn Phong Lâm" not in villages
+    await tp.press("Thôn Đông Hải")
+    await tp.press("Môi trường")
+    await tp.text("Đề nghị nạo vét kênh tưới tiêu của thôn.")
+    await tp.press("Chỉ cần trả lời")
+    await tp.text("Bỏ qua")
+    tp_receipt = tp.texts(await tp.press("Gửi"))
+    gp_receipt = await gp.register(village="Thôn Phong Lâm")
+    assert "TP-0001" in tp_receipt and "GP-0001" in gp_receipt
+    # Two residents, one per bot; each submission under its own commune's meeting.
+    residents = {r.channel: r for r in await rows(two_communes, Resident)}
+    assert set(residents) == {"telegram", "telegram:TP"}
+    async with UnitOfWork(two_communes, readonly=True) as uow:
+        mine = {row.submission.ref: row.meeting_code for row in await uow.submissions.listing()}
+    assert mine == {"GP-0001": "GP-2026", "TP-0001": "TP-2026"}
+
+
+async def test_my_questions_lists_only_this_bots_questions(two_communes):
+    conv = Conversation(two_communes, commune="GP")
+    gp = await consented(conv, "telegram", "501")
+    await gp.register()
+    tp = await consented(conv, "telegram:TP", "501")
+    listing = tp.texts(await tp.text("/cauhoi"))
+    assert "GP-0001" not in listing
+
+
+async def test_a_bot_of_a_commune_not_in_the_database_shows_no_meeting(two_communes):
+    conv = Conversation(two_communes, commune="GP")
+    chat = CoreChat(conv, user_id="502", channel="telegram:XY")
+    text = chat.texts(await chat.text("/start"))
+    assert "Gia Phúc" not in text and "Tân Phong" not in text
+
+
+async def test_the_settings_bot_needs_to_know_its_commune_once_there_are_several(two_communes, tmp_path: Path, monkeypatch):
+    for name in [n for n in os.environ if n.startswith("DOITHOAI_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env
+    settings = Settings(telegram_token="1:A")
+    with pytest.raises(NoChannel, match="DOITHOAI_COMMUNE"):
+        await check_communes(settings, two_communes)
+    await check_communes(Settings(telegram_token="1:A", commune="TP"), two_communes)
+    with pytest.raises(NoChannel, match="XY"):
+        await check_communes(Settings(telegram_token="1:A", commune="XY"), two_communes)
+
+
+def test_the_communes_file_names_each_bot_by_its_commune(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "communes.toml"
+    path.write_text('[TP]\ntelegram_token = "2:B"\nzalo_token = "3:C"\n\n[BT]\ntelegram_token = "4:D"\n', encoding="utf-8")
+    settings = Settings(telegram_token="1:A", commune="GP", communes_file=path)
+    assert [(b.channel, b.commune) for b in settings.bots()] == [
+        ("telegram", None), ("telegram:TP", "TP"), ("zalo:TP", "TP"), ("telegram:BT", "BT"),
+    ]
+    assert settings.limits("telegram:TP") == settings.limits("telegram")
+    path.write_text('[tp]\ntelegram_token = "2:B"\n', encoding="utf-8")
+    with pytest.raises(CommunesFileError, match="tp"):
+        Settings(communes_file=path).bots()
+    path.write_text('[TP]\ntelegram_tokn = "2:B"\n', encoding="utf-8")
+    with pytest.raises(CommunesFileError, match="telegram_tokn"):
+        Settings(communes_file=path).bots()
+
+
+async def test_staff_of_one_commune_see_and_touch_only_its_submissions(two_communes):
+    conv = Conversation(two_communes, commune="GP")
+    await (await consented(conv, "telegram", "503")).register()
+    tp = await consented(conv, "telegram:TP", "504")
+    await tp.register(village="Thôn Đông Hải")
+    async with UnitOfWork(two_communes) as uow:
+        operator = Actor(label="cli")
+        staff = await add_staff(uow, name="Văn phòng Tân Phong", role="secretariat", login="tanphong", commune="TP",
+                                actor=operator, now=utcnow())
+        await uow.commit()
+    actor = Actor(label="staff", staff=staff)
+    async with UnitOfWork(two_communes, readonly=True) as uow:
+        found, total = await secretariat.search(uow, actor, SubmissionFilter())
+        assert total == 1 and [r.submission.ref for r in found] == ["TP-0001"]
+        assert (await secretariat.visible(uow, actor, "TP-0001")).ref == "TP-0001"
+        with pytest.raises(Forbidden):
+            await secretariat.visible(uow, actor, "GP-0001")
+    # A head's villages decide their commune.
+    async with UnitOfWork(two_communes) as uow:
+        head = await add_staff(uow, name="Trưởng thôn Đông Hải", role="village_head", villages=["Thôn Đông Hải"],
+                               telegram_id="77", actor=Actor(label="cli"), now=utcnow())
+        await uow.commit()
+        tp_commune = await uow.communes.by_code("TP")
+    assert head.commune_id == tp_commune.id
+    assert len(await rows(two_communes, Submission)) == 2

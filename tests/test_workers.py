@@ -1,0 +1,236 @@
+"""Several workers on one PostgreSQL database: the queue, the inbox and the clock shared, not duplicated.
+
+Each "worker" here is a Sender, an Inbox or a Schedule of its own, with its own connections, in
+one test process; tests/test_workers_process.py runs real worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from bot.channels.inbox import Inbox
+from bot.channels.telegram.runner import make_bot
+from bot.channels.telegram.transport import TelegramTransport
+from bot.core.io import Reply
+from bot.delivery.outbox import enqueue
+from bot.delivery.sender import Limits, Sender
+from storage.db import Database
+from storage.locks import ChatLocks, elected
+from storage.models import Outbox, utcnow
+from storage.uow import UnitOfWork
+from tests.conftest import rows
+from tests.support import pg
+from tests.support.botapi_double import BotAPIDouble
+
+
+@pytest.fixture
+async def pg_db():
+    name = pg.create()
+    database = Database(pg.url(name))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        pg.drop(name)
+
+
+class Counting(TelegramTransport):
+    """A worker's transport that remembers what it delivered."""
+
+    def __init__(self, bot, channel: str = "telegram") -> None:
+        super().__init__(bot, channel)
+        self.delivered: list[tuple[str, str]] = []
+
+    async def deliver(self, chat_id, reply, attachment=None) -> None:
+        await super().deliver(chat_id, reply, attachment)
+        self.delivered.append((chat_id, reply.text or ""))
+
+
+async def queue(db: Database, chats: list[str], per_chat: int) -> None:
+    async with UnitOfWork(db) as uow:
+        for n in range(per_chat):
+            for chat in chats:
+                await enqueue(uow, key=f"t:{chat}:{n}", channel="telegram", chat_id=chat, reply=Reply(text=f"Tin {n + 1}/{per_chat}"), kind="notice")
+        await uow.commit()
+
+
+async def all_sent(db: Database, total: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        done = [r for r in await rows(db, Outbox) if r.status == "sent"]
+        if len(done) >= total:
+            return
+        assert time.monotonic() < deadline, f"{len(done)} of {total} sent"
+        await asyncio.sleep(0.2)
+
+
+async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_together(pg_db: Database, double: BotAPIDouble):
+    limit = 20
+    double.enforce_limits(per_second=limit, chat_per_second=1000, chat_burst=1000)
+    users = [double.user(first_name=f"Dân {i}") for i in range(80)]
+    for u in users:
+        double.send_text(u, "/start")
+    chats = [str(u.id) for u in users]
+    await queue(pg_db, chats, per_chat=2)
+    bots = [make_bot(double.token, double.base_url) for _ in range(2)]
+    transports = [Counting(b) for b in bots]
+    limits = Limits(per_second=limit, chat_per_second=1000, chat_burst=1000)
+    senders = [Sender(pg_db, {"telegram": t}, {"telegram": limits}, poll_interval=0.1, worker=f"w{n}") for n, t in enumerate(transports)]
+    stop = asyncio.Event()
+    started = time.monotonic()
+    tasks = [asyncio.create_task(s.run(stop)) for s in senders]
+    try:
+        await all_sent(pg_db, 160)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        for b in bots:
+            await b.session.close()
+    elapsed = time.monotonic() - started
+    # Both worked, and between them every message went exactly once…
+    assert all(t.delivered for t in transports)
+    delivered = Counter(d for t in transports for d in t.delivered)
+    assert len(delivered) == 160 and set(delivered.values()) == {1}
+    # …in order within each chat, whichever worker sent it…
+    for u in users:
+        assert [m["text"] for m in double.messages(u) if m["text"].startswith("Tin")] == ["Tin 1/2", "Tin 2/2"]
+    # …at the one bot's rate, not twice it: no 429, no second over the limit, and not far under it.
+    assert [r for r in double.rejections if r.error_code == 429] == []
+    # Two processes' clocks and wake-ups jitter by milliseconds: one message over in a second's
+    # window is the most that jitter may add (one process alone keeps it exact: test_delivery.py).
+    assert double.max_rate(1.0) <= limit + 1
+    assert elapsed <= 160 / limit * 1.4 + 2
+
+
+async def test_a_dead_workers_claim_lapses_and_another_worker_sends_its_messages(pg_db: Database, double: BotAPIDouble):
+    [u] = [double.user(first_name="An")]
+    double.send_text(u, "/start")
+    await queue(pg_db, [str(u.id)], per_chat=2)
+    async with UnitOfWork(pg_db) as uow:
+        # A worker claimed the chat and died before sending anything.
+        assert await uow.outbox.claim_due("telegram", utcnow(), 10, "dead", utcnow() + timedelta(seconds=1.5)) == [str(u.id)]
+        await uow.commit()
+    bot = make_bot(double.token, double.base_url)
+    live = Sender(pg_db, {"telegram": TelegramTransport(bot)}, poll_interval=0.1, worker="live")
+    stop = asyncio.Event()
+    task = asyncio.create_task(live.run(stop))
+    try:
+        await asyncio.sleep(0.8)
+        assert double.messages(u) == []  # the claim still holds: nobody else writes to that chat
+        await all_sent(pg_db, 2, timeout=20)
+    finally:
+        stop.set()
+        await task
+        await bot.session.close()
+    assert [m["text"] for m in double.messages(u)] == ["Tin 1/2", "Tin 2/2"]
+
+
+async def test_a_reply_waits_for_the_worker_that_holds_the_chat(pg_db: Database, double: BotAPIDouble):
+    [u] = [double.user(first_name="Bình")]
+    double.send_text(u, "/start")
+    chat = str(u.id)
+    await queue(pg_db, [chat], per_chat=1)
+    async with UnitOfWork(pg_db) as uow:
+        await uow.outbox.claim_due("telegram", utcnow(), 10, "other", utcnow() + timedelta(minutes=2))
+        await uow.commit()
+    bot = make_bot(double.token, double.base_url)
+    try:
+        mine = Sender(pg_db, {"telegram": TelegramTransport(bot)}, worker="mine")
+        assert await mine.flush_chat("telegram", chat) is True  # nothing sent: the other worker's to send
+        assert double.messages(u) == []
+        [row] = await rows(pg_db, Outbox)
+        assert (row.status, row.claimed_by) == ("pending", "other")
+    finally:
+        await bot.session.close()
+
+
+async def test_two_inboxes_handle_each_chats_updates_once_and_in_order(pg_db: Database):
+    handled: list[tuple[str, str, int]] = []
+
+    def handler(name: str):
+        async def handle(payload: dict) -> None:
+            await asyncio.sleep(0.01)  # long enough for the other worker to try the same chat
+            handled.append((name, payload["chat"], payload["n"]))
+
+        return handle
+
+    inboxes = [Inbox(pg_db, {"telegram": handler(name)}) for name in ("a", "b")]
+    chats = [f"c{i}" for i in range(6)]
+
+    async def put(chat_list: list[str], numbers: range) -> None:
+        for n in numbers:
+            for chat in chat_list:
+                await inboxes[n % 2].put("telegram", f"{chat}:{n}", chat, {"chat": chat, "n": n})
+
+    await put(chats[:3], range(4))
+    await inboxes[0].pass_once()  # worker a takes the first three chats…
+    await put(chats[3:], range(4))
+    await put(chats[:3], range(4, 8))  # …whose next updates arrive, at either worker, while a is busy
+    await inboxes[1].pass_once()  # worker b can take only the other three
+    await put(chats[3:], range(4, 8))
+    for _ in range(40):
+        await asyncio.gather(*(box.pass_once() for box in inboxes))
+        await asyncio.sleep(0.05)
+        if len(handled) == 48:
+            break
+    for box in inboxes:
+        await asyncio.gather(*box._tasks)
+        await box.locks.close()
+    assert len(handled) == 48
+    for chat in chats:
+        assert [n for _, c, n in handled if c == chat] == list(range(8))
+    assert {name for name, _, _ in handled} == {"a", "b"}  # both took part
+    async with UnitOfWork(pg_db, readonly=True) as uow:
+        assert await uow.inbox.count() == 0
+
+
+async def test_a_chat_lock_is_freed_when_its_workers_connection_dies(pg_db: Database):
+    first, second = ChatLocks(pg_db), ChatLocks(pg_db)
+    try:
+        assert await first.acquire("inbox:telegram:1")
+        assert not await second.acquire("inbox:telegram:1")
+        assert not await first.acquire("inbox:telegram:1")  # not twice by the same worker either
+        await first.close()  # the worker's connection is gone, as when its process is killed
+        assert await second.acquire("inbox:telegram:1")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_one_worker_is_elected_for_each_tick(pg_db: Database):
+    async with UnitOfWork(pg_db) as one, UnitOfWork(pg_db) as two:
+        assert await elected(one.session, "schedule.tick")
+        assert not await elected(two.session, "schedule.tick")
+        assert await elected(two.session, "schedule.purge")  # another job is another lock
+        await one.commit()  # the lock goes with the transaction
+        async with UnitOfWork(pg_db) as three:
+            assert await elected(three.session, "schedule.tick")
+
+
+async def test_a_restarted_worker_frees_at_once_the_chats_a_dead_worker_of_this_machine_claimed(pg_db: Database, double: BotAPIDouble):
+    [u] = [double.user(first_name="Cường")]
+    double.send_text(u, "/start")
+    await queue(pg_db, [str(u.id)], per_chat=1)
+    dead = f"{socket.gethostname()[:32]}:{2**22 + 1}:0"  # above Linux's largest pid: no such process
+    elsewhere = "another-host:1:0"
+    async with UnitOfWork(pg_db) as uow:
+        await uow.outbox.claim_due("telegram", utcnow(), 10, dead, utcnow() + timedelta(minutes=2))
+        await uow.commit()
+    bot = make_bot(double.token, double.base_url)
+    try:
+        sender = Sender(pg_db, {"telegram": TelegramTransport(bot)}, worker="new")
+        assert await sender.recover() == 1
+        [row] = await rows(pg_db, Outbox)
+        assert row.claimed_by is None
+        async with UnitOfWork(pg_db) as uow:  # a worker on another machine cannot be checked: its claim lapses
+            await uow.outbox.claim_due("telegram", utcnow(), 10, elsewhere, utcnow() + timedelta(minutes=2))
+            await uow.commit()
+        assert await sender.recover() == 0
+    finally:
+        await bot.session.close()
