@@ -131,11 +131,11 @@ def build_channels(settings: Settings, db: Database, names: list[str], files: Fi
 
 async def run_bot(
     settings: Settings, stop: asyncio.Event | None = None, *, webhook: bool = False, host: str | None = None, port: int | None = None,
-    register: bool = True, reuse_port: bool = False,
+    register: bool = True, shared: bool = False,
 ) -> None:
     """One process: every bot, one sender, one inbox, the scheduler. `register`: set the webhooks
-    and menus (a worker started by the supervisor leaves that to it); `reuse_port`: share the
-    listening port with the other workers."""
+    and menus (a worker started by the supervisor leaves that to it); `shared`: one of several
+    workers, which share the listening port and each bot's sending rate."""
     names = check(settings, webhook)
     db = Database(settings.database_url)
     stop = stop or asyncio.Event()
@@ -149,7 +149,7 @@ async def run_bot(
     try:
         await ensure_current(db)
         await check_communes(settings, db)
-        sender = Sender(db, channels.transports, channels.limits)
+        sender = Sender(db, channels.transports, channels.limits, shared_rate=shared)
         inbox = Inbox(db)
         conversation = Conversation(db, commune=settings.commune)
         tasks = [asyncio.create_task(sender.run(stop)), asyncio.create_task(inbox.run(stop))]
@@ -159,7 +159,7 @@ async def run_bot(
             app = build_app(
                 db, secret=secret, telegram=telegram if webhook else None, zalo=zalo if webhook else None, zalo_oa=oa, files=files,
             )
-            server = await serve(app, host or settings.webhook_host, port or settings.webhook_port, reuse_port=reuse_port)
+            server = await serve(app, host or settings.webhook_host, port or settings.webhook_port, reuse_port=shared)
         log.info("running: %s%s", ", ".join(names), " (webhooks)" if webhook else "")
         schedule = Schedule(db, settings, sender)
         schedule.start()

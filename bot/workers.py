@@ -32,7 +32,7 @@ def _worker(host: str, port: int) -> None:
     """One worker process (started fresh, so it reads the same environment and .env)."""
     settings = Settings()
     configure_logging(settings.log_level)
-    asyncio.run(run_bot(settings, webhook=True, host=host, port=port, register=False, reuse_port=True))
+    asyncio.run(run_bot(settings, webhook=True, host=host, port=port, register=False, shared=True))
 
 
 def supervise(settings: Settings, host: str, port: int, workers: int) -> None:

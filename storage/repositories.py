@@ -419,10 +419,11 @@ class OutboxRepository(_Repository):
             return None
         return row
 
-    async def pass_claim(self, channel: str, chat_id: str, worker: str, until: datetime) -> None:
-        """Hand the claim on to the chat's new oldest pending message (in the transaction that sent the last)."""
+    async def pass_claim(self, channel: str, chat_id: str, worker: str, until: datetime) -> bool:
+        """Hand the claim on to the chat's new oldest pending message (in the transaction that sent the
+        last); False when there is none: the chat is done."""
         stmt = update(Outbox).where(col(Outbox.id) == self._head(channel, chat_id)).values(claimed_by=worker, claimed_until=until)
-        await self.session.exec(stmt)  # type: ignore[call-overload]
+        return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
 
     async def claimants(self) -> list[str]:
         """The workers holding claims now."""

@@ -133,3 +133,36 @@ async def test_staff_of_one_commune_see_and_touch_only_its_submissions(two_commu
         tp_commune = await uow.communes.by_code("TP")
     assert head.commune_id == tp_commune.id
     assert len(await rows(two_communes, Submission)) == 2
+
+
+async def test_the_console_shows_a_communes_staff_only_their_commune(two_communes):
+    from bot.services.staff import set_password
+    from bot.web.app import create_app
+    from tests.test_web import PASSWORD, client_for, csrf_of, sign_in
+
+    conv = Conversation(two_communes, commune="GP")
+    await (await consented(conv, "telegram", "601")).register()
+    await (await consented(conv, "telegram:TP", "602")).register(village="Thôn Đông Hải")
+    async with UnitOfWork(two_communes) as uow:
+        await add_staff(uow, name="Văn phòng Tân Phong", role="secretariat", login="tanphong", commune="TP", actor=Actor(label="cli"), now=utcnow())
+        await set_password(uow, "tanphong", PASSWORD, actor=Actor(label="cli"), now=utcnow())
+        await uow.commit()
+    app = create_app(two_communes, secret_key="khoa-bi-mat-cua-phien-lam-viec-2026")
+    async with client_for(app) as client:
+        assert (await sign_in(client, "tanphong")).status_code == 303
+        listing = (await client.get("/submissions")).text
+        assert "TP-0001" in listing and "GP-0001" not in listing
+        assert (await client.get("/submissions/GP-0001")).status_code in (403, 404)
+        assert (await client.get("/submissions/TP-0001")).status_code == 200
+        meetings = (await client.get("/meetings")).text
+        assert "TP-2026" in meetings and "GP-2026" not in meetings
+        assert (await client.get("/meetings/GP-2026/publish")).status_code == 404
+        notices = (await client.get("/notices")).text
+        assert "Thôn Đông Hải" in notices and "Thôn Phong Lâm" not in notices
+        csrf = csrf_of((await client.get("/meetings")).text)
+        other = plan_text(topics=["Chủ đề lạ"])
+        refused = await client.post("/meetings/plan", data={"csrf": csrf}, files={"plan": ("gp.toml", other.encode(), "text/plain")})
+        assert refused.status_code == 403 and "GP" in refused.text
+    async with UnitOfWork(two_communes, readonly=True) as uow:
+        gp = await uow.meetings.by_code("GP-2026")
+        assert "Chủ đề lạ" not in [t.name for t in await uow.meetings.topics(gp.id)]

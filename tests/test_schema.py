@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -19,9 +18,15 @@ async def test_upgrade_reaches_head_and_matches_the_models(db: Database):
     assert diff == []
 
 
-async def test_sqlite_runs_in_wal_mode(db: Database):
-    if not db.is_sqlite:
-        pytest.skip("a SQLite setting")
-    async with db.engine.connect() as conn:
-        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+async def test_sqlite_runs_in_wal_mode(tmp_path):
+    from storage.schema import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+    finally:
+        await db.dispose()
     assert mode == "wal"

@@ -43,9 +43,12 @@ class Inbox:
     def register(self, channel: str, handler: Handler) -> None:
         self.handlers[channel] = handler
 
-    async def put(self, channel: str, update_key: str, chat_id: str, payload: dict) -> bool:
-        """Store an update (committed when this returns); False when it had been stored before."""
+    async def put(self, channel: str, update_key: str, chat_id: str, payload: dict, *, unless_handled: bool = False) -> bool:
+        """Store an update (committed when this returns); False when it had been stored before or,
+        with `unless_handled`, handled already (a replay after the inbox row is gone)."""
         async with UnitOfWork(self.db) as uow:
+            if unless_handled and await uow.updates.seen(channel, update_key):
+                return False
             added = await uow.inbox.add(channel, update_key, chat_id, payload, utcnow())
             await uow.commit()
         if added:

@@ -248,13 +248,14 @@ async def _remember_choices(uow: UnitOfWork, channel: str, chat_id: str, reply: 
 class Sender:
     def __init__(
         self, db: Database, transports: dict[str, Transport], limits: dict[str, Limits] | None = None, *,
-        poll_interval: float = 1.0, worker: str | None = None,
+        poll_interval: float = 1.0, worker: str | None = None, shared_rate: bool = False,
     ) -> None:
+        """`shared_rate`: this is one of several workers (PostgreSQL), which keep each bot's rate
+        together; a process alone keeps it by its own clock, with no database round trip."""
         self.db = db
         self.transports = transports
         self.limits = {name: (limits or {}).get(name, Limits()) for name in transports}
-        # SQLite means one process: its own clock keeps the rate, with no database round trip.
-        shared = None if db.is_sqlite else SharedSlots(db)
+        shared = SharedSlots(db) if shared_rate and not db.is_sqlite else None
         self.limiters = {name: RateLimiter(self.limits[name], shared, name) for name in transports}
         self.poll_interval = poll_interval
         self.worker = worker or worker_name()
@@ -324,7 +325,8 @@ class Sender:
                             return False
                         break
                     # Recorded at once: a crash can re-send only what is in flight, never a batch.
-                    await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind)
+                    if not await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind):
+                        return True  # nothing more for this chat
                     break
 
     async def _attachment(self, attachment_id: int | None) -> Attachment | None:
@@ -333,7 +335,8 @@ class Sender:
         async with UnitOfWork(self.db, readonly=True) as uow:
             return await uow.session.get(Attachment, attachment_id)
 
-    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, kind: str) -> None:
+    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, kind: str) -> bool:
+        """Record the delivery; True when the chat has another message waiting (now claimed for us)."""
         async with UnitOfWork(self.db) as uow:
             if forget:
                 await uow.outbox.delete([outbox_id])
@@ -341,8 +344,9 @@ class Sender:
                 await uow.outbox.mark_sent([outbox_id])
                 await _remember_choices(uow, channel, chat_id, reply, kind)
             # In the same commit, so no other worker ever sees this chat unclaimed in between.
-            await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
+            more = await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
             await uow.commit()
+        return more
 
     async def _failed(self, outbox_id: int, attempts: int, channel: str, chat_id: str, exc: DeliveryError, limits: Limits) -> bool:
         """Record a failure; True when the rest of this chat's messages must wait or stop."""

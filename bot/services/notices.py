@@ -264,6 +264,8 @@ async def notify_villages(
     villages = {v: await uow.meetings.village(v) for v in village_ids}
     if any(v is None for v in villages.values()):
         raise NoticeError("no such village")
+    if any(not actor.may_see_commune(v.commune_id) for v in villages.values() if v is not None):
+        raise Forbidden("villages")  # another commune's
     attachment = await uow.session.get(Attachment, attachment_id) if attachment_id is not None else None
     if attachment_id is not None and attachment is None:
         raise NoticeError("no such file")

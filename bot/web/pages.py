@@ -211,6 +211,10 @@ async def upload_plan(request: Request) -> Response:
     try:
         plan = parse_plan(text)
         async with UnitOfWork(c.db) as uow:
+            own = await uow.communes.get(actor.commune_id) if actor.commune_id is not None else None
+            if own is not None and own.code != plan.commune.code:
+                # Staff of one commune plan its meetings only, never another's (nor a new commune).
+                return await _meetings_page(request, actor, problems=[c.tr("web.plan.other_commune", code=plan.commune.code)], status=403)
             report = await load_plan(uow, plan)
             await audit(uow, actor, "meeting.plan", f"meeting {report.meeting_code}",
                         after={"created": report.created, "kept": report.kept, "notified": report.notified, "file": upload.filename},
@@ -561,7 +565,7 @@ async def _notices_page(request: Request, *, error: str | None = None, text: str
     async with UnitOfWork(c.db, readonly=True) as uow:
         communes = {commune.id: commune for _, commune in await uow.meetings.all()}
         villages = [v for cid in communes for v in await uow.communes.villages(cid) if v.active]  # type: ignore[arg-type]
-    villages = [v for v in villages if actor.may_act_for_village(v.id)]  # type: ignore[arg-type]
+    villages = [v for v in villages if actor.may_act_for_village(v.id) and actor.may_see_commune(v.commune_id)]  # type: ignore[arg-type]
     return render(request, "notices.html", status=status, villages=villages, chosen=list(chosen), text=text, error=error,
                   max=VILLAGE_NOTICE_MAX)
 
@@ -603,9 +607,12 @@ async def outbox(request: Request) -> Response:
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
         counts = await uow.outbox.counts()
+        mine = {m.code for m, _ in await _meetings(uow, actor)}
     table: dict[tuple[str, str], dict[str, int]] = {}
     states = list(OUTBOX_STATES)
     for code, kind, state, count in counts:
+        if actor.commune_id is not None and code not in mine:
+            continue  # another commune's messages (or, without a meeting, nobody's in particular)
         table.setdefault((code or "", kind), {})[state] = count
         if state not in states:
             states.append(state)

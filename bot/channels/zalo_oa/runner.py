@@ -10,7 +10,6 @@ from datetime import datetime
 from bot.channels.inbox import Inbox
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Sender
-from storage.uow import UnitOfWork
 
 from .api import OAClient
 from .events import Refused, chat_and_key, from_event, verify
@@ -38,9 +37,7 @@ class ZaloOA:
         if found is None:
             return 200  # an event that is not a person writing (a read receipt, the OA's own echo)
         chat_id, key = found
-        async with UnitOfWork(self.inbox.db, readonly=True) as uow:
-            handled = await uow.updates.seen(self.channel, key)
-        if handled or not await self.inbox.put(self.channel, key, chat_id, event):
+        if not await self.inbox.put(self.channel, key, chat_id, event, unless_handled=True):
             log.info("Zalo OA webhook: a replayed event was dropped")
             return 409
         return 200
