@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from storage.models import ChannelToken, Inbound, Outbox, Resident, Submission
+from storage.models import ChannelToken, Inbound, Outbox, ProcessedUpdate, Resident, Submission
 from tests.conftest import rows
 from tests.support.zalo_double import ZaloBotDouble, ZaloOADouble, oa_signature
 from tests.support.zalo_phone import OAPhone, ZaloPhone, running_oa, running_zalo
@@ -129,11 +129,15 @@ async def test_a_zalo_webhook_needs_the_secret_and_valid_json(meeting_db, zb):
         assert await zb.deliver({"event_name": "message.text.received"}) == 400
         wrapped = {**update, "message": {**update["message"], "message_id": "wrapped-1", "text": "bọc trong ok/result"}}
         assert await zb.deliver(wrapped, wrap=True) == 200
-        stored = await rows(meeting_db, Inbound)
-        assert sorted(r.payload["message"]["text"] for r in stored) == ["bọc trong ok/result", "xin chào"]
+        # The two genuine ones were handled before the answer (their chat was idle); the rest changed nothing.
+        handled = await rows(meeting_db, ProcessedUpdate)
+        assert sorted(r.update_id for r in handled if r.channel == "zalo") == sorted([update["message"]["message_id"], "wrapped-1"])
+        assert await rows(meeting_db, Inbound) == []
+        assert not any("giả mạo" in m.get("text", "") for m in zb.messages(user))
         assert zb.webhook_url == "https://bot.example.gov.vn/webhook/zalo"
     finally:
         await runner.cleanup()
+        await inbox.locks.close()
         await api.close()
 
 

@@ -1,14 +1,17 @@
-"""Inbound updates that must not be lost: stored first, then handled in order, chat by chat.
+"""Inbound updates that must not be lost, handled in order, chat by chat.
 
-A webhook delivery (Telegram, Zalo bot, Zalo OA) and an update read by the Zalo bot's
-long poll (which hands each update out once and never again) are written here and committed
-before the platform is told "received". A crash after that loses nothing: the row is still
-here at the next start, and the conversation core's processed-update record makes handling
-it twice harmless. Rows are deleted once handled, so message texts do not linger.
+Nothing is acknowledged before it is safe. A webhook delivery (Telegram, Zalo bot, Zalo OA)
+whose chat is idle is handled before the platform is answered (`take`): the conversation's
+transaction commits the new state with the update's processed-update record, and a crash
+before the answer only means the platform delivers it again, which that record makes
+harmless. A delivery whose chat is busy, and every update read by the Zalo bot's long poll
+(which hands each update out once and never again), is first written here and committed
+(`put`); it is handled when the chat's turn comes, and a crash after the commit loses
+nothing. Rows are deleted once handled, so message texts do not linger.
 
-With several workers (`doithoai run --webhook --workers N`) any of them may store an update;
+With several workers (`doithoai run --webhook --workers N`) any of them may receive an update;
 whichever takes the chat's lock (storage/locks.py) handles that chat's updates, oldest first,
-and the others leave the chat alone until it is free.
+and the others store theirs and leave the chat alone until it is free.
 """
 
 from __future__ import annotations
@@ -54,6 +57,40 @@ class Inbox:
         if added:
             self._wake.set()
         return added
+
+    async def take(self, channel: str, update_key: str, chat_id: str, payload: dict, *, unless_handled: bool = False) -> bool:
+        """A webhook delivery, before the platform is answered. When nobody is handling its chat and
+        nothing of the chat is waiting, it is handled at once: the platform delivers it again unless
+        answered, and the processed-update record makes that harmless, so storing it first would only
+        cost time. Otherwise it is stored for the chat's turn. False: a replay, refused (`unless_handled`)."""
+        key, name = (channel, chat_id), f"inbox:{channel}:{chat_id}"
+        if key not in self._busy and await self.locks.acquire(name):
+            self._busy.add(key)
+            handled = False
+            try:
+                async with UnitOfWork(self.db, readonly=True) as uow:
+                    if unless_handled and await uow.updates.seen(channel, update_key):
+                        return False
+                    waiting = bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
+                if not waiting:
+                    try:
+                        await self.handlers[channel](payload)
+                        handled = True
+                    except Exception:
+                        log.exception("a %s update could not be handled at once; stored for another try", channel)
+            finally:
+                self._busy.discard(key)
+                await self.locks.release(name)
+            if handled:
+                if await self._waiting(channel, chat_id):
+                    self._start(channel, chat_id)  # what arrived meanwhile, at this worker or another
+                return True
+        return await self.put(channel, update_key, chat_id, payload, unless_handled=unless_handled)
+
+    def _start(self, channel: str, chat_id: str) -> None:
+        task = asyncio.create_task(self.drain_chat(channel, chat_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain_chat(self, channel: str, chat_id: str) -> None:
         """Handle this chat's stored updates, oldest first, one at a time."""
@@ -112,9 +149,7 @@ class Inbox:
         for channel, chat_id in chats:
             if channel not in self.handlers or (channel, chat_id) in self._busy:
                 continue
-            task = asyncio.create_task(self.drain_chat(channel, chat_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(channel, chat_id)
             started += 1
         return started
 

@@ -100,8 +100,9 @@ side, so a green test means Zalo would have accepted the requests.
 
     Events to the bot: ``send_text`` / ``post_event`` POST JSON (compact, UTF-8
     unescaped) with ``X-ZEvent-Signature: mac=sha256(app_id + raw body +
-    timestamp + secret_key)`` (see ``oa_signature``); an event the bot answers
-    with 200 opens the user's 7-day window.
+    timestamp + secret_key)`` (see ``oa_signature``). A user's event opens their
+    7-day window as Zalo receives it, before the bot's webhook answers (the bot may
+    reply while handling it); a forged one (``bad_signature``, ``raw_body``) does not.
 """
 
 from __future__ import annotations
@@ -1074,7 +1075,12 @@ class ZaloOADouble(_Server):
         bad_signature: bool = False,
         raw_body: bytes | str | None = None,
     ) -> int:
-        """POST any event dict, signed over the exact bytes sent; a 200 opens ``event["sender"]["id"]``'s window."""
+        """POST any event dict, signed over the exact bytes sent; a genuine one opens ``event["sender"]["id"]``'s window."""
+        sender = event.get("sender", {}).get("id")
+        if sign and not bad_signature and raw_body is None and isinstance(sender, str):
+            # The person wrote to the OA: that is the interaction, whatever the bot's webhook answers.
+            self._oa_user(sender)
+            self._interactions[sender] = self.clock()
         if raw_body is not None:
             body = raw_body.encode() if isinstance(raw_body, str) else raw_body
         else:
@@ -1085,10 +1091,6 @@ class ZaloOADouble(_Server):
             headers["X-ZEvent-Signature"] = oa_signature(self.app_id, body, str(event.get("timestamp", "")), key)
         status = await self._post(url, body, headers, self.webhook_timeout)
         self.events.append((event, status))
-        sender = event.get("sender", {}).get("id")
-        if status == 200 and isinstance(sender, str):
-            self._oa_user(sender)
-            self._interactions[sender] = self.clock()
         self._notify()
         return status
 

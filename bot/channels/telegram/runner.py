@@ -81,7 +81,7 @@ class TelegramBot:
         update_id = body.get("update_id")
         if not isinstance(update_id, int) or self.inbox is None:
             return False
-        await self.inbox.put(self.channel, str(update_id), _raw_chat(body), body)
+        await self.inbox.take(self.channel, str(update_id), _raw_chat(body), body)
         return True
 
     async def handle_raw(self, payload: dict) -> None:

@@ -33,13 +33,20 @@ class ZaloBot:
         inbox.register(self.channel, self.handle_update)
 
     async def receive(self, body: object) -> bool:
-        """Store one update (from a poll or a webhook); False when it is not a Zalo update at all."""
+        """One webhook delivery; False when it is not a Zalo update at all."""
+        return await self._receive(body, webhook=True)
+
+    async def _receive(self, body: object, *, webhook: bool) -> bool:
         update = unwrap(body)
         found = chat_and_key(update) if update is not None else None
         if update is None or found is None:
             return False
         chat_id, key = found
-        await self.inbox.put(self.channel, key, chat_id, update)
+        if webhook:
+            await self.inbox.take(self.channel, key, chat_id, update)
+        else:
+            # getUpdates hands an update out once: stored before anything else is tried.
+            await self.inbox.put(self.channel, key, chat_id, update)
         return True
 
     async def handle_update(self, update: dict) -> None:
@@ -87,5 +94,5 @@ class ZaloBot:
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 1.0
-            if not await self.receive(update):
+            if not await self._receive(update, webhook=False):
                 log.warning("Zalo getUpdates returned something that is not an update; skipped")

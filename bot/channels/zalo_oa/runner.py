@@ -37,7 +37,7 @@ class ZaloOA:
         if found is None:
             return 200  # an event that is not a person writing (a read receipt, the OA's own echo)
         chat_id, key = found
-        if not await self.inbox.put(self.channel, key, chat_id, event, unless_handled=True):
+        if not await self.inbox.take(self.channel, key, chat_id, event, unless_handled=True):
             log.info("Zalo OA webhook: a replayed event was dropped")
             return 409
         return 200
