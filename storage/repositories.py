@@ -331,6 +331,8 @@ class UpdateLog(_Repository):
         return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
 
 
+# Built once: making an alias costs more than the query it is used in, once per message sent.
+_FIRST_OUTBOX = aliased(Outbox)
 # A message that leaves "pending" (or comes back to it) is nobody's: claims are about what is still to send.
 UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
 
@@ -360,7 +362,7 @@ class OutboxRepository(_Repository):
     @staticmethod
     def _head(channel: Any, chat_id: Any) -> Any:
         """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat)."""
-        first = aliased(Outbox)
+        first = _FIRST_OUTBOX
         return (
             select(func.min(first.id))
             .where(first.channel == channel, first.chat_id == chat_id, first.status == "pending")
