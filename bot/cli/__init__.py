@@ -664,8 +664,8 @@ def privacy_purge() -> None:
 @app.command("run")
 def run(
     webhook: bool = typer.Option(False, "--webhook", help="Serve webhooks (/webhook/telegram, /webhook/zalo, /webhook/zalo-oa; a further commune's bots: /webhook/telegram/CODE…) instead of polling."),
-    host: Optional[str] = typer.Option(None, help="Webhook listen address [default: DOITHOAI_WEBHOOK_HOST]."),
-    port: Optional[int] = typer.Option(None, help="Webhook listen port [default: DOITHOAI_WEBHOOK_PORT]."),
+    host: Optional[str] = typer.Option(None, help="Webhook listen address (default: DOITHOAI_WEBHOOK_HOST)."),
+    port: Optional[int] = typer.Option(None, help="Webhook listen port (default: DOITHOAI_WEBHOOK_PORT)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the webhook port (with --webhook, on PostgreSQL)."),
 ) -> None:
     """Start every bot that has credentials (Telegram, Zalo bot, Zalo OA; the DOITHOAI_ settings'
