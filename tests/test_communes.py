@@ -166,3 +166,23 @@ async def test_the_console_shows_a_communes_staff_only_their_commune(two_commune
     async with UnitOfWork(two_communes, readonly=True) as uow:
         gp = await uow.meetings.by_code("GP-2026")
         assert "Chủ đề lạ" not in [t.name for t in await uow.meetings.topics(gp.id)]
+
+
+async def test_a_communes_posters_open_that_communes_own_bot(tmp_path: Path, double):
+    """Posters for Tân Phong's meeting ask Tân Phong's bot for its name, never Gia Phúc's."""
+    from tests.support.process import bot_env, cli, ok
+
+    communes = tmp_path / "communes.toml"
+    communes.write_text(f'[TP]\ntelegram_token = "{double.token}"\n', encoding="utf-8")
+    env = bot_env(tmp_path, double, DOITHOAI_TELEGRAM_TOKEN="999:GIA-PHUC-NOT-THIS-DOUBLE", DOITHOAI_COMMUNE="GP",
+                  DOITHOAI_COMMUNES_FILE=str(communes))
+    await ok(env, "db", "upgrade")
+    for name, text in (("gp.toml", plan_text()), ("tp.toml", second_commune_plan())):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        await ok(env, "meeting", "load", str(tmp_path / name))
+    await ok(env, "posters", "--meeting", "TP-2026", str(tmp_path / "tp.pdf"))
+    # Asked with Tân Phong's token: the double knows no other (Gia Phúc's would have been refused).
+    assert [c.method for c in double.calls if c.method == "getMe"] == ["getMe"]
+    communes.write_text('[TP]\nzalo_token = "1:Z"\n', encoding="utf-8")
+    code, _, err = await cli(env, "posters", "--meeting", "TP-2026", str(tmp_path / "tp.pdf"))
+    assert code == 1 and "[TP]" in err

@@ -540,7 +540,7 @@ def posters(
     """One printable A4 poster per invited village: the meeting card and a QR code opening the bot with that village chosen."""
     from bot.services.posters import PosterError, render_posters
 
-    username = bot_username or _bot_username()
+    username = bot_username or _bot_username(_meeting_commune(meeting))
 
     async def work(db: Database) -> bytes:
         async with UnitOfWork(db, readonly=True) as uow:
@@ -554,15 +554,41 @@ def posters(
     typer.echo(f"posters written to {path}")
 
 
-def _bot_username() -> str:
+def _meeting_commune(meeting_code: str) -> str | None:
+    """The code of the commune a meeting belongs to (None: no such meeting, said later)."""
+
+    async def work(db: Database) -> str | None:
+        async with UnitOfWork(db, readonly=True) as uow:
+            found = await uow.meetings.by_code(meeting_code)
+            commune = await uow.communes.get(found.commune_id) if found is not None else None
+            return commune.code if commune is not None else None
+
+    return with_db(work)
+
+
+def _bot_username(commune: str | None) -> str:
+    """The Telegram username of the bot that serves `commune`: a poster must never send a commune's
+    residents to another commune's bot."""
     from bot.channels.telegram.runner import make_bot
+    from bot.config import CommunesFileError
 
     s = settings()
-    if s.telegram_token is None:
-        fail("give --bot-username, or set DOITHOAI_TELEGRAM_TOKEN so it can be asked of Telegram")
+    try:
+        own = s.commune_credentials().get(commune or "")
+    except CommunesFileError as exc:
+        fail(str(exc))
+        raise
+    if own is not None:
+        token, where = own.telegram_token, f"telegram_token under [{commune}] in DOITHOAI_COMMUNES_FILE"
+    elif s.commune is None or commune is None or commune == s.commune:
+        token, where = s.telegram_token, "DOITHOAI_TELEGRAM_TOKEN"
+    else:
+        token, where = None, f"telegram_token under [{commune}] in DOITHOAI_COMMUNES_FILE"
+    if token is None:
+        fail(f"give --bot-username, or set {where} so it can be asked of Telegram")
 
     async def ask() -> str:
-        bot = make_bot(s.telegram_token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
+        bot = make_bot(token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
         try:
             return (await bot.get_me()).username or ""
         finally:
