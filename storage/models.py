@@ -262,6 +262,9 @@ class Staff(SQLModel, table=True):
     # The commune they work for; none: every commune of the deployment (a district or province admin).
     commune_id: Optional[int] = Field(default=None, foreign_key="commune.id", index=True)
     telegram_id: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
+    # The bot they last wrote to as staff ("telegram", or a further commune's "telegram:TP"): what
+    # the bot sends them (answers to read out, a notice's progress) goes through that bot.
+    channel: Optional[str] = Field(default=None, sa_column=Column(String(32)))
     login: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
     password_hash: Optional[str] = Field(default=None, sa_column=Column(String(255)))
     failed_logins: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))

@@ -186,3 +186,31 @@ async def test_a_communes_posters_open_that_communes_own_bot(tmp_path: Path, dou
     communes.write_text('[TP]\nzalo_token = "1:Z"\n', encoding="utf-8")
     code, _, err = await cli(env, "posters", "--meeting", "TP-2026", str(tmp_path / "tp.pdf"))
     assert code == 1 and "[TP]" in err
+
+
+async def test_a_further_communes_village_head_hears_back_through_that_communes_bot(two_communes):
+    from bot.services.answers import deliver_answer
+    from storage.models import Outbox, Staff
+
+    async with UnitOfWork(two_communes) as uow:
+        await add_staff(uow, name="Trưởng thôn Đông Hải", role="village_head", villages=["Thôn Đông Hải"], telegram_id="88",
+                        actor=Actor(label="cli"), now=utcnow())
+        await uow.commit()
+    conv = Conversation(two_communes, commune="GP")
+    head = CoreChat(conv, user_id="88", channel="telegram:TP")
+    assert "Thôn Đông Hải" in head.texts(await head.text("/thon"))
+    [staff] = [s for s in await rows(two_communes, Staff) if s.telegram_id == "88"]
+    assert staff.channel == "telegram:TP"
+    async with UnitOfWork(two_communes) as uow:
+        meeting = await uow.meetings.by_code("TP-2026")
+        village = (await uow.staff.villages_named("Thôn Đông Hải"))[0]
+        topic = (await uow.meetings.topics(meeting.id))[0]
+        paper = Submission(ref="TP-0009", meeting_id=meeting.id, name="Bà Tư", village_id=village.id, topic_id=topic.id,
+                           question="Phiếu giấy: đề nghị sửa cầu tràn.", channel="paper", created_at=utcnow(),
+                           answer="Xã sẽ sửa trong tháng tới.", answer_revision=1, status="answered", answered_at=utcnow())
+        uow.submissions.add(paper)
+        await uow.flush()
+        assert await deliver_answer(uow, paper, meeting)
+        await uow.commit()
+    copies = [o for o in await rows(two_communes, Outbox) if o.kind == "answer"]
+    assert [(o.channel, o.chat_id) for o in copies] == [("telegram:TP", "88")]

@@ -94,6 +94,8 @@ class Conversation:
                 commune = await ctx.commune()
                 if commune is None or commune.id != staff.commune_id:
                     ctx.staff = None
+            if ctx.staff is not None and ctx.staff.channel != event.channel:
+                ctx.staff.channel = event.channel  # where the bot writes to them from now on
             if resident is not None and resident.language != ctx.tr.lang:
                 resident.language = ctx.tr.lang
             if resident is not None and resident.unreachable_at is not None:

@@ -145,7 +145,7 @@ async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Me
         answer = answer_reply(submission, commune, tr, correction=correction, feedback=False)
         text = tr("paper.answer_head", ref=submission.ref, name=submission.name or "", village=village.name) + "\n\n" + answer.text
         key = f"answer:{submission.ref}:r{submission.answer_revision}:head:{head.id}"
-        queued |= bool(await enqueue(uow, key=key, channel="telegram", chat_id=head.telegram_id, reply=Reply(text=text),
+        queued |= bool(await enqueue(uow, key=key, channel=head.channel or "telegram", chat_id=head.telegram_id, reply=Reply(text=text),
                                      kind="answer", meeting_id=meeting.id))
     return queued
 

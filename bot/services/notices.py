@@ -324,5 +324,5 @@ async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datet
         else:
             text = tr("vh.report", target=target, sent=sent, unreachable=unreachable)
             key = f"village-notice-report:{batch}"
-        queued += bool(await enqueue(uow, key=key, channel="telegram", chat_id=staff.telegram_id, reply=Reply(text=text), kind="reply"))
+        queued += bool(await enqueue(uow, key=key, channel=staff.channel or "telegram", chat_id=staff.telegram_id, reply=Reply(text=text), kind="reply"))
     return queued

@@ -29,6 +29,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.add_column(sa.Column('commune_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('channel', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_staff_commune_id'), ['commune_id'], unique=False)
         batch_op.create_foreign_key('fk_staff_commune', 'commune', ['commune_id'], ['id'])
 
@@ -39,6 +40,7 @@ def downgrade() -> None:
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_constraint('fk_staff_commune', type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_staff_commune_id'))
+        batch_op.drop_column('channel')
         batch_op.drop_column('commune_id')
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
