@@ -20,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
                        "Variants: baseline (aiogram FSM + MemoryStorage), doithoai on SQLite, on PostgreSQL with 1 and 2 workers.")
     i.add_argument("--residents", default="100,1000", help="comma-separated crowd sizes (default: 100,1000)")
     i.add_argument("--rate", type=float, default=200.0, help="updates a second offered in the fixed-rate run (default: 200)")
-    i.add_argument("--rate-seconds", type=float, default=20.0, help="how long the fixed-rate run offers updates (default: 20)")
+    i.add_argument("--rate-seconds", type=float, default=10.0, help="how long the fixed-rate run offers updates (default: 10)")
     i.add_argument("--variants", default="baseline,sqlite,pg-1,pg-2", help="comma-separated subset of baseline,sqlite,pg-1,pg-2")
     i.add_argument("--quick", action="store_true", help="a quick check: --residents 50,200 --rate-seconds 5")
 
@@ -49,6 +49,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["broadcast"]:  # its own options (and --help), as `python bench/broadcast.py` takes them
+        from bench import broadcast
+
+        sys.argv = ["python -m bench broadcast", *argv[1:]]
+        asyncio.run(broadcast.main())
+        return
     args = parser().parse_args(argv)
     if args.command == "inbound":
         from bench import inbound
@@ -68,11 +75,6 @@ def main(argv: list[str] | None = None) -> None:
         if args.quick:
             args.communes, args.residents, args.submissions = 10, 10_000, 2_000
         asyncio.run(scale.main(args))
-    else:
-        from bench import broadcast
-
-        sys.argv = ["python -m bench broadcast", *args.rest]
-        asyncio.run(broadcast.main())
 
 
 if __name__ == "__main__":

@@ -47,20 +47,23 @@ class Sample:
     step: int
     sent: float  # perf_counter when the update was handed to the HTTP client
     latency: float  # seconds until the next question arrived at the double
+    ack: float  # seconds until the webhook answered 200
 
 
-@dataclass
 class Webhook:
-    """Where updates go, with Telegram's manners: the secret header, at most `connections` at once,
+    """Where updates go, with Telegram's manners: the secret header, at most `connections` deliveries
+    at once, handed out in the order the updates were made (a FIFO gate: aiohttp's own pool gives a
+    freed keep-alive connection to whoever asks next, which starves the requests already waiting),
     and a failed delivery tried again a second later."""
 
-    url: str
-    connections: int
-    session: aiohttp.ClientSession | None = None
-    refused: int = 0  # deliveries answered with something other than 200 (then tried again)
+    def __init__(self, url: str, connections: int) -> None:
+        self.url, self.connections = url, connections
+        self.session: aiohttp.ClientSession | None = None
+        self.gate = asyncio.Semaphore(connections)
+        self.refused = 0  # deliveries answered with something other than 200 (then tried again)
 
     async def __aenter__(self) -> "Webhook":
-        connector = aiohttp.TCPConnector(limit=self.connections, force_close=False)
+        connector = aiohttp.TCPConnector(limit=self.connections)
         self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
         return self
 
@@ -68,16 +71,18 @@ class Webhook:
         assert self.session is not None
         await self.session.close()
 
-    async def post(self, update: dict) -> None:
+    async def post(self, update: dict, url: str | None = None) -> None:
+        """Deliver one update (to `url`, default the webhook's own: a further commune's bot has its own path)."""
         assert self.session is not None
         for _ in range(30):
-            try:
-                async with self.session.post(self.url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
-                    await r.read()
-                    if r.status == 200:
-                        return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                pass
+            async with self.gate:
+                try:
+                    async with self.session.post(url or self.url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+                        await r.read()
+                        if r.status == 200:
+                            return
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
             self.refused += 1
             await asyncio.sleep(1.0)
         raise RuntimeError("the webhook refused an update 30 times")
@@ -94,6 +99,7 @@ class Resident:
     ref: str | None = None
     samples: list[Sample] = field(default_factory=list)
     failed: str | None = None
+    url: str | None = None  # the webhook of this resident's bot, when not the default one
 
     @property
     def done(self) -> bool:
@@ -120,13 +126,14 @@ class Resident:
         update = self.next_update()
         expected = STEPS[self.step][2]
         sent = time.perf_counter()
-        await webhook.post(update)
+        await webhook.post(update, self.url)
+        ack = time.perf_counter() - sent
         try:
             message, self.cursor, at = await self.double.wait_for(self.user.id, self.cursor, expected, timeout)
         except TimeoutError:
             self.failed = f"step {self.step + 1}: no {expected!r} within {timeout:.0f} s"
             return
-        self.samples.append(Sample(self.step, sent, at - sent))
+        self.samples.append(Sample(self.step, sent, at - sent, ack))
         if self.step == len(STEPS) - 1:
             self.ref = next((line.split(": ", 1)[1].strip() for line in message["text"].splitlines() if "Mã phiếu" in line), None)
         self.step += 1
