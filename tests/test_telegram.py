@@ -81,6 +81,11 @@ async def test_from_start_to_receipt(meeting_db, double, bot):
     # The command menu was registered, in Vietnamese by default and in English for English apps.
     assert [c["command"] for c in double.commands[("default", "")]] == ["start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "tatthongbao", "batthongbao", "xoadulieu"]
     assert [c["command"] for c in double.commands[("default", "en")]][:3] == ["start", "register", "meeting"]
+    # Each message is recorded as sent just after the platform took it: give the last record a moment.
+    for _ in range(50):
+        if all(o.status == "sent" for o in await rows(meeting_db, Outbox)):
+            break
+        await asyncio.sleep(0.1)
     assert all(o.status == "sent" for o in await rows(meeting_db, Outbox))
 
 
