@@ -143,14 +143,15 @@ async def test_two_workers_serve_two_communes_in_order_once_and_survive_a_killed
             zalo = [ZaloPhone(double=zb, user=zb.user(f"Tân Phong {i}")) for i in range(3)]
             first = await asyncio.gather(
                 *(register_on_telegram(p, f"{NAMES[i]} Gia", f"Câu hỏi số {i} của Gia Phúc về đường thôn.") for i, p in enumerate(telegram[:2])),
-                *(register_on_zalo(p, f"{NAMES[i]} Tân", f"Câu hỏi số {i} của Tân Phong về kênh mương.") for i, p in enumerate(zalo[:2])),
+                *(register_on_zalo(p, f"{NAMES[i]} Tân", f"Câu hỏi số {i} của Tân Phong về kênh mương.") for i, p in enumerate(zalo)),
             )
-            # kill -9 one worker: what it held is in the database, and the other carries on.
+            # kill -9 one worker: what it held is in the database, and the other carries on. (Telegram
+            # re-sends a delivery the dead worker never answered; the Zalo double would not, so the
+            # residents who write on meanwhile are on Telegram.)
             victim = workers_of(bot.proc.pid)[0]
             os.kill(victim, signal.SIGKILL)
             second = await asyncio.gather(
                 *(register_on_telegram(p, f"{NAMES[i]} Gia", f"Câu hỏi số {i} của Gia Phúc về đường thôn.") for i, p in enumerate(telegram[2:], 2)),
-                register_on_zalo(zalo[2], f"{NAMES[2]} Tân", "Câu hỏi số 2 của Tân Phong về kênh mương."),
             )
             await until(lambda: len(workers_of(bot.proc.pid)) == 2 and victim not in workers_of(bot.proc.pid))
             refs = first + second
@@ -161,7 +162,7 @@ async def test_two_workers_serve_two_communes_in_order_once_and_survive_a_killed
                 await ok(env, "answer", ref, "--text", f"Trả lời riêng cho phiếu {ref}.")
             await ok(env, "conclusion", "publish", "--meeting", "GP-2026")
             await ok(env, "conclusion", "publish", "--meeting", "TP-2026")
-            owner = dict(zip(first + second, telegram[:2] + zalo[:2] + telegram[2:] + zalo[2:]))
+            owner = dict(zip(first + second, telegram[:2] + zalo + telegram[2:]))
             for ref, phone in owner.items():
                 await phone.expect(f"Trả lời riêng cho phiếu {ref}.", timeout=60)
             await asyncio.sleep(2)  # time for any duplicate to show
