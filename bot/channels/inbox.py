@@ -33,6 +33,11 @@ Handler = Callable[[dict], Awaitable[None]]
 MAX_ATTEMPTS = 5
 
 
+def _lock_name(channel: str, chat_id: str) -> str:
+    """The chat's lock: one name for handling at once and for draining what was stored."""
+    return f"inbox:{channel}:{chat_id}"
+
+
 class Inbox:
     def __init__(self, db: Database, handlers: dict[str, Handler] | None = None, *, poll_interval: float = 1.0) -> None:
         self.db = db
@@ -63,7 +68,7 @@ class Inbox:
         nothing of the chat is waiting, it is handled at once: the platform delivers it again unless
         answered, and the processed-update record makes that harmless, so storing it first would only
         cost time. Otherwise it is stored for the chat's turn. False: a replay, refused (`unless_handled`)."""
-        key, name = (channel, chat_id), f"inbox:{channel}:{chat_id}"
+        key, name = (channel, chat_id), _lock_name(channel, chat_id)
         if key not in self._busy and await self.locks.acquire(name):
             self._busy.add(key)
             handled = False
@@ -112,7 +117,7 @@ class Inbox:
 
     async def _serve(self, channel: str, chat_id: str) -> bool:
         """Handle the chat's updates while holding its lock; False when another worker holds it or one failed."""
-        name = f"inbox:{channel}:{chat_id}"
+        name = _lock_name(channel, chat_id)
         if not await self.locks.acquire(name):
             return False
         try:
