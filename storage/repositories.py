@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import String, and_, cast, delete, func, or_, update
+from sqlalchemy import Row, String, and_, bindparam, cast, delete, func, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -28,16 +29,40 @@ from storage.models import (
     StaffVillage,
     Submission,
     Topic,
+    UTCDateTime,
     Village,
     utcnow,
 )
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def _insert_ignoring_conflict(session: AsyncSession, table: Any, values: dict) -> Any:
     """INSERT … ON CONFLICT DO NOTHING, in the dialect at hand."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     return insert(table).values(**values).on_conflict_do_nothing()
+
+
+class _Prepared:
+    """A statement run on every update or message, built once per dialect with bound parameters:
+    SQLAlchemy then neither rebuilds it nor works out its cache key again on each call."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self.build = build
+        self.by_dialect: dict[str, Any] = {}
+
+    def __call__(self, session: AsyncSession) -> Any:
+        dialect = _dialect(session)
+        stmt = self.by_dialect.get(dialect)
+        if stmt is None:
+            stmt = self.by_dialect[dialect] = self.build(dialect)
+        return stmt
+
+
+def _insert_ignoring(dialect: str, table: Any) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class _Repository:
@@ -153,9 +178,10 @@ class ResidentRepository(_Repository):
     async def get(self, resident_id: int) -> Resident | None:
         return await self.session.get(Resident, resident_id)
 
+    _FIND = _Prepared(lambda _: select(Resident).where(Resident.channel == bindparam("channel"), Resident.external_id == bindparam("external_id")))
+
     async def find(self, channel: str, external_id: str) -> Resident | None:
-        stmt = select(Resident).where(Resident.channel == channel, Resident.external_id == external_id)
-        return (await self.session.exec(stmt)).first()
+        return (await self.session.exec(self._FIND(self.session), params={"channel": channel, "external_id": external_id})).first()
 
     async def delete(self, resident: Resident) -> None:
         await self.session.delete(resident)
@@ -323,18 +349,54 @@ class UpdateLog(_Repository):
         stmt = select(ProcessedUpdate).where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id)
         return (await self.session.exec(stmt)).first() is not None
 
+    _RECORD = _Prepared(lambda dialect: _insert_ignoring(dialect, ProcessedUpdate.__table__).on_conflict_do_nothing())  # type: ignore[attr-defined]
+
     async def first_time(self, channel: str, update_id: str) -> bool:
         """Record the update; False when it was already processed (a redelivery)."""
-        stmt = _insert_ignoring_conflict(
-            self.session, ProcessedUpdate, {"channel": channel, "update_id": update_id, "processed_at": utcnow()}
-        )
-        return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
+        values = {"channel": channel, "update_id": update_id, "processed_at": utcnow()}
+        return (await self.session.exec(self._RECORD(self.session), params=values)).rowcount == 1  # type: ignore[call-overload]
 
 
 # Built once: making an alias costs more than the query it is used in, once per message sent.
 _FIRST_OUTBOX = aliased(Outbox)
+# The sending path runs once per message: plain Core statements on the table, which skip the ORM's
+# per-statement work (entity loading, keeping the session in step with a bulk UPDATE).
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_FIRST = _OUTBOX.alias("first")
 # A message that leaves "pending" (or comes back to it) is nobody's: claims are about what is still to send.
 UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+
+
+def _head_id() -> Any:
+    """The id of the chat's (:b_channel, :b_chat_id) oldest pending message: the only one that may go next.
+    (Parameters named like a column are kept for that column's value in an UPDATE: hence "b_".)"""
+    first = _FIRST
+    return (
+        core_select(func.min(first.c.id))
+        .where(first.c.channel == bindparam("b_channel"), first.c.chat_id == bindparam("b_chat_id"), first.c.status == "pending")
+        .scalar_subquery()
+    )
+
+
+_WORKER, _UNTIL = bindparam("worker", type_=String()), bindparam("until", type_=UTCDateTime())
+_CLAIM = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == _head_id(),
+        _OUTBOX.c.status == "pending",
+        or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < bindparam("now", type_=UTCDateTime()), _OUTBOX.c.claimed_by == _WORKER),
+    )
+    .values(claimed_by=_WORKER, claimed_until=_UNTIL)
+    .returning(*_OUTBOX.c)
+)
+_PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _head_id()).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_OUTBOX.c)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(status="sent", attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("now", type_=UTCDateTime()), last_error=None, **UNCLAIMED)
+)
+_DELETE = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+_ENQUEUE = _Prepared(lambda dialect: _insert_ignoring(dialect, _OUTBOX).on_conflict_do_nothing().returning(_OUTBOX.c.id))
 
 
 class OutboxRepository(_Repository):
@@ -348,8 +410,7 @@ class OutboxRepository(_Repository):
             "transient": transient, "kind": kind, "meeting_id": meeting_id, "priority": priority,
             "attempts": 0, "created_at": utcnow(),
         }
-        stmt = _insert_ignoring_conflict(self.session, Outbox, values).returning(Outbox.id)  # type: ignore[arg-type]
-        return (await self.session.exec(stmt)).scalar_one_or_none()  # type: ignore[call-overload]
+        return (await self.session.exec(_ENQUEUE(self.session), params=values)).scalar_one_or_none()  # type: ignore[call-overload]
 
     async def pending_for_chat(self, channel: str, chat_id: str) -> Sequence[Outbox]:
         stmt = (
@@ -395,37 +456,26 @@ class OutboxRepository(_Repository):
             await self.session.exec(claim)  # type: ignore[call-overload]
         return [chat_id for _, chat_id in rows]
 
-    async def claim_chat(self, channel: str, chat_id: str, now: datetime, worker: str, until: datetime) -> bool:
-        """Claim one chat (to send a reply at once); False when another worker serves it (it will send this too)."""
-        stmt = (
-            update(Outbox)
-            .where(
-                col(Outbox.id) == self._head(channel, chat_id),
-                col(Outbox.status) == "pending",
-                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now, col(Outbox.claimed_by) == worker),
-            )
-            .values(claimed_by=worker, claimed_until=until)
-        )
-        return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
+    async def claim_chat(self, channel: str, chat_id: str, now: datetime, worker: str, until: datetime) -> Row | None:
+        """Claim one chat (to send a reply at once): its next message, now `worker`'s; None when
+        nothing is pending or another worker serves the chat (it will send this too)."""
+        params = {"b_channel": channel, "b_chat_id": chat_id, "now": now, "worker": worker, "until": until}
+        return (await self.session.exec(_CLAIM, params=params)).first()  # type: ignore[call-overload]
 
-    async def next_claimed(self, channel: str, chat_id: str, worker: str, now: datetime) -> Outbox | None:
+    async def next_claimed(self, channel: str, chat_id: str, worker: str, now: datetime) -> Row | None:
         """The chat's next message, when `worker`'s claim on the chat still holds."""
-        stmt = (
-            select(Outbox)
-            .where(Outbox.channel == channel, Outbox.chat_id == chat_id, Outbox.status == "pending")
-            .order_by(col(Outbox.id))
-            .limit(1)
-        )
-        row = (await self.session.exec(stmt)).first()
+        t = _OUTBOX
+        stmt = core_select(t).where(t.c.channel == channel, t.c.chat_id == chat_id, t.c.status == "pending").order_by(t.c.id).limit(1)
+        row = (await self.session.exec(stmt)).first()  # type: ignore[call-overload]
         if row is None or row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
             return None
         return row
 
-    async def pass_claim(self, channel: str, chat_id: str, worker: str, until: datetime) -> bool:
+    async def pass_claim(self, channel: str, chat_id: str, worker: str, until: datetime) -> Row | None:
         """Hand the claim on to the chat's new oldest pending message (in the transaction that sent the
-        last); False when there is none: the chat is done."""
-        stmt = update(Outbox).where(col(Outbox.id) == self._head(channel, chat_id)).values(claimed_by=worker, claimed_until=until)
-        return (await self.session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
+        last) and return it; None when there is none: the chat is done."""
+        params = {"b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
+        return (await self.session.exec(_PASS_CLAIM, params=params)).first()  # type: ignore[call-overload]
 
     async def claimants(self) -> list[str]:
         """The workers holding claims now."""
@@ -512,16 +562,11 @@ class OutboxRepository(_Repository):
             values["sent_at"] = utcnow()
         await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
 
-    async def mark_sent(self, outbox_ids: list[int]) -> None:
-        stmt = (
-            update(Outbox)
-            .where(col(Outbox.id).in_(outbox_ids))
-            .values(status="sent", attempts=Outbox.attempts + 1, sent_at=utcnow(), last_error=None, **UNCLAIMED)
-        )
-        await self.session.exec(stmt)  # type: ignore[call-overload]
+    async def mark_sent(self, outbox_id: int) -> None:
+        await self.session.exec(_MARK_SENT, params={"b_id": outbox_id, "now": utcnow()})  # type: ignore[call-overload]
 
-    async def delete(self, outbox_ids: list[int]) -> None:
-        await self.session.exec(delete(Outbox).where(col(Outbox.id).in_(outbox_ids)))  # type: ignore[call-overload]
+    async def delete(self, outbox_id: int) -> None:
+        await self.session.exec(_DELETE, params={"b_id": outbox_id})  # type: ignore[call-overload]
 
     async def retry_later(self, outbox_id: int, error: str, at: datetime) -> None:
         stmt = (
@@ -559,8 +604,10 @@ class StaffRepository(_Repository):
     async def get(self, staff_id: int) -> Staff | None:
         return await self.session.get(Staff, staff_id)
 
+    _BY_TELEGRAM = _Prepared(lambda _: select(Staff).where(Staff.telegram_id == bindparam("telegram_id")))
+
     async def by_telegram(self, telegram_id: str) -> Staff | None:
-        return (await self.session.exec(select(Staff).where(Staff.telegram_id == telegram_id))).first()
+        return (await self.session.exec(self._BY_TELEGRAM(self.session), params={"telegram_id": telegram_id})).first()
 
     async def by_login(self, login: str) -> Staff | None:
         return (await self.session.exec(select(Staff).where(Staff.login == login))).first()
@@ -643,7 +690,7 @@ class InboxRepository(_Repository):
         values = {"channel": channel, "update_key": update_key, "chat_id": chat_id, "payload": payload, "received_at": now, "attempts": 0}
         return (await self.session.exec(_insert_ignoring_conflict(self.session, Inbound, values))).rowcount == 1  # type: ignore[call-overload]
 
-    async def chats(self, limit: int = 500) -> list[tuple[str, str]]:
+    async def chats(self, limit: int | None = 500) -> list[tuple[str, str]]:
         stmt = select(Inbound.channel, Inbound.chat_id).group_by(Inbound.channel, Inbound.chat_id).order_by(func.min(Inbound.id)).limit(limit)
         return [(c, chat) for c, chat in (await self.session.exec(stmt)).all()]
 

@@ -77,7 +77,10 @@ async def test_a_broadcast_keeps_close_to_the_limit_and_never_above_it(meeting_d
     async with sending(meeting_db, double, Limits(per_second=rate)):
         await until(lambda: _all_sent(meeting_db, n))
     elapsed = time.monotonic() - started
-    assert double.max_rate(1.0) <= rate  # never above
+    assert double.real_rejections() == []  # no 429: the double's buckets are Telegram's
+    # Never above in a second, with the double's arrival times read a little loosely: it runs in this
+    # very event loop, which on a loaded machine bunches the handling of requests sent evenly.
+    assert double.max_rate(0.95) <= rate
     assert elapsed <= n / rate * 1.4 + 1  # not far below: within 40 % of the limit
     assert all(len(double.messages(u)) == 1 for u in users)
 

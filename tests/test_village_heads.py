@@ -341,7 +341,7 @@ async def test_a_long_notice_reports_progress_now_and_then_and_the_final_count_o
         async with UnitOfWork(meeting_db) as uow:
             for o in await notices_queued(meeting_db):
                 if int(o.chat_id) - 500 in chats and (file or "#" not in o.key):
-                    await uow.outbox.mark_sent([o.id])
+                    await uow.outbox.mark_sent(o.id)
             await uow.commit()
 
     assert len(await notices_queued(meeting_db)) == 10  # a text and a photo each

@@ -11,7 +11,8 @@ import itertools
 import string
 from typing import Callable, TextIO
 
-from bot.core.conversation import Conversation
+from bot.channels.respond import respond
+from bot.core.conversation import Conversation, Handled
 from bot.core.io import Button, Event, KeyButton, Kind, Reply, split_command, typed_event
 from bot.delivery.sender import Sender
 from bot.i18n import Translator
@@ -94,10 +95,11 @@ class ConsoleChat:
         event = self.to_event(line)
         if event is None:
             return
-        handled = await self.conversation.handle(event)
-        if handled.outcome.toast and event.kind == Kind.BUTTON:
-            self.transport.out.write(f"   ({handled.outcome.toast})\n")
-        await self.sender.flush_chat(CHANNEL, USER)
+        async def toast(handled: Handled) -> None:
+            if handled.outcome.toast and event.kind == Kind.BUTTON:
+                self.transport.out.write(f"   ({handled.outcome.toast})\n")
+
+        await respond(self.conversation, self.sender, event, before_sending=toast)
 
     async def run(self, prompt: str = "\n👤 › ") -> None:
         while True:

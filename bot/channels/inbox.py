@@ -47,6 +47,10 @@ class Inbox:
         self._busy: set[tuple[str, str]] = set()
         self.locks = ChatLocks(db)
         self._tasks: set[asyncio.Task] = set()
+        # On SQLite this process is the only one (storage/locks.py), so it can know which chats have
+        # stored updates without asking the database twice per update: chat → a count of stores,
+        # which tells a store that raced with "nothing left" apart (None: not loaded yet).
+        self._stored: dict[tuple[str, str], int] | None = None
 
     def register(self, channel: str, handler: Handler) -> None:
         self.handlers[channel] = handler
@@ -54,12 +58,15 @@ class Inbox:
     async def put(self, channel: str, update_key: str, chat_id: str, payload: dict, *, unless_handled: bool = False) -> bool:
         """Store an update (committed when this returns); False when it had been stored before or,
         with `unless_handled`, handled already (a replay after the inbox row is gone)."""
+        await self._known()  # loaded before storing, so that this store is counted
         async with UnitOfWork(self.db) as uow:
             if unless_handled and await uow.updates.seen(channel, update_key):
                 return False
             added = await uow.inbox.add(channel, update_key, chat_id, payload, utcnow())
             await uow.commit()
         if added:
+            if self._stored is not None:
+                self._stored[(channel, chat_id)] = self._stored.get((channel, chat_id), 0) + 1
             self._wake.set()
         return added
 
@@ -73,10 +80,13 @@ class Inbox:
             self._busy.add(key)
             handled = False
             try:
-                async with UnitOfWork(self.db, readonly=True) as uow:
-                    if unless_handled and await uow.updates.seen(channel, update_key):
-                        return False
-                    waiting = bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
+                if unless_handled or not await self._known():
+                    async with UnitOfWork(self.db, readonly=True) as uow:
+                        if unless_handled and await uow.updates.seen(channel, update_key):
+                            return False
+                        waiting = bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
+                else:
+                    waiting = key in (self._stored or {})
                 if not waiting:
                     try:
                         await self.handlers[channel](payload)
@@ -111,7 +121,20 @@ class Inbox:
         finally:
             self._busy.discard(key)
 
+    async def _known(self) -> bool:
+        """Whether this process knows every chat with stored updates (SQLite), loading them once."""
+        if not self.db.is_sqlite:
+            return False
+        if self._stored is None:
+            async with UnitOfWork(self.db, readonly=True) as uow:
+                chats = await uow.inbox.chats(limit=None)
+            if self._stored is None:
+                self._stored = {chat: 1 for chat in chats}
+        return True
+
     async def _waiting(self, channel: str, chat_id: str) -> bool:
+        if await self._known():
+            return (channel, chat_id) in (self._stored or {})
         async with UnitOfWork(self.db, readonly=True) as uow:
             return bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
 
@@ -122,9 +145,13 @@ class Inbox:
             return False
         try:
             while True:
+                stores = None if self._stored is None else self._stored.get((channel, chat_id))
                 async with UnitOfWork(self.db, readonly=True) as uow:
                     rows = list(await uow.inbox.for_chat(channel, chat_id))
                 if not rows:
+                    # Unless something was stored meanwhile, which this read may have missed.
+                    if self._stored is not None and self._stored.get((channel, chat_id)) == stores:
+                        self._stored.pop((channel, chat_id), None)
                     return True
                 for row in rows:
                     assert row.id is not None

@@ -11,7 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from bot.channels.traits import commune_code, kind, traits
 from bot.core.choices import Choice, pick
@@ -56,9 +56,20 @@ KEPT_FOR_LATER = ("answer", "summary", "change")
 MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Who will send the replies at once: the chat is claimed for them in the replies' own
+    transaction, so no other sender ever sees those messages unclaimed (bot/delivery/sender.py)."""
+
+    worker: str
+    until: datetime
+
+
 @dataclass
 class Handled:
     outcome: Outcome
+    claimed: bool = False  # a claim was tried in the transaction (see `head`)
+    head: Any = None  # then: the chat's next message, claimed; None: nothing to send, or another worker sends it
 
 
 class Conversation:
@@ -69,15 +80,15 @@ class Conversation:
         # carry its code ("telegram:TP"). None: the database's only commune.
         self.commune = commune
 
-    async def handle(self, event: Event) -> Handled:
+    async def handle(self, event: Event, claim: Claim | None = None) -> Handled:
         try:
-            return await self._handle(event)
+            return await self._handle(event, claim)
         except Exception:
             # Never the message text: it is personal data.
             log.exception("handling %s update %s on %s failed", event.kind.value, event.update_id, event.channel)
             return await self._apologise(event)
 
-    async def _handle(self, event: Event) -> Handled:
+    async def _handle(self, event: Event, claim: Claim | None) -> Handled:
         async with UnitOfWork(self.db) as uow:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
@@ -107,8 +118,9 @@ class Conversation:
             if not buttons:
                 _without_buttons(ctx)
             await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
+            head = await uow.outbox.claim_chat(event.channel, event.chat_id, utcnow(), claim.worker, claim.until) if claim else None
             await uow.commit()
-            return Handled(ctx.out)
+            return Handled(ctx.out, claimed=claim is not None, head=head)
 
     async def _apologise(self, event: Event) -> Handled:
         tr = Translator(pick_language(event.language))

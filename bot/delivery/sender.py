@@ -24,14 +24,16 @@ import socket
 import uuid
 import weakref
 from collections import deque
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import AsyncIterator, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from bot.channels.traits import traits
 from bot.core.choices import offered
+from bot.core.conversation import Claim, Handled
 from bot.core.io import Reply
 from storage.db import Database
 from storage.models import Attachment, utcnow
@@ -282,31 +284,54 @@ class Sender:
     def _claim_until(self) -> datetime:
         return utcnow() + timedelta(seconds=CLAIM_SECONDS)
 
+    def claim(self) -> Claim:
+        """A claim for this worker, to be taken in the transaction that queues a reply."""
+        return Claim(self.worker, self._claim_until())
+
+    @asynccontextmanager
+    async def replying(self, channel: str, chat_id: str) -> AsyncIterator[None]:
+        """Hold the chat while a reply is made and sent (`bot/channels/respond.py`): no other send to it
+        in this process comes between, so what the reply's transaction claimed is still to send."""
+        async with self._lock(channel, chat_id):
+            yield
+
+    async def send_reply(self, channel: str, chat_id: str, handled: Handled) -> bool:
+        """Within `replying`: send what the reply's transaction claimed, starting with its head; when it
+        took no claim (a redelivery, an apology), claim the chat now."""
+        if handled.claimed and handled.head is None:
+            return True  # nothing to send, or another worker serves the chat and sends this too
+        return await self._flush_locked(channel, chat_id, claimed=handled.claimed, head=handled.head)
+
     async def flush_chat(self, channel: str, chat_id: str, *, claimed: bool = False) -> bool:
         """Send this chat's due messages in order; False when the next one has to wait (retry, rate).
         `claimed`: the caller has claimed the chat already (the background scan)."""
         async with self._lock(channel, chat_id):
-            if not claimed:
-                async with UnitOfWork(self.db) as uow:
-                    claimed = await uow.outbox.claim_chat(channel, chat_id, utcnow(), self.worker, self._claim_until())
-                    await uow.commit()
-                if not claimed:
-                    return True  # nothing pending, or another worker is sending to this chat and will send this too
-            done = False
-            try:
-                done = await self._send_claimed(channel, chat_id)
-                return done
-            finally:
-                if not done:  # stopped early (backing off, unreachable, an error): the chat is free for any worker
-                    async with UnitOfWork(self.db) as uow:
-                        await uow.outbox.release_claims(channel, chat_id, self.worker)
-                        await uow.commit()
+            return await self._flush_locked(channel, chat_id, claimed=claimed)
 
-    async def _send_claimed(self, channel: str, chat_id: str) -> bool:
+    async def _flush_locked(self, channel: str, chat_id: str, *, claimed: bool, head: Row | None = None) -> bool:
+        if not claimed:
+            async with UnitOfWork(self.db) as uow:
+                head = await uow.outbox.claim_chat(channel, chat_id, utcnow(), self.worker, self._claim_until())
+                await uow.commit()
+            if head is None:
+                return True  # nothing pending, or another worker is sending to this chat and will send this too
+        done = False
+        try:
+            done = await self._send_claimed(channel, chat_id, head)
+            return done
+        finally:
+            if not done:  # stopped early (backing off, unreachable, an error): the chat is free for any worker
+                async with UnitOfWork(self.db) as uow:
+                    await uow.outbox.release_claims(channel, chat_id, self.worker)
+                    await uow.commit()
+
+    async def _send_claimed(self, channel: str, chat_id: str, row: Row | None = None) -> bool:
+        """Send the claimed chat's messages, starting with `row` when the claim just returned it."""
         transport, limits = self.transports[channel], self.limits[channel]
         while True:
-            async with UnitOfWork(self.db, readonly=True) as uow:
-                row = await uow.outbox.next_claimed(channel, chat_id, self.worker, utcnow())
+            if row is None:
+                async with UnitOfWork(self.db, readonly=True) as uow:
+                    row = await uow.outbox.next_claimed(channel, chat_id, self.worker, utcnow())
             if row is None:
                 return True  # all sent (or the claim lapsed and another worker carries on)
             assert row.id is not None
@@ -314,6 +339,7 @@ class Sender:
                 return False  # backing off; the later ones wait behind it to keep the order
             attachment = await self._attachment(row.payload.get("document"))
             reply = Reply.from_payload(row.payload)
+            following = None  # the chat's next message, when recording this one returned it
             async with self._slots[channel]:
                 while True:
                     await self.limiters[channel].acquire(chat_id, transport.is_group(chat_id), new_message=not reply.retire_buttons_of)
@@ -328,9 +354,11 @@ class Sender:
                             return False
                         break
                     # Recorded at once: a crash can re-send only what is in flight, never a batch.
-                    if not await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind):
+                    following = await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind)
+                    if following is None:
                         return True  # nothing more for this chat
                     break
+            row = following
 
     async def _attachment(self, attachment_id: int | None) -> Attachment | None:
         if attachment_id is None:
@@ -338,13 +366,13 @@ class Sender:
         async with UnitOfWork(self.db, readonly=True) as uow:
             return await uow.session.get(Attachment, attachment_id)
 
-    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, kind: str) -> bool:
-        """Record the delivery; True when the chat has another message waiting (now claimed for us)."""
+    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, kind: str) -> Row | None:
+        """Record the delivery; the chat's next message (now claimed for us), or None when there is none."""
         async with UnitOfWork(self.db) as uow:
             if forget:
-                await uow.outbox.delete([outbox_id])
+                await uow.outbox.delete(outbox_id)
             else:
-                await uow.outbox.mark_sent([outbox_id])
+                await uow.outbox.mark_sent(outbox_id)
                 await _remember_choices(uow, channel, chat_id, reply, kind)
             # In the same commit, so no other worker ever sees this chat unclaimed in between.
             more = await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())

@@ -22,7 +22,8 @@ from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
 
 from bot.channels.inbox import Inbox
-from bot.core.conversation import Conversation
+from bot.channels.respond import respond
+from bot.core.conversation import Conversation, Handled
 from bot.core.flows import village_head
 from bot.core.io import Event
 from bot.delivery.sender import Sender
@@ -83,7 +84,8 @@ class TelegramBot:
         self.conversation = conversation
         self.sender = sender
         self.username: str | None = None
-        self.dispatcher = Dispatcher()
+        # The conversation keeps its state in the database: aiogram's own FSM would only cost time per update.
+        self.dispatcher = Dispatcher(disable_fsm=True)
         self.dispatcher.include_router(build_router())
         self.dispatcher["telegram"] = self
         if inbox is not None:
@@ -110,15 +112,18 @@ class TelegramBot:
     async def handle(self, event: Event, callback_id: str | None = None) -> None:
         if event.channel != self.channel:
             event = replace(event, channel=self.channel)
-        handled = await self.conversation.handle(event)
-        # A redelivered press was answered the first time (or has expired since): answering again is refused.
-        if callback_id is not None and not handled.outcome.duplicate:
+
+        async def answer_press(handled: Handled) -> None:
+            # A redelivered press was answered the first time (or has expired since): answering again is refused.
+            if callback_id is None or handled.outcome.duplicate:
+                return
             # Every button press is answered, or the resident's app shows a spinner for a while.
             try:
                 await self.bot.answer_callback_query(callback_id, text=handled.outcome.toast)
             except TelegramAPIError as exc:
                 log.warning("answerCallbackQuery failed: %s", exc.message)
-        await self.sender.flush_chat(self.channel, event.chat_id)
+
+        await respond(self.conversation, self.sender, event, before_sending=answer_press)
 
     async def prepare(self, webhook_url: str | None = None, secret: str | None = None, *, register: bool = True) -> None:
         """Learn the bot's name; `register`: also set (or remove) the webhook and the command menus

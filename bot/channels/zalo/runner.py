@@ -11,6 +11,7 @@ import logging
 from dataclasses import replace
 
 from bot.channels.inbox import Inbox
+from bot.channels.respond import respond
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Sender
 
@@ -53,8 +54,7 @@ class ZaloBot:
         event = from_update(update)
         if event is None:
             return
-        await self.conversation.handle(replace(event, channel=self.channel))
-        await self.sender.flush_chat(self.channel, event.chat_id)
+        await respond(self.conversation, self.sender, replace(event, channel=self.channel))
 
     async def prepare(self, webhook_url: str | None = None, secret: str | None = None, *, register: bool = True) -> None:
         me = await self.api.call("getMe")

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.channels.inbox import Inbox
+from bot.channels.respond import respond
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Sender
 
@@ -46,5 +47,4 @@ class ZaloOA:
         found = from_event(event)
         if found is None:
             return
-        await self.conversation.handle(replace(found, channel=self.channel))
-        await self.sender.flush_chat(self.channel, found.chat_id)
+        await respond(self.conversation, self.sender, replace(found, channel=self.channel))
