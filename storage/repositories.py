@@ -85,8 +85,10 @@ class CommuneRepository(_Repository):
         """The commune a bot serves: by its code, or, for a bot with none, the only commune there is."""
         if code is not None:
             return await self.by_code(code)
-        found = (await self.session.exec(select(Commune).limit(2))).all()
+        found = (await self.session.exec(self._ONLY(self.session))).all()
         return found[0] if len(found) == 1 else None
+
+    _ONLY = _Prepared(lambda _: select(Commune).limit(2))
 
     async def all(self) -> Sequence[Commune]:
         return (await self.session.exec(select(Commune).order_by(col(Commune.code)))).all()
@@ -128,26 +130,37 @@ class MeetingRepository(_Repository):
         )
         return (await self.session.exec(stmt)).all()
 
+    # Asked on most steps of a conversation: built once (see _Prepared).
+    _UPCOMING = _Prepared(
+        lambda _: select(Meeting).where(Meeting.commune_id == bindparam("commune_id"), col(Meeting.ends_at) >= bindparam("now", type_=UTCDateTime()))
+        .order_by(col(Meeting.starts_at), col(Meeting.id)).limit(1)
+    )
+    _LATEST = _Prepared(
+        lambda _: select(Meeting).where(Meeting.commune_id == bindparam("commune_id"))
+        .order_by(col(Meeting.starts_at).desc(), col(Meeting.id).desc()).limit(1)
+    )
+
     async def current(self, now: datetime, commune_id: int) -> Meeting | None:
         """The meeting a commune's residents are talking about: its next one not yet over, else its latest past one."""
-        own = select(Meeting).where(Meeting.commune_id == commune_id)
-        upcoming = own.where(col(Meeting.ends_at) >= now).order_by(col(Meeting.starts_at), col(Meeting.id)).limit(1)
-        meeting = (await self.session.exec(upcoming)).first()
+        meeting = (await self.session.exec(self._UPCOMING(self.session), params={"commune_id": commune_id, "now": now})).first()
         if meeting is None:
-            latest = own.order_by(col(Meeting.starts_at).desc(), col(Meeting.id).desc()).limit(1)
-            meeting = (await self.session.exec(latest)).first()
+            meeting = (await self.session.exec(self._LATEST(self.session), params={"commune_id": commune_id})).first()
         return meeting
 
-    async def invited_villages(self, meeting_id: int, *, active_only: bool = True) -> Sequence[Village]:
+    @staticmethod
+    def _invited(active_only: bool) -> Any:
         stmt = (
             select(Village)
             .join(MeetingVillage, col(MeetingVillage.village_id) == Village.id)
-            .where(MeetingVillage.meeting_id == meeting_id)
+            .where(MeetingVillage.meeting_id == bindparam("meeting_id"))
             .order_by(col(MeetingVillage.position), col(Village.id))
         )
-        if active_only:
-            stmt = stmt.where(col(Village.active).is_(True))
-        return (await self.session.exec(stmt)).all()
+        return stmt.where(col(Village.active).is_(True)) if active_only else stmt
+
+    _INVITED = {flag: _Prepared(lambda _, flag=flag: MeetingRepository._invited(flag)) for flag in (True, False)}
+
+    async def invited_villages(self, meeting_id: int, *, active_only: bool = True) -> Sequence[Village]:
+        return (await self.session.exec(self._INVITED[active_only](self.session), params={"meeting_id": meeting_id})).all()
 
     async def invitation_links(self, meeting_id: int) -> Sequence[MeetingVillage]:
         return (await self.session.exec(select(MeetingVillage).where(MeetingVillage.meeting_id == meeting_id))).all()
@@ -158,11 +171,15 @@ class MeetingRepository(_Repository):
     async def uninvite_village(self, village_id: int) -> None:
         await self.session.exec(delete(MeetingVillage).where(col(MeetingVillage.village_id) == village_id))  # type: ignore[call-overload]
 
+    @staticmethod
+    def _topics(active_only: bool) -> Any:
+        stmt = select(Topic).where(Topic.meeting_id == bindparam("meeting_id")).order_by(col(Topic.position), col(Topic.id))
+        return stmt.where(col(Topic.active).is_(True)) if active_only else stmt
+
+    _TOPICS = {flag: _Prepared(lambda _, flag=flag: MeetingRepository._topics(flag)) for flag in (True, False)}
+
     async def topics(self, meeting_id: int, *, active_only: bool = True) -> Sequence[Topic]:
-        stmt = select(Topic).where(Topic.meeting_id == meeting_id).order_by(col(Topic.position), col(Topic.id))
-        if active_only:
-            stmt = stmt.where(col(Topic.active).is_(True))
-        return (await self.session.exec(stmt)).all()
+        return (await self.session.exec(self._TOPICS[active_only](self.session), params={"meeting_id": meeting_id})).all()
 
     async def topic(self, topic_id: int) -> Topic | None:
         return await self.session.get(Topic, topic_id)
