@@ -46,6 +46,9 @@ class Database:
         kwargs: dict = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
+            # A unit of work ends its transaction itself (commit, or close's rollback): the pool's own
+            # rollback on every return would be one more trip to aiosqlite's thread, for nothing.
+            kwargs["pool_reset_on_return"] = None
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

@@ -200,6 +200,19 @@ class ResidentRepository(_Repository):
     async def find(self, channel: str, external_id: str) -> Resident | None:
         return (await self.session.exec(self._FIND(self.session), params={"channel": channel, "external_id": external_id})).first()
 
+    # A Telegram resident who is also staff has the same user id in both tables.
+    _FIND_WITH_STAFF = _Prepared(
+        lambda _: select(Resident, Staff)
+        .outerjoin(Staff, col(Staff.telegram_id) == Resident.external_id)
+        .where(Resident.channel == bindparam("channel"), Resident.external_id == bindparam("external_id"))
+    )
+
+    async def find_with_staff(self, channel: str, telegram_id: str) -> tuple[Resident, Staff | None] | None:
+        """A Telegram resident and, if they are staff too, their staff record: one query for both."""
+        params = {"channel": channel, "external_id": telegram_id}
+        found = (await self.session.exec(self._FIND_WITH_STAFF(self.session), params=params)).first()
+        return (found[0], found[1]) if found is not None else None
+
     async def delete(self, resident: Resident) -> None:
         await self.session.delete(resident)
 

@@ -22,7 +22,7 @@ from bot.core.io import Event, Kind, Outcome, Reply
 from bot.delivery.outbox import enqueue
 from bot.i18n import Translator, pick_language
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Resident, Staff, utcnow
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,7 @@ class Conversation:
         async with UnitOfWork(self.db) as uow:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
-            resident = await uow.residents.find(event.channel, event.user_id) if event.private else None
-            staff = await uow.staff.by_telegram(event.user_id) if event.private and kind(event.channel) == "telegram" else None
+            resident, staff = await _person(uow, event)
             lang = resident.language if resident and not event.language else pick_language(event.language)
             buttons = traits(event.channel).buttons
             ctx = Context(
@@ -141,6 +140,18 @@ class Conversation:
                 uow, key=f"reply:{event.channel}:{event.chat_id}:{origin}:{n}", channel=event.channel,
                 chat_id=event.chat_id, reply=reply, transient=transient,
             )
+
+
+async def _person(uow: UnitOfWork, event: Event) -> tuple[Resident | None, Staff | None]:
+    """Who wrote, as a resident and (on Telegram, where staff are known by their user id) as staff."""
+    if not event.private:
+        return None, None
+    if kind(event.channel) != "telegram":
+        return await uow.residents.find(event.channel, event.user_id), None
+    found = await uow.residents.find_with_staff(event.channel, event.user_id)
+    if found is not None:
+        return found
+    return None, await uow.staff.by_telegram(event.user_id)
 
 
 async def _typed_choice(ctx: Context) -> bool:
