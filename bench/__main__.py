@@ -1,4 +1,4 @@
-"""python -m bench {inbound,outbound,scale,broadcast} [options]: see `python -m bench COMMAND --help`."""
+"""python -m bench {inbound,outbound,scale,statements,broadcast} [options]: see `python -m bench COMMAND --help`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--requests", type=int, default=20, help="timed requests of the console page (default: 20)")
     s.add_argument("--quick", action="store_true", help="a quick check: 10 communes, 10,000 residents, 2,000 submissions")
 
+    t = sub.add_parser("statements", help="one database round trip at each layer, from the bare driver to a unit of work",
+                       description="CPU per call of the lookup every update starts with, through sqlite3, aiosqlite, SQLAlchemy Core, "
+                       "the ORM repository and whole units of work (and asyncpg up on PostgreSQL), as ratios to the bare driver.")
+    t.add_argument("-n", type=int, default=2000, help="calls per layer (default: 2000)")
+    t.add_argument("--sqlite-only", action="store_true", help="leave PostgreSQL out")
+
     b = sub.add_parser("broadcast", help="bench/broadcast.py: a naive send loop vs doithoai's sender (in-process)", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -69,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.quick:
             args.answers = 600
         asyncio.run(outbound.main(args))
+    elif args.command == "statements":
+        from bench import statements
+
+        asyncio.run(statements.main(args))
     elif args.command == "scale":
         from bench import scale
 

@@ -17,7 +17,8 @@ import pytest
 from bot.channels.inbox import Inbox
 from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.core.io import Reply
+from bot.core.conversation import Claim, Conversation
+from bot.core.io import Event, Kind, Reply
 from bot.delivery.outbox import enqueue
 from bot.delivery.sender import Limits, Sender
 from storage.db import Database
@@ -245,3 +246,62 @@ async def test_a_shared_rate_of_thousands_a_second_still_sends(pg_db: Database):
     limiter = RateLimiter(Limits(per_second=100_000, chat_per_second=1000, chat_burst=1000), SharedSlots(pg_db), "telegram")
     # A slot a hundredth of a millisecond long is never met to the microsecond: it must send anyway.
     await asyncio.wait_for(asyncio.gather(*(limiter.acquire(str(n)) for n in range(50))), timeout=10)
+
+
+async def test_the_transaction_that_queues_a_reply_claims_the_chat_for_the_worker_that_sends_it(meeting_db: Database):
+    conversation = Conversation(meeting_db)
+    start = Event(channel="telegram", user_id="1001", chat_id="1001", update_id="71", private=True, language="vi",
+                  kind=Kind.COMMAND, text="/start", command="start")
+    handled = await conversation.handle(start, claim=Claim("worker-a", utcnow() + timedelta(seconds=150)))
+    pending = [r for r in await rows(meeting_db, Outbox) if r.chat_id == "1001" and r.status == "pending"]
+    assert len(pending) >= 2  # the greeting and the consent question
+    assert handled.claimed and handled.head is not None and handled.head.id == min(r.id for r in pending)
+    assert [r.claimed_by for r in sorted(pending, key=lambda r: r.id)][0] == "worker-a"
+    async with UnitOfWork(meeting_db) as uow:
+        # Another worker's scan, right after the commit, leaves the chat to the worker that claimed it.
+        assert await uow.outbox.claim_due("telegram", utcnow(), 10, "worker-b", utcnow() + timedelta(seconds=150)) == []
+        await uow.commit()
+    again = await conversation.handle(start, claim=Claim("worker-a", utcnow() + timedelta(seconds=150)))
+    assert again.outcome.duplicate and not again.claimed  # a redelivery queues and claims nothing
+
+
+async def test_one_inbox_keeps_a_chats_order_between_handling_at_once_and_storing(db: Database):
+    handled: list[int] = []
+    first_started, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(payload: dict) -> None:
+        if payload["n"] == 1:
+            first_started.set()
+            await release.wait()  # the chat is busy while the next updates arrive
+        handled.append(payload["n"])
+
+    # What a stopped process had stored and not handled yet goes before what arrives after a restart.
+    await Inbox(db, {"telegram": handle}).put("telegram", "u0", "c", {"n": 0})
+    inbox = Inbox(db, {"telegram": handle})
+    assert await inbox.take("telegram", "u1", "c", {"n": 5}) is True  # stored behind 0, not handled at once
+    assert handled == []
+    await inbox.pass_once()
+    await asyncio.gather(*inbox._tasks)
+    assert handled == [0, 5]
+
+    handled.clear()
+    first_started.clear()
+    release.clear()
+    first = asyncio.create_task(inbox.take("telegram", "u2", "c", {"n": 1}))
+    await first_started.wait()
+    assert await inbox.take("telegram", "u3", "c", {"n": 2})  # busy: stored for the chat's turn
+    assert await inbox.take("telegram", "u9", "other", {"n": 9})  # another chat is not held up
+    release.set()
+    await first
+    assert await inbox.take("telegram", "u4", "c", {"n": 3})  # 2 is waiting or being handled: 3 goes after it
+    for _ in range(50):
+        if handled.count(2) and handled.count(3):
+            break
+        await inbox.pass_once()
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*inbox._tasks)
+    assert [n for n in handled if n != 9] == [1, 2, 3] and handled.count(9) == 1
+    assert await inbox.take("telegram", "u5", "c", {"n": 4}) and handled[-1] == 4  # idle again: handled at once
+    await inbox.locks.close()
+    async with UnitOfWork(db, readonly=True) as uow:
+        assert await uow.inbox.count() == 0
