@@ -108,6 +108,14 @@ class CommuneRepository(_Repository):
         stmt = select(Village).where(Village.commune_id == commune_id).order_by(col(Village.position), col(Village.id))
         return (await self.session.exec(stmt)).all()
 
+    async def villages_of(self, commune_ids: Sequence[int]) -> dict[int, list[Village]]:
+        """Each of these communes' villages, in their order: one query however many communes (a district's console)."""
+        stmt = select(Village).where(col(Village.commune_id).in_(list(commune_ids))).order_by(col(Village.position), col(Village.id))
+        out: dict[int, list[Village]] = {cid: [] for cid in commune_ids}
+        for village in (await self.session.exec(stmt)).all() if commune_ids else []:
+            out[village.commune_id].append(village)
+        return out
+
 
 class MeetingRepository(_Repository):
     async def by_code(self, code: str) -> Meeting | None:
@@ -180,6 +188,14 @@ class MeetingRepository(_Repository):
 
     async def topics(self, meeting_id: int, *, active_only: bool = True) -> Sequence[Topic]:
         return (await self.session.exec(self._TOPICS[active_only](self.session), params={"meeting_id": meeting_id})).all()
+
+    async def topics_of(self, meeting_ids: Sequence[int]) -> dict[int, list[Topic]]:
+        """Each of these meetings' topics, retired ones included, in their order: one query for them all."""
+        stmt = select(Topic).where(col(Topic.meeting_id).in_(list(meeting_ids))).order_by(col(Topic.position), col(Topic.id))
+        out: dict[int, list[Topic]] = {mid: [] for mid in meeting_ids}
+        for topic in (await self.session.exec(stmt)).all() if meeting_ids else []:
+            out[topic.meeting_id].append(topic)
+        return out
 
     async def topic(self, topic_id: int) -> Topic | None:
         return await self.session.get(Topic, topic_id)

@@ -214,3 +214,34 @@ async def test_a_further_communes_village_head_hears_back_through_that_communes_
         await uow.commit()
     copies = [o for o in await rows(two_communes, Outbox) if o.kind == "answer"]
     assert [(o.channel, o.chat_id) for o in copies] == [("telegram:TP", "88")]
+
+
+async def test_the_district_console_loads_every_communes_villages_and_topics_in_one_query_each(two_communes):
+    from sqlalchemy import event
+
+    from bot.services.staff import set_password
+    from bot.web.app import create_app
+    from tests.test_web import PASSWORD, client_for, sign_in
+
+    async with UnitOfWork(two_communes) as uow:
+        await add_staff(uow, name="Văn phòng huyện", role="secretariat", login="huyen", actor=Actor(label="cli"), now=utcnow())
+        await set_password(uow, "huyen", PASSWORD, actor=Actor(label="cli"), now=utcnow())
+        await uow.commit()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    app = create_app(two_communes, secret_key="khoa-bi-mat-cua-phien-lam-viec-2026")
+    async with client_for(app) as client:
+        assert (await sign_in(client, "huyen")).status_code == 303
+        event.listen(two_communes.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            page = (await client.get("/submissions?meeting=")).text  # every meeting of every commune
+        finally:
+            event.remove(two_communes.engine.sync_engine, "before_cursor_execute", seen)
+    assert "Thôn Đông Hải (Xã Tân Phong)" in page and "Thôn Phong Lâm (Xã Gia Phúc)" in page
+    assert "TP-2026: Môi trường" in page and "GP-2026: Môi trường" in page
+    # However many communes the district has: not a query per commune or per meeting.
+    assert sum(s.lstrip().startswith("SELECT village.id") for s in statements) == 1
+    assert sum(s.lstrip().startswith("SELECT topic.id") for s in statements) == 1

@@ -302,14 +302,15 @@ async def submissions(request: Request) -> Response:
         tz = {m.id: commune.timezone for m, commune in meetings}
         chosen = [(m, commune) for m, commune in meetings if query.meeting in (None, m.id)]
         several_communes = len({commune.id for _, commune in meetings}) > 1
+        communes = {commune.id: commune for _, commune in chosen}
         villages: list[tuple[int, str]] = []
-        for commune_id in dict.fromkeys(commune.id for _, commune in chosen):
-            commune = next(cm for _, cm in chosen if cm.id == commune_id)
-            for v in await uow.communes.villages(commune_id):
-                villages.append((v.id, f"{v.name} ({commune.name})" if several_communes else v.name))  # type: ignore[arg-type]
+        for commune_id, found in (await uow.communes.villages_of(list(communes))).items():  # type: ignore[arg-type]
+            for v in found:
+                villages.append((v.id, f"{v.name} ({communes[commune_id].name})" if several_communes else v.name))  # type: ignore[arg-type]
         topics: list[tuple[int, str]] = []
+        by_meeting = await uow.meetings.topics_of([m.id for m, _ in chosen])  # type: ignore[misc]
         for m, _ in chosen:
-            for topic in await uow.meetings.topics(m.id, active_only=False):  # type: ignore[arg-type]
+            for topic in by_meeting[m.id]:  # type: ignore[index]
                 topics.append((topic.id, f"{m.code}: {topic.name}" if len(chosen) > 1 else topic.name))  # type: ignore[arg-type]
         duplicates = await _duplicate_refs(uow, [r.submission for r in rows])
         departments = await _departments(uow) if actor.may_run_meetings() else []
@@ -564,7 +565,7 @@ async def _notices_page(request: Request, *, error: str | None = None, text: str
     actor = await signed_in(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
         communes = {commune.id: commune for _, commune in await uow.meetings.all()}
-        villages = [v for cid in communes for v in await uow.communes.villages(cid) if v.active]  # type: ignore[arg-type]
+        villages = [v for found in (await uow.communes.villages_of(list(communes))).values() for v in found if v.active]  # type: ignore[arg-type]
     villages = [v for v in villages if actor.may_act_for_village(v.id) and actor.may_see_commune(v.commune_id)]  # type: ignore[arg-type]
     return render(request, "notices.html", status=status, villages=villages, chosen=list(chosen), text=text, error=error,
                   max=VILLAGE_NOTICE_MAX)
