@@ -449,3 +449,27 @@ def port() -> int:
 
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+def log_findings(server: Server) -> dict[str, Any]:
+    """What a `doithoai run` left in its log: errors, warnings, workers restarted."""
+    lines = server.tail(10**8).splitlines()
+    errors = [line for line in lines if " ERROR " in line or "Traceback" in line]
+    return {
+        "error_lines": len(errors), "first_errors": errors[:5],
+        "warnings": sum(" WARNING " in line for line in lines),
+        "worker_restarts": sum("starting another" in line for line in lines),
+    }
+
+
+def process_problems(r: dict[str, Any]) -> list[str]:
+    """The problems a run's log and exit show (see `log_findings`), for a benchmark's findings."""
+    out = []
+    log = r.get("log", {})
+    if log.get("error_lines"):
+        out.append(f"{log['error_lines']} ERROR/traceback lines in its log, e.g. {log['first_errors'][:1]}")
+    if log.get("worker_restarts"):
+        out.append(f"{log['worker_restarts']} worker restarts")
+    if r.get("exit_code") not in (0, None):
+        out.append(f"exit code {r['exit_code']} on SIGTERM")
+    return out

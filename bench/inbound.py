@@ -38,6 +38,7 @@ from bench.common import (
     cli,
     cpu_seconds,
     doithoai_run,
+    log_findings,
     machine,
     percentile,
     pg_create,
@@ -45,6 +46,7 @@ from bench.common import (
     pg_url,
     plan_text,
     port,
+    process_problems,
     python_module,
     rounded,
     rss_mib,
@@ -247,17 +249,6 @@ async def check_records(target: Target, crowd: Crowd, tmp: Path) -> dict[str, An
     return out
 
 
-def log_findings(target: Target) -> dict[str, Any]:
-    text = target.server.tail(10**8)
-    lines = text.splitlines()
-    errors = [line for line in lines if " ERROR " in line or "Traceback" in line]
-    return {
-        "error_lines": len(errors), "first_errors": errors[:5],
-        "warnings": sum(" WARNING " in line for line in lines),
-        "worker_restarts": sum("starting another" in line for line in lines),
-    }
-
-
 async def run_variant(name: str, sizes: list[int], rate: float, rate_seconds: float) -> dict[str, Any]:
     say(f"\n== {name}: {VARIANTS[name]}")
     with tempfile.TemporaryDirectory(prefix=f"bench-inbound-{name}-") as tmp_name:
@@ -290,7 +281,7 @@ async def run_variant(name: str, sizes: list[int], rate: float, rate_seconds: fl
             finally:
                 result["exit_code"] = await target.server.stop()
                 if target.env is not None:
-                    result["log"] = log_findings(target)
+                    result["log"] = log_findings(target.server)
                 if target.database is not None:
                     await pg_drop(target.database)
     return result
@@ -377,11 +368,4 @@ def problems(r: dict[str, Any]) -> list[str]:
         out.append(f"{r['bot_api_refusals']} Bot API requests refused by the double")
     if r.get("unanswered_callbacks"):
         out.append(f"{r['unanswered_callbacks']} button presses never answered")
-    log = r.get("log", {})
-    if log.get("error_lines"):
-        out.append(f"{log['error_lines']} ERROR/traceback lines in its log, e.g. {log['first_errors'][:1]}")
-    if log.get("worker_restarts"):
-        out.append(f"{log['worker_restarts']} worker restarts")
-    if r.get("exit_code") not in (0, None):
-        out.append(f"exit code {r['exit_code']} on SIGTERM")
-    return out
+    return out + process_problems(r)

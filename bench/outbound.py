@@ -28,18 +28,19 @@ from bench.common import (
     Table,
     bot_env,
     doithoai_run,
+    log_findings,
     machine,
     pg_create,
     pg_drop,
     pg_url,
     port,
+    process_problems,
     rounded,
     save,
     say,
     timed_cli,
 )
 from bench.data import bulk_people, communes, create_schema_and_plans
-from bench.inbound import log_findings
 
 STALL = 120.0  # seconds without a new answer before a run is declared stuck
 CHAT_BURST = 3
@@ -101,7 +102,7 @@ async def one_run(workers: int, answers: int, rate: float) -> dict[str, Any]:
                             break
                 finally:
                     result["exit_code"] = await server.stop()
-                    result["log"] = log_findings(type("T", (), {"server": server})())  # same checks as inbound
+                    result["log"] = log_findings(server)
                 result.update(await analyse(double, since, started, database, answers, rate))
                 result["publish_s"] = publish_s
     finally:
@@ -169,14 +170,7 @@ def problems(r: dict[str, Any]) -> list[str]:
         out.append("stalled before every answer was delivered")
     if r.get("bot_died"):
         out.append("the bot process ended during the run")
-    log = r.get("log", {})
-    if log.get("error_lines"):
-        out.append(f"{log['error_lines']} ERROR/traceback lines in its log, e.g. {log['first_errors'][:1]}")
-    if log.get("worker_restarts"):
-        out.append(f"{log['worker_restarts']} worker restarts")
-    if r.get("exit_code") not in (0, None):
-        out.append(f"exit code {r['exit_code']} on SIGTERM")
-    return out
+    return out + process_problems(r)
 
 
 async def main(args: Any) -> dict[str, Any]:

@@ -65,6 +65,16 @@ def _insert_ignoring(dialect: str, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+async def _grouped(session: AsyncSession, model: Any, owner: str, owner_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The rows of `model` (villages, topics: they have a position) of each owner, in their order, in one query."""
+    out: dict[int, list[Any]] = {oid: [] for oid in owner_ids}
+    if owner_ids:
+        stmt = select(model).where(col(getattr(model, owner)).in_(list(owner_ids))).order_by(col(model.position), col(model.id))
+        for row in (await session.exec(stmt)).all():
+            out[getattr(row, owner)].append(row)
+    return out
+
+
 class _Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -110,11 +120,7 @@ class CommuneRepository(_Repository):
 
     async def villages_of(self, commune_ids: Sequence[int]) -> dict[int, list[Village]]:
         """Each of these communes' villages, in their order: one query however many communes (a district's console)."""
-        stmt = select(Village).where(col(Village.commune_id).in_(list(commune_ids))).order_by(col(Village.position), col(Village.id))
-        out: dict[int, list[Village]] = {cid: [] for cid in commune_ids}
-        for village in (await self.session.exec(stmt)).all() if commune_ids else []:
-            out[village.commune_id].append(village)
-        return out
+        return await _grouped(self.session, Village, "commune_id", commune_ids)
 
 
 class MeetingRepository(_Repository):
@@ -191,11 +197,7 @@ class MeetingRepository(_Repository):
 
     async def topics_of(self, meeting_ids: Sequence[int]) -> dict[int, list[Topic]]:
         """Each of these meetings' topics, retired ones included, in their order: one query for them all."""
-        stmt = select(Topic).where(col(Topic.meeting_id).in_(list(meeting_ids))).order_by(col(Topic.position), col(Topic.id))
-        out: dict[int, list[Topic]] = {mid: [] for mid in meeting_ids}
-        for topic in (await self.session.exec(stmt)).all() if meeting_ids else []:
-            out[topic.meeting_id].append(topic)
-        return out
+        return await _grouped(self.session, Topic, "meeting_id", meeting_ids)
 
     async def topic(self, topic_id: int) -> Topic | None:
         return await self.session.get(Topic, topic_id)
