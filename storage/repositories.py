@@ -41,8 +41,7 @@ def _dialect(session: AsyncSession) -> str:
 
 def _insert_ignoring_conflict(session: AsyncSession, table: Any, values: dict) -> Any:
     """INSERT … ON CONFLICT DO NOTHING, in the dialect at hand."""
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    return insert(table).values(**values).on_conflict_do_nothing()
+    return _insert_ignoring(_dialect(session), table).values(**values).on_conflict_do_nothing()
 
 
 class _Prepared:
@@ -62,6 +61,7 @@ class _Prepared:
 
 
 def _insert_ignoring(dialect: str, table: Any) -> Any:
+    """The dialect's INSERT, which can be told to ignore a conflict (`.on_conflict_do_nothing()`)."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
