@@ -8,6 +8,7 @@ were tried. `DOITHOAI_TEST_POSTGRES=off` skips them instead, for a laptop withou
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,10 @@ import asyncpg
 import pytest
 
 SERVER = os.environ.get("DOITHOAI_TEST_POSTGRES_SERVER", "postgresql://postgres@127.0.0.1:5432")
-TEMPLATE = "doithoai_test_template"
+# One template per test process (each pytest-xdist worker, each checkout's run): concurrent runs on
+# one server must not drop each other's. A template left by a killed run is dropped by the next.
+TEMPLATE_PREFIX = "doithoai_test_template_"
+TEMPLATE = f"{TEMPLATE_PREFIX}{os.getpid()}"
 
 
 def _run(coro):
@@ -57,9 +61,33 @@ def _ensure_template() -> None:
         return
     from storage.schema import upgrade
 
+    _run(_drop_orphaned_templates())
     _run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"))
     upgrade(url(TEMPLATE))
     _template_ready = True
+    atexit.register(lambda: _run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _drop_orphaned_templates() -> None:
+    conn = await asyncpg.connect(url("postgres"), timeout=10)
+    try:
+        names = [r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", TEMPLATE_PREFIX + "%")]
+        for name in names:
+            pid = name.removeprefix(TEMPLATE_PREFIX)
+            if not pid.isdigit() or not _alive(int(pid)):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 def create(*, migrated: bool = True) -> str:
