@@ -740,8 +740,13 @@ def zalo_oa_tokens() -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Chat with the bot in this terminal, on a throw-away database with the example plan."""
+def demo(
+    web: bool = typer.Option(False, "--web", help="Serve the web console instead, with a dozen sample questions in every state "
+                             "and a staff login printed here."),
+    host: str = typer.Option("127.0.0.1", "--host", help="With --web: address to listen on."),
+    port: int = typer.Option(8080, "--port", help="With --web: port to listen on."),
+) -> None:
+    """Chat with the bot in this terminal (or, with --web, browse the console), on a throw-away database with the example plan."""
     from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport
     from bot.core.conversation import Conversation
     from bot.delivery.sender import Sender
@@ -753,6 +758,9 @@ def demo() -> None:
     with tempfile.TemporaryDirectory(prefix="doithoai-demo-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
         upgrade(url)
+        if web:
+            _demo_web(url, plan, host, port, tr)
+            return
 
         async def go() -> None:
             db = Database(url)
@@ -774,6 +782,33 @@ def demo() -> None:
         except KeyboardInterrupt:
             pass
     typer.echo("\n" + tr("demo.bye"))
+
+
+def _demo_web(url: str, plan: Plan, host: str, port: int, tr: Any) -> None:
+    import secrets
+
+    import uvicorn
+
+    from bot.demo.sample import fill
+    from bot.web.app import create_app
+
+    async def go() -> None:
+        db = Database(url)
+        try:
+            await _load(db, plan)
+            login, password = await fill(db, utcnow())
+            app = create_app(db, secret_key=secrets.token_urlsafe(32))
+            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
+            typer.echo(tr("demo.web", url=f"http://{host}:{port}/", login=login, password=password))
+            await server.serve()
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+    typer.echo(tr("demo.bye"))
 
 
 def _move_into_future(plan: Plan) -> bool:
