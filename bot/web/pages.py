@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
+from bot.core.formatting import collation_key
 from bot.services import secretariat
 from bot.services.answers import AnswerError, Unanswered, publication_preview, publish_conclusion
 from bot.services.notices import VILLAGE_NOTICE_MAX, NoticeError, announce, notify_villages, registrants, villagers
@@ -108,7 +109,7 @@ async def _current(uow: UnitOfWork, actor: Actor, now: datetime) -> Meeting | No
 
 
 async def _departments(uow: UnitOfWork) -> list[str]:
-    return sorted({s.department for s in await uow.staff.all() if s.department})
+    return sorted({s.department for s in await uow.staff.all() if s.department}, key=collation_key)
 
 
 async def _all_rows(uow: UnitOfWork, actor: Actor, flt: SubmissionFilter) -> list[SubmissionRow]:
@@ -633,7 +634,7 @@ def _tally(rows: list[SubmissionRow], key: Any) -> list[dict[str, Any]]:
          "answered": sum(s.status in ("answered", "forwarded") for s in subs)}
         for name, subs in groups.items()
     ]
-    return sorted(out, key=lambda g: (-g["count"], g["name"]))
+    return sorted(out, key=lambda g: (-g["count"], collation_key(g["name"])))
 
 
 @router.get("/stats", response_class=HTMLResponse)

@@ -1,0 +1,29 @@
+"""The console's figures, sorted as a Vietnamese reader expects."""
+
+from __future__ import annotations
+
+import re
+
+from bot.core.conversation import Conversation
+from bot.core.formatting import collation_key
+from tests.support.core_chat import CoreChat
+from tests.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
+
+
+def test_names_sort_in_vietnamese_alphabetical_order():
+    names = ["Thôn Yên Bình", "Thôn Văn Lâm", "Thôn Đại Lương", "Thôn Dương Liễu", "Thôn Ăn Cư", "Thôn Anh Sơn", "Thôn Âu Cơ"]
+    assert sorted(names, key=collation_key) == [
+        "Thôn Anh Sơn", "Thôn Ăn Cư", "Thôn Âu Cơ", "Thôn Dương Liễu", "Thôn Đại Lương", "Thôn Văn Lâm", "Thôn Yên Bình"]
+
+
+async def test_villages_with_as_many_questions_are_listed_in_vietnamese_order(app, world, as_staff):  # noqa: F811
+    for user in ("21", "22"):
+        chat = CoreChat(Conversation(world), user_id=user)
+        await chat.text("/start")
+        await chat.press("Đồng ý")
+        await chat.register(name="Vũ Thị Hoa", village="Thôn Đại Lương", question="Xin hỏi kế hoạch hỗ trợ giống lúa vụ xuân.")
+    client, _ = await as_staff("vanphong")
+    page = (await client.get("/stats")).text
+    groups = re.findall(r'data-group="(Thôn [^"]+)"', page)
+    # Lai Hà, Văn Lâm and Đại Lương have two questions each; Phong Lâm one.
+    assert groups == ["Thôn Đại Lương", "Thôn Lai Hà", "Thôn Văn Lâm", "Thôn Phong Lâm"]
