@@ -247,3 +247,23 @@ async def test_the_queue_counts_only_the_actors_commune(two):
     assert sum(n for *_, n in mine) == tp_replies > 0
     assert [m for m, *_ in mine] == [None] * len(mine)
     assert sum(n for *_, n in gp) == total  # vanphong was added without a commune: every commune's
+
+
+async def test_a_communes_queue_page_shows_its_residents_replies_as_the_command_line_does(meeting_db):
+    """One commune, its own secretariat: the replies its bot sent have no meeting, and are still its own."""
+    await populate(meeting_db)
+    async with UnitOfWork(meeting_db) as uow:
+        await add_staff(uow, name="Văn phòng Gia Phúc", role="secretariat", login="giaphuc", commune="GP", actor=OPERATOR, now=utcnow())
+        await set_password(uow, "giaphuc", PASSWORD, actor=OPERATOR, now=utcnow())
+        await uow.commit()
+        cli = await queue_counts(uow, OPERATOR)
+    replies = {state: n for m, kind, state, n in cli if kind == "reply"}
+    assert replies.get("sent", 0) > 0
+    app = create_app(meeting_db, secret_key=SECRET)
+    async with client_for(app) as client:
+        await sign_in(client, "giaphuc")
+        page = (await client.get("/outbox")).text
+    row = re.search(r'<tr data-kind="reply" data-meeting="">(.*?)</tr>', page, re.S)
+    assert row is not None, page[-1500:]
+    for state, n in replies.items():
+        assert f'data-state="{state}">{n}<' in row.group(1), state
