@@ -12,6 +12,7 @@ import asyncpg
 from bench.common import pg_url, plan_text
 from bench.residents import TOPICS, name
 from bot.services.plans import load_plan, parse_plan
+from bot.services.staff import OPERATOR
 from storage.db import Database
 from storage.schema import upgrade
 from storage.uow import UnitOfWork
@@ -52,7 +53,7 @@ async def create_schema_and_plans(database: str, wanted: list[Commune]) -> list[
     try:
         for c in wanted:
             async with UnitOfWork(db) as uow:
-                await load_plan(uow, parse_plan(plan_text(code=c.code, name=c.name, meeting=c.meeting)))
+                await load_plan(uow, OPERATOR, parse_plan(plan_text(code=c.code, name=c.name, meeting=c.meeting)))
                 await uow.commit()
     finally:
         await db.dispose()

@@ -554,6 +554,17 @@ class OutboxRepository(_Repository):
         )
         return (await self.session.exec(stmt)).all()  # type: ignore[return-value]
 
+    async def counts_by_origin(self) -> Sequence[tuple[str | None, int | None, str, str, str, int]]:
+        """(meeting code, meeting's commune id, bot, kind, status, count): what a commune's staff may be shown
+        is decided from the meeting or, for messages of no meeting (replies, village notices), the bot."""
+        stmt = (
+            select(Meeting.code, Meeting.commune_id, Outbox.channel, Outbox.kind, Outbox.status, func.count())
+            .select_from(Outbox)
+            .outerjoin(Meeting, col(Meeting.id) == Outbox.meeting_id)
+            .group_by(Meeting.code, Meeting.commune_id, Outbox.channel, Outbox.kind, Outbox.status)
+        )
+        return (await self.session.exec(stmt)).all()  # type: ignore[return-value]
+
     async def answers_sent(self, refs: list[str]) -> int:
         """How many of these submissions have had an answer delivered (to the resident or, for paper, the head)."""
         if not refs:

@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import select
 
 from bot.services.plans import load_plan, parse_plan
+from bot.services.staff import OPERATOR
 from storage.db import Database
 from storage.schema import upgrade
 from storage.uow import UnitOfWork
@@ -60,7 +61,7 @@ async def rows(db: Database, model) -> list:
 
 async def load(db: Database, text: str) -> None:
     async with UnitOfWork(db) as uow:
-        await load_plan(uow, parse_plan(text))
+        await load_plan(uow, OPERATOR, parse_plan(text))
         await uow.commit()
 
 

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from bot.services.answers import AnswerError, Unanswered, publish_conclusion, record_answer
+from bot.services.staff import OPERATOR
 from storage.models import Outbox, Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
@@ -58,7 +59,7 @@ async def test_publication_delivers_one_answer_per_submission_to_its_own_chat(me
         uow, "GP-0003", text=None, forward_to="UBND thành phố", expected_by=date(2026, 7, 15), now=now))
     assert len(double.messages(an.user)) == before[an.user.id]  # nothing goes out before publication
 
-    report = await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=now))
+    report = await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=now))
     assert report.answers_queued == 3 and report.still_pending == []
     await settle(double, bot, lambda: len(double.messages(an.user)) == before[an.user.id] + 2 and len(double.messages(binh.user)) == before[binh.user.id] + 1)
     first, second = double.messages(an.user)[-2:]
@@ -70,7 +71,7 @@ async def test_publication_delivers_one_answer_per_submission_to_its_own_chat(me
     assert "UBND thành phố" in forwarded and "15/07/2026" in forwarded and "GP-0003" in forwarded
 
     # Publishing again sends nothing again; nobody else ever got anything.
-    await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=now))
+    await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=now))
     bot.sender.wake()
     await binh.say("/trogiup", "Hướng dẫn")  # a round trip: anything queued before would have come first
     assert len(double.messages(an.user)) == before[an.user.id] + 2
@@ -91,12 +92,12 @@ async def test_unanswered_blocks_publication_unless_allowed_then_late_answers_go
     an = await consented(double, "An")
     await register(an, question="Câu hỏi chưa có ai trả lời kịp.")
     with pytest.raises(Unanswered) as refused:
-        await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=utcnow()))
+        await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow()))
     assert refused.value.refs == ["GP-0001"]
     async with UnitOfWork(meeting_db) as uow:
         assert (await uow.meetings.by_code("GP-2026")).concluded_at is None  # the refusal changed nothing
 
-    report = await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=utcnow(), allow_unanswered=True))
+    report = await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow(), allow_unanswered=True))
     assert report.still_pending == ["GP-0001"]
     await settle(double, bot, lambda: "đang được các cơ quan xem xét" in texts(double, an)[-1])
 
@@ -138,7 +139,7 @@ async def test_erased_and_blocked_residents_receive_nothing(meeting_db, double, 
     double.block(an.user)
     for ref in ("GP-0001", "GP-0002"):
         await staff(meeting_db, lambda uow, ref=ref: record_answer(uow, ref, text="Trả lời.", by="UBND xã", now=utcnow()))
-    report = await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=utcnow()))
+    report = await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow()))
     assert report.answers_queued == 1  # only An's: Bình erased their identity
     bot.sender.wake()
     await double.wait_until(lambda: any(r.error_code == 403 for r in double.rejections))
@@ -161,9 +162,9 @@ async def test_summary_and_document_reach_every_registrant_once(meeting_db, doub
     for ref in ("GP-0001", "GP-0002", "GP-0003"):
         await staff(meeting_db, lambda uow, ref=ref: record_answer(uow, ref, text="Đã tiếp thu.", by="UBND xã", now=utcnow()))
     pdf = b"%PDF-1.4\n% Thong bao ket luan\n"
-    await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=utcnow(), summary="Hội nghị đã trả lời 3 ý kiến.", document=("ket-luan.pdf", pdf)))
+    await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow(), summary="Hội nghị đã trả lời 3 ý kiến.", document=("ket-luan.pdf", pdf)))
     await settle(double, bot, lambda: len(double.calls_of("sendDocument")) == 2)
-    await staff(meeting_db, lambda uow: publish_conclusion(uow, "GP-2026", now=utcnow(), summary="Hội nghị đã trả lời 3 ý kiến."))
+    await staff(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow(), summary="Hội nghị đã trả lời 3 ý kiến."))
     bot.sender.wake()
     await an.say("/trogiup", "Hướng dẫn")
     docs = double.calls_of("sendDocument")

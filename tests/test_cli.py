@@ -154,7 +154,7 @@ def test_demo_takes_a_newcomer_to_a_receipt(env, tmp_path):
 
 async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, plan, tmp_path):
     await registered(env, plan)
-    result = cli("conclusion", "publish", "--meeting", "GP-2026", env=env)
+    result = cli("conclusion", "publish", "--meeting", "GP-2026", "--force", env=env)
     assert result.returncode == 1 and "GP-0001" in result.stderr and "--allow-unanswered" in result.stderr
     result = cli("answer", "GP-0001", "--forward", "UBND thành phố", "--expected-by", "31/02/2026", env=env)
     assert result.returncode == 1 and "--expected-by: '31/02/2026' is not a date" in result.stderr
@@ -171,6 +171,8 @@ async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, p
     result = cli("conclusion", "publish", "--meeting", "GP-2026", "--document", str(fake), env=env)
     assert result.returncode == 1 and "is not a PDF" in result.stderr
     result = cli("conclusion", "publish", "--meeting", "GP-2026", env=env)
+    assert result.returncode == 1 and "has not ended yet" in result.stderr and "--force" in result.stderr
+    result = cli("conclusion", "publish", "--meeting", "GP-2026", "--force", env=env)
     assert result.returncode == 0 and "1 answers queued" in result.stdout
     status = json.loads(cli("outbox", "status", "--json", env=env).stdout)
     assert {"meeting": "GP-2026", "kind": "answer", "state": "queued", "count": 1} in status

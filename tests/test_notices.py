@@ -11,7 +11,8 @@ from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.io import Reply
 from bot.schedule import Schedule
-from bot.services.notices import DEADLINE, EVE, NOTICE, announce, due_times
+from bot.services.notices import DEADLINE, EVE, NOTICE, Queued, announce, due_times
+from bot.services.staff import OPERATOR
 from storage.models import Attachment, NoticeRun, Outbox
 from storage.uow import UnitOfWork
 from tests.conftest import load, plan_text
@@ -150,18 +151,19 @@ async def test_residents_who_turned_notices_off_get_none_but_still_get_answers(w
     chat = await resident(db, clock, "51", register=True)
     assert "Đã tắt thông báo" in chat.texts(await chat.text("/tatthongbao"))
     async with UnitOfWork(db) as uow:
-        meeting = await uow.meetings.by_code("GP-2026")
-        assert await announce(uow, meeting, now=clock()) == 0
+        assert await announce(uow, OPERATOR, "GP-2026", now=clock()) == Queued(0, 0)
         await uow.commit()
     assert "Đã bật thông báo" in chat.texts(await chat.text("/batthongbao"))
     async with UnitOfWork(db) as uow:
-        meeting = await uow.meetings.by_code("GP-2026")
-        assert await announce(uow, meeting, now=clock(), text="Mời bà con đến đúng giờ.") == 1
+        first = await announce(uow, OPERATOR, "GP-2026", now=clock(), text="Mời bà con đến đúng giờ.")
         # The same notice twice is sent once.
-        assert await announce(uow, meeting, now=clock(), text="Mời bà con đến đúng giờ.") == 0
+        assert await announce(uow, OPERATOR, "GP-2026", now=clock(), text="Mời bà con đến đúng giờ.") == Queued(0, 0)
         await uow.commit()
     [text] = [r.text for _, r in await queued(db, "notice") if r.text]
     assert "Mời bà con đến đúng giờ." in text
+    # One resident, and as many messages as were queued to them: the text and the calendar file.
+    notices = await queued(db, "notice")
+    assert first == Queued(residents=1, messages=len(notices)) and len(notices) > 1
 
 
 async def test_reloading_a_changed_plan_tells_every_registrant_old_and_new(world):

@@ -12,6 +12,7 @@ from typing import AsyncIterator
 import pytest
 
 from bot.services.answers import publish_conclusion, record_answer
+from bot.services.staff import OPERATOR
 from storage.models import ChatChoice, Meeting, Outbox, Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
@@ -123,7 +124,7 @@ async def test_the_same_resident_ends_in_the_same_state_on_every_channel(meeting
 
         async with UnitOfWork(meeting_db) as uow:
             await record_answer(uow, first, text="Tháng 11 xã sửa xong.", now=clock())
-            await publish_conclusion(uow, meeting.code, now=clock())
+            await publish_conclusion(uow, OPERATOR, meeting.code, force=True, now=clock())
             await uow.commit()
         await r.expect(f"Trả lời câu hỏi {first}", "Tháng 11 xã sửa xong.")
         await wait_sent(meeting_db, "answer")  # the feedback choices are known once it is delivered

@@ -99,10 +99,10 @@ async def test_similar_questions_are_suggested_and_a_duplicate_is_answered_throu
     assert subs["GP-0002"].answer == "Đã có kế hoạch sửa đường." and subs["GP-0002"].status == "answered"
     await as_(db, staff["secretary"], lambda uow, a: answer(uow, a, "GP-0003", text="Xã hỗ trợ 50% giống.", by="Phòng Kinh tế", now=utcnow()))
     async with UnitOfWork(db, readonly=True) as uow:
-        preview = await publication_preview(uow, "GP-2026")
+        preview = await publication_preview(uow, OPERATOR, "GP-2026", now=utcnow())
     assert (preview.answered, preview.unanswered, preview.residents) == (3, [], 3)
     async with UnitOfWork(db) as uow:
-        await publish_conclusion(uow, "GP-2026", now=utcnow())
+        await publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow())
         await uow.commit()
     answers = [o for o in await rows(db, Outbox) if o.kind == "answer"]
     texts = {o.chat_id: o.payload["text"] for o in answers}
@@ -115,8 +115,8 @@ async def test_the_word_report_groups_by_topic_then_by_answer(world):
     await as_(db, staff["secretary"], lambda uow, a: mark_duplicate(uow, a, "GP-0002", "GP-0001", now=utcnow()))
     await as_(db, staff["secretary"], lambda uow, a: answer(uow, a, "GP-0001", text="Đã có kế hoạch sửa đường.", by="UBND xã", now=utcnow()))
     async with UnitOfWork(db, readonly=True) as uow:
-        before = Document(io.BytesIO(await build_report(uow, "GP-2026")))
-        after = Document(io.BytesIO(await build_report(uow, "GP-2026", grouped_by="answer")))
+        before = Document(io.BytesIO((await build_report(uow, OPERATOR, "GP-2026", grouped_by="topic")).data))
+        after = Document(io.BytesIO((await build_report(uow, OPERATOR, "GP-2026", grouped_by="answer")).data))
     text = "\n".join(p.text for p in before.paragraphs)
     assert "BÁO CÁO TỔNG HỢP Ý KIẾN, KIẾN NGHỊ CỦA NHÂN DÂN" in text
     assert "I. Môi trường, hạ tầng, giao thông (3 ý kiến)" in text

@@ -15,6 +15,7 @@ from bot.core.conversation import Conversation
 from bot.i18n import Translator
 from bot.services.answers import AnswerError, record_answer
 from bot.services.spreadsheet import COLUMNS, ImportReport, SpreadsheetError, export_answers, import_answers
+from bot.services.staff import OPERATOR
 from storage.db import Database
 from storage.models import Submission
 from storage.uow import UnitOfWork
@@ -64,12 +65,12 @@ async def stored(db: Database) -> dict[str, Submission]:
 
 async def export(db: Database, path: Path, **lang: str) -> int:
     async with UnitOfWork(db, readonly=True) as uow:
-        return await export_answers(uow, "GP-2026", path, **lang)
+        return await export_answers(uow, OPERATOR, "GP-2026", path, **lang)
 
 
 async def import_(db: Database, path: Path, now: datetime = NOW, **lang: str) -> ImportReport:
     async with UnitOfWork(db) as uow:
-        report = await import_answers(uow, path, now=now, **lang)
+        report = await import_answers(uow, OPERATOR, path, now=now, **lang)
         await uow.commit()
     return report
 
@@ -137,7 +138,7 @@ async def test_export_is_the_whole_record_laid_out_for_excel(registered, tmp_pat
 async def test_export_of_an_unknown_meeting_is_refused(meeting_db, tmp_path):
     async with UnitOfWork(meeting_db, readonly=True) as uow:
         with pytest.raises(SpreadsheetError) as caught:
-            await export_answers(uow, "GP-1999", tmp_path / "x.xlsx")
+            await export_answers(uow, OPERATOR, "GP-1999", tmp_path / "x.xlsx")
     assert caught.value.problems == ["không có hội nghị mã GP-1999"]
     assert not (tmp_path / "x.xlsx").exists()
 
@@ -254,7 +255,7 @@ async def test_a_sheet_with_any_bad_row_records_nothing_and_names_every_problem(
     # Even a caller that commits regardless finds the good row was not recorded in its session.
     async with UnitOfWork(registered) as uow:
         with pytest.raises(SpreadsheetError):
-            await import_answers(uow, path, now=NOW)
+            await import_answers(uow, OPERATOR, path, now=NOW)
         assert (await uow.submissions.by_ref("GP-0001")).answer is None
         await uow.commit()
     assert [state(s) for s in (await stored(registered)).values()] == [state(s) for s in subs.values()]
@@ -277,7 +278,7 @@ async def test_a_refusal_from_record_answer_midway_leaves_the_session_untouched(
     monkeypatch.setattr("bot.services.spreadsheet.record_answer", refusing)
     async with UnitOfWork(registered) as uow:
         with pytest.raises(SpreadsheetError) as caught:
-            await import_answers(uow, path, now=NOW)
+            await import_answers(uow, OPERATOR, path, now=NOW)
         assert caught.value.problems == ["dòng 3: GP-0002: refused"]
         await uow.commit()
     assert state((await stored(registered))["GP-0001"]) == ("received", None, None, None, None)
@@ -351,7 +352,7 @@ async def test_problems_in_english_name_the_english_columns(registered, tmp_path
     ]
     async with UnitOfWork(registered, readonly=True) as uow:
         with pytest.raises(SpreadsheetError) as caught:
-            await export_answers(uow, "GP-1999", tmp_path / "x.xlsx", lang="en")
+            await export_answers(uow, OPERATOR, "GP-1999", tmp_path / "x.xlsx", lang="en")
     assert caught.value.problems == ["there is no meeting with the code GP-1999"]
 
 

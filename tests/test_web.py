@@ -168,7 +168,7 @@ def actions(plan: str) -> list[tuple[str, dict, dict | None]]:
         ("/submissions/GP-0003/classify", {"topic": "", "department": "Phòng Kinh tế"}, None),
         ("/submissions/GP-0001/classify", {"department": "Phòng Văn hóa - Xã hội"}, None),
         ("/submissions/GP-0002/duplicate", {"original": "GP-0001"}, None),
-        ("/meetings/GP-2026/publish", {"allow_unanswered": "1", "summary": "Tóm tắt kết luận."}, None),
+        ("/meetings/GP-2026/publish", {"allow_unanswered": "1", "force": "1", "summary": "Tóm tắt kết luận."}, None),
         ("/meetings/GP-2026/announce", {"text": "Kính mời bà con dự hội nghị."}, None),
         ("/meetings/plan", {}, {"plan": ("plan.toml", plan.replace("Hội trường Nhà Văn hoá", "Sân vận động").encode(), "text/plain")}),
     ]
@@ -477,17 +477,26 @@ async def test_publishing_shows_what_will_happen_and_refuses_unanswered_unless_a
     assert not_pdf.status_code == 400
     assert await snapshot(db) == before
     await client.post("/submissions/GP-0003/answer", data={"csrf": csrf, "mode": "answer", "text": "Xã hỗ trợ 50% giống lúa."})
-    done = await client.post("/meetings/GP-2026/publish", data={"csrf": csrf, "allow_unanswered": "1", "summary": "Hội nghị đã ghi nhận 5 ý kiến."},
+    # The meeting has not been held: refused with a warning, unless staff tick the box that says so.
+    assert "Hội nghị chưa diễn ra xong" in page.text and 'name="force"' in page.text
+    before = await snapshot(db)
+    early = await client.post("/meetings/GP-2026/publish", data={"csrf": csrf, "allow_unanswered": "1", "summary": "Sớm quá."})
+    assert early.status_code == 409 and "hội nghị chưa kết thúc" in early.text
+    assert await snapshot(db) == before
+    done = await client.post("/meetings/GP-2026/publish", data={"csrf": csrf, "allow_unanswered": "1", "force": "1",
+                                                                "summary": "Hội nghị đã ghi nhận 5 ý kiến."},
                              files={"document": ("ket-luan.pdf", b"%PDF-1.4 test", "application/pdf")})
     assert done.status_code == 303 and done.headers["location"] == "/meetings"
     [meeting] = await rows(db, Meeting)
     assert meeting.concluded_at is not None and meeting.conclusion_summary == "Hội nghị đã ghi nhận 5 ý kiến."
     listing = (await client.get("/meetings")).text
     assert "Đã công bố kết luận GP-2026: 1 câu trả lời và 5 tin kết luận" in listing and "Đã công bố kết luận ngày" in listing
+    # Published: the meeting no longer says it takes registrations, whatever its deadline.
+    assert "Đang nhận đăng ký" not in listing
     answers = [o for o in await rows(db, Outbox) if o.kind == "answer"]
     assert len(answers) == 5  # one answer, four "being handled"
     [entry] = [e for e in await rows(db, AuditEntry) if e.action == "meeting.publish"]
-    assert entry.after["still_pending"] == ["GP-0001", "GP-0002", "GP-0004", "GP-0005"]
+    assert entry.after["still_pending"] == ["GP-0001", "GP-0002", "GP-0004", "GP-0005"] and entry.after["early"] is True
 
 
 async def test_the_meeting_notice_is_sent_once(app, world, as_staff):
@@ -496,7 +505,9 @@ async def test_the_meeting_notice_is_sent_once(app, world, as_staff):
     assert page.status_code == 200 and 'data-recipients="5"' in page.text and "Thôn Long Tràng" in page.text
     first = await client.post("/meetings/GP-2026/announce", data={"csrf": csrf, "text": ""})
     assert first.status_code == 303
-    assert "Đã xếp hàng 5 tin thông báo hội nghị." in (await client.get("/meetings")).text
+    messages = len([o for o in await rows(world, Outbox) if o.kind == "notice"])
+    assert messages > 5  # each resident gets the notice and its calendar file
+    assert f"Đã xếp hàng thông báo hội nghị cho 5 người ({messages} tin)." in (await client.get("/meetings")).text
     queued = [o.key for o in await rows(world, Outbox) if o.kind == "notice"]
     assert len({o.chat_id for o in await rows(world, Outbox) if o.kind == "notice"}) == 5
     await client.post("/meetings/GP-2026/announce", data={"csrf": csrf, "text": ""})
@@ -504,7 +515,9 @@ async def test_the_meeting_notice_is_sent_once(app, world, as_staff):
     assert [o.key for o in await rows(world, Outbox) if o.kind == "notice"] == queued
     outbox = await client.get("/outbox")
     assert outbox.status_code == 200 and "Thông báo hội nghị" in outbox.text and "Đang chờ gửi" in outbox.text
-    assert [e.action for e in await rows(world, AuditEntry) if e.action.startswith("meeting.")] == ["meeting.announce", "meeting.announce"]
+    # Loading the test's plan at the command line is audited too, as the operator's.
+    assert [e.action for e in await rows(world, AuditEntry) if e.action.startswith("meeting.") and e.actor != "cli"] == [
+        "meeting.announce", "meeting.announce"]
 
 
 async def test_a_plan_is_uploaded_and_a_bad_one_writes_nothing(app, world, as_staff):
@@ -517,14 +530,23 @@ async def test_a_plan_is_uploaded_and_a_bad_one_writes_nothing(app, world, as_st
     assert response.status_code == 400 and "UTF-8" in response.text
     assert await snapshot(world) == before
     moved = plan_text().replace("Hội trường Nhà Văn hoá trung tâm xã Gia Phúc", "Sân vận động xã Gia Phúc")
+    # The venue changes and five residents are registered: first a confirmation that says so, nothing written.
     response = await client.post("/meetings/plan", data={"csrf": csrf}, files={"plan": ("plan.toml", moved.encode(), "text/plain")})
+    assert response.status_code == 200 and 'data-residents="5"' in response.text and "5 người đã đăng ký sẽ nhận tin báo" in response.text
+    assert await snapshot(world) == before
+    confirm = {"csrf": csrf, "confirm": "1", "filename": "plan.toml", "plan_text": moved}
+    response = await client.post("/meetings/plan", data=confirm)
     assert response.status_code == 303
+    changes = [o for o in await rows(world, Outbox) if o.kind == "change"]
+    assert len({o.chat_id for o in changes}) == 5
     page = (await client.get("/meetings")).text
     assert "Đã cập nhật hội nghị GP-2026." in page and "Sân vận động xã Gia Phúc" in page and "Đang nhận đăng ký" in page
+    assert f"Đã báo thay đổi thời gian hoặc địa điểm cho 5 người đã đăng ký ({len(changes)} tin" in page
     new = plan_text(code="GP-2027")
     assert (await client.post("/meetings/plan", data={"csrf": csrf}, files={"plan": ("p.toml", new.encode(), "text/plain")})).status_code == 303
     assert "Đã tạo hội nghị GP-2027." in (await client.get("/meetings")).text
-    assert [e.target for e in await rows(world, AuditEntry) if e.action == "meeting.plan"] == ["meeting GP-2026", "meeting GP-2027"]
+    assert [e.target for e in await rows(world, AuditEntry) if e.action == "meeting.plan" and e.actor != "cli"] == [
+        "meeting GP-2026", "meeting GP-2027"]
 
 
 async def test_exports_are_the_services_files(app, world, as_staff):
@@ -551,14 +573,21 @@ async def test_figures_count_by_village_topic_status_mode_and_satisfaction(app, 
     client, csrf = await as_staff("vanphong")
     await client.post("/submissions/GP-0003/answer", data={"csrf": csrf, "mode": "answer", "text": "Xã hỗ trợ 50% giống lúa."})
     await client.post("/submissions/GP-0004/answer", data={"csrf": csrf, "mode": "answer", "text": "Đã lắp."})
-    await client.post("/meetings/GP-2026/publish", data={"csrf": csrf, "allow_unanswered": "1"})
+    await client.post("/submissions/GP-0005/answer", data={"csrf": csrf, "mode": "forward", "forward_to": "UBND tỉnh", "expected_by": "15/07/2026"})
+    await client.post("/meetings/GP-2026/publish", data={"csrf": csrf, "allow_unanswered": "1", "force": "1"})
     async with UnitOfWork(world) as uow:
         (await uow.submissions.by_ref("GP-0003")).feedback = "satisfied"
         await uow.commit()
     page = (await client.get("/stats")).text
     assert 'data-stat="live">5<' in page and 'data-stat="speak">3<' in page and 'data-stat="written">2<' in page
-    assert 'data-status="answered">2<' in page and 'data-status="received">3<' in page
-    assert 'data-feedback="satisfied">1<' in page and 'data-feedback="none">1<' in page
+    assert 'data-status="answered">2<' in page and 'data-status="received">2<' in page and 'data-status="forwarded">1<' in page
+    assert 'data-feedback="satisfied">1<' in page and 'data-feedback="none">2<' in page
+    # A forwarded question is not an answered one: Thôn Văn Lâm's (GP-0005) is counted apart.
+    def row(group: str) -> str:
+        return re.search(rf'<tr data-group="{group}">(.*?)</tr>', page, re.S).group(1)
+
+    assert 'data-answered="0"' in row("Thôn Văn Lâm") and 'data-forwarded="1"' in row("Thôn Văn Lâm")
+    assert 'data-answered="2"' in row("Thôn Lai Hà") and 'data-forwarded="0"' in row("Thôn Lai Hà")
     assert re.search(r'data-group="Thôn Lai Hà">.*?data-count="2"', page) and re.search(r'data-group="Thôn Phong Lâm">.*?data-count="1"', page)
     assert re.search(r'data-group="Môi trường, hạ tầng, giao thông">.*?data-count="2"', page)
     assert "<svg" in page

@@ -198,6 +198,7 @@ async def test_oa_token_is_refreshed_once_and_stored_before_use(meeting_db, oa_d
 
 async def test_an_oa_answer_outside_the_window_waits_until_the_resident_writes(meeting_db, oa_double):
     from bot.services.answers import publish_conclusion, record_answer
+    from bot.services.staff import OPERATOR
     from storage.uow import UnitOfWork
 
     async with running_oa(meeting_db, oa_double) as running:
@@ -216,7 +217,7 @@ async def test_an_oa_answer_outside_the_window_waits_until_the_resident_writes(m
         oa_double.expire_window(p.user)
         async with UnitOfWork(meeting_db) as uow:
             await record_answer(uow, submission.ref, text="Tháng 12 xã sẽ nạo vét.", now=submission.created_at)
-            await publish_conclusion(uow, "GP-2026", now=submission.created_at)
+            await publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=submission.created_at)
             await uow.commit()
         running.channel.sender.wake()
         await eventually(lambda: answer_statuses(meeting_db), ["unreachable"])

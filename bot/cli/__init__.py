@@ -58,13 +58,6 @@ def settings() -> Settings:
         raise
 
 
-async def _audit(uow: UnitOfWork, action: str, target: str, after: Any) -> None:
-    """Staff actions taken at the command line are audited like those in the console, as the operator."""
-    from bot.services.staff import OPERATOR, audit
-
-    await audit(uow, OPERATOR, action, target, after=after, now=utcnow())
-
-
 def with_db(work: Callable[[Database], Awaitable[T]], *, check_schema: bool = True) -> T:
     """Run `work` against the configured database, refusing a schema older than the code."""
 
@@ -108,17 +101,21 @@ def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.to
         plan = read_plan(plan_file)
     except PlanError as exc:
         _problems(f"{plan_file} is not a valid meeting plan; nothing was written", exc.problems)
-    report = with_db(lambda db: _load(db, plan))
+    report = with_db(lambda db: _load(db, plan, plan_file.name))
     verb = "created" if report.created else "updated"
     typer.echo(f"meeting {report.meeting_code} {verb}")
     for item in report.kept:
         typer.echo(f"kept {item}: it has submissions, so it is hidden from new registrations instead of deleted")
+    if report.notified:
+        typer.echo(f"the time or venue changed: {report.notified} registrants will be told "
+                   f"({report.notified_messages} messages queued; they are sent by `doithoai run`)")
 
 
-async def _load(db: Database, plan: Plan) -> Any:
+async def _load(db: Database, plan: Plan, source: str | None = None) -> Any:
+    from bot.services.staff import OPERATOR
+
     async with UnitOfWork(db) as uow:
-        report = await load_plan(uow, plan)
-        await _audit(uow, "meeting.plan", f"meeting {report.meeting_code}", {"created": report.created, "kept": report.kept})
+        report = await load_plan(uow, OPERATOR, plan, source=source)
         await uow.commit()
         return report
 
@@ -259,10 +256,13 @@ def answers_export(
 ) -> None:
     """Write one row per submission, with the answer columns to fill in Excel."""
     from bot.services.spreadsheet import SpreadsheetError, export_answers
+    from bot.services.staff import OPERATOR
 
     async def work(db: Database) -> int:
-        async with UnitOfWork(db, readonly=True) as uow:
-            return await export_answers(uow, meeting, path)
+        async with UnitOfWork(db) as uow:  # the export is audited
+            count = await export_answers(uow, OPERATOR, meeting, path)
+            await uow.commit()
+            return count
 
     try:
         count = with_db(work)
@@ -275,11 +275,11 @@ def answers_export(
 def answers_import(path: Path = typer.Argument(..., help="A sheet written by `answers export`, with answers filled in.")) -> None:
     """Record the answers in a filled-in sheet. Any invalid row rejects the whole file: nothing half-applied."""
     from bot.services.spreadsheet import SpreadsheetError, import_answers
+    from bot.services.staff import OPERATOR
 
     async def work(db: Database) -> Any:
         async with UnitOfWork(db) as uow:
-            report = await import_answers(uow, path, now=utcnow())
-            await _audit(uow, "answers.import", str(path.name), {"answered": report.answered, "forwarded": report.forwarded})
+            report = await import_answers(uow, OPERATOR, path, now=utcnow())
             await uow.commit()
             return report
 
@@ -306,9 +306,11 @@ def conclusion_publish(
     summary_file: Optional[Path] = typer.Option(None, "--summary-file", help="A text file: the conclusion's summary, sent to every registrant."),
     document: Optional[Path] = typer.Option(None, "--document", help="The conclusion notice as a PDF, sent to every registrant."),
     allow_unanswered: bool = typer.Option(False, "--allow-unanswered", help="Publish even though some questions have no answer yet."),
+    force: bool = typer.Option(False, "--force", help="Publish before the meeting has ended (residents get answers to a meeting not yet held)."),
 ) -> None:
-    """Publish the conclusion: every submitter gets the answer to their own question, once."""
-    from bot.services.answers import AnswerError, Unanswered, publish_conclusion
+    """Publish the conclusion: every submitter gets the answer to their own question, once. Refused before the meeting ends unless --force."""
+    from bot.services.answers import AnswerError, NotOver, Unanswered, publish_conclusion
+    from bot.services.staff import OPERATOR
 
     summary = _read_text(summary_file) if summary_file else None
     doc = None
@@ -323,8 +325,8 @@ def conclusion_publish(
 
     async def work(db: Database) -> Any:
         async with UnitOfWork(db) as uow:
-            report = await publish_conclusion(uow, meeting, now=utcnow(), summary=summary, document=doc, allow_unanswered=allow_unanswered)
-            await _audit(uow, "meeting.publish", f"meeting {meeting}", {"answers": report.answers_queued, "pending": report.still_pending})
+            report = await publish_conclusion(uow, OPERATOR, meeting, now=utcnow(), summary=summary, document=doc,
+                                              allow_unanswered=allow_unanswered, force=force)
             await uow.commit()
             return report
 
@@ -332,6 +334,8 @@ def conclusion_publish(
         r = with_db(work)
     except Unanswered as exc:
         fail(f"{len(exc.refs)} submissions have no answer yet: {', '.join(exc.refs)} (answer them, or use --allow-unanswered)")
+    except NotOver as exc:
+        fail(f"{exc}: nothing was published (after the meeting, or with --force, which sends residents answers before it is held)")
     except AnswerError as exc:
         fail(str(exc))
     again = " (already published: only what was new is sent)" if r.already_published else ""
@@ -356,35 +360,35 @@ def announce(
 ) -> None:
     """Send the meeting notice (time, place, agenda, map pin, calendar file) to the invited villages and every registrant.
     The same notice is sent once; a different --text is a new notice."""
-    from bot.services.notices import NoticeError
+    from bot.services.notices import NoticeError, Queued
     from bot.services.notices import announce as announce_meeting
+    from bot.services.staff import OPERATOR
 
-    async def work(db: Database) -> int:
+    async def work(db: Database) -> Queued:
         async with UnitOfWork(db) as uow:
-            found = await uow.meetings.by_code(meeting)
-            if found is None:
-                fail(f"no meeting with code {meeting}")
-            count = await announce_meeting(uow, found, now=utcnow(), text=text)
-            await _audit(uow, "meeting.announce", f"meeting {meeting}", {"recipients": count})
+            queued = await announce_meeting(uow, OPERATOR, meeting, now=utcnow(), text=text)
             await uow.commit()
-            return count
+            return queued
 
     try:
-        count = with_db(work)
+        queued = with_db(work)
     except NoticeError as exc:
         fail(str(exc))
-    typer.echo(f"notice queued to {count} residents; messages are sent by `doithoai run`")
+    typer.echo(f"notice queued to {queued.residents} residents ({queued.messages} messages); messages are sent by `doithoai run`")
 
 
 @outbox_app.command("status")
 def outbox_status(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Messages by state (queued, sent, failed, unreachable), per meeting and kind."""
 
+    from bot.services.queue import queue_counts
+    from bot.services.staff import OPERATOR
+
     async def work(db: Database) -> list[dict[str, Any]]:
         async with UnitOfWork(db, readonly=True) as uow:
             return [
                 {"meeting": meeting, "kind": kind, "state": STATE_NAMES.get(status, status), "count": count}
-                for meeting, kind, status, count in await uow.outbox.counts()
+                for meeting, kind, status, count in await queue_counts(uow, OPERATOR)
             ]
 
     def line(r: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from bot.channels.traits import translator
 from bot.core.formatting import date as fmt_date
@@ -19,6 +20,9 @@ from bot.delivery.outbox import enqueue
 from bot.i18n import Translator
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.staff import Actor
 
 ANSWERED, FORWARDED, RECEIVED, WITHDRAWN = "answered", "forwarded", "received", "withdrawn"
 FEEDBACK_YES, FEEDBACK_NO = "satisfied", "unsatisfied"
@@ -165,26 +169,51 @@ class Unanswered(AnswerError):
         self.refs = refs
 
 
+class NotOver(AnswerError):
+    """The meeting has not ended: its conclusion cannot be known yet, unless staff force it."""
+
+    def __init__(self, meeting: Meeting) -> None:
+        super().__init__(f"meeting {meeting.code} has not ended yet (it ends {meeting.ends_at.isoformat()})")
+        self.ends_at = meeting.ends_at
+
+
+async def _meeting_to_run(uow: UnitOfWork, actor: "Actor", meeting_code: str) -> Meeting:
+    from bot.services.access import run_meeting  # access builds on secretariat, which builds on this module
+
+    meeting = await run_meeting(uow, actor, meeting_code)
+    if meeting is None:
+        raise AnswerError(f"no meeting with code {meeting_code}")
+    assert meeting.id is not None
+    return meeting
+
+
 async def publish_conclusion(
     uow: UnitOfWork,
+    actor: "Actor",
     meeting_code: str,
     *,
     now: datetime,
     summary: str | None = None,
     document: tuple[str, bytes] | None = None,
     allow_unanswered: bool = False,
+    force: bool = False,
 ) -> PublishReport:
-    """Mark the meeting concluded and queue every answer, the summary and the document. The caller commits."""
-    meeting = await uow.meetings.by_code(meeting_code)
-    if meeting is None:
-        raise AnswerError(f"no meeting with code {meeting_code}")
+    """Mark the meeting concluded and queue every answer, the summary and the document; audited. The caller commits.
+
+    Refused (NotOver) before the meeting ends unless `force`: residents would be told the
+    conclusion of a meeting that has not been held."""
+    from bot.services.staff import audit
+
+    meeting = await _meeting_to_run(uow, actor, meeting_code)
     assert meeting.id is not None
+    if now < meeting.ends_at and not force and meeting.concluded_at is None:
+        raise NotOver(meeting)
     rows = await uow.submissions.for_meeting(meeting.id)
     live = [s for s in rows if s.status != WITHDRAWN]
     unanswered = [s.ref for s in live if s.answer_revision == 0]
     if unanswered and not allow_unanswered:
         raise Unanswered(unanswered)
-    report = PublishReport(meeting_code=meeting_code, already_published=meeting.concluded_at is not None)
+    report = PublishReport(meeting_code=meeting.code, already_published=meeting.concluded_at is not None)
     if meeting.concluded_at is None:
         meeting.concluded_at = now
     if summary is not None:
@@ -210,6 +239,10 @@ async def publish_conclusion(
                 kind="answer", meeting_id=meeting.id,
             )
     report.summaries_queued = await _send_conclusion(uow, meeting, commune, [s for s in rows if s.status != WITHDRAWN])
+    await audit(uow, actor, "meeting.publish", f"meeting {meeting.code}",
+                after={"answers_queued": report.answers_queued, "summaries_queued": report.summaries_queued,
+                       "still_pending": report.still_pending, "again": report.already_published,
+                       "early": now < meeting.ends_at}, now=now)
     return report
 
 
@@ -274,13 +307,12 @@ class PublicationPreview:
     answered: int
     unanswered: list[str]
     residents: int  # distinct people who will be messaged (paper forms: their village heads)
+    early: bool = False  # the meeting has not ended: publishing needs forcing
 
 
-async def publication_preview(uow: UnitOfWork, meeting_code: str) -> PublicationPreview:
+async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime) -> PublicationPreview:
     """What publishing would do, for the confirmation staff see before they publish."""
-    meeting = await uow.meetings.by_code(meeting_code)
-    if meeting is None:
-        raise AnswerError(f"no meeting with code {meeting_code}")
+    meeting = await _meeting_to_run(uow, actor, meeting_code)
     assert meeting.id is not None
     live = [s for s in await uow.submissions.for_meeting(meeting.id) if s.status != WITHDRAWN]
     people: set[str] = set()
@@ -290,5 +322,6 @@ async def publication_preview(uow: UnitOfWork, meeting_code: str) -> Publication
         elif await _recipient(uow, s) is not None:
             people.add(f"resident:{s.resident_id}")
     return PublicationPreview(
-        answered=sum(1 for s in live if s.answer_revision), unanswered=[s.ref for s in live if not s.answer_revision], residents=len(people)
+        answered=sum(1 for s in live if s.answer_revision), unanswered=[s.ref for s in live if not s.answer_revision], residents=len(people),
+        early=meeting.concluded_at is None and now < meeting.ends_at,
     )

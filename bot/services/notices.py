@@ -94,8 +94,16 @@ def notice_text(meeting: Meeting, commune: Commune, tr: Translator, extra: str |
     return text + "\n\n" + tr("notice.tail")
 
 
-async def announce(uow: UnitOfWork, meeting: Meeting, *, now: datetime, text: str | None = None, key: str | None = None) -> int:
-    """Queue the meeting notice to the invited villages and everyone registered; returns how many."""
+@dataclass(frozen=True)
+class Queued:
+    """How many residents a notice reaches, and how many messages that makes (a notice is its text,
+    the map pin and the calendar file: several messages to each resident)."""
+
+    residents: int = 0
+    messages: int = 0
+
+
+async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, text: str | None = None, key: str | None = None) -> Queued:
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None and meeting.id is not None
     if now > meeting.ends_at:
@@ -105,17 +113,54 @@ async def announce(uow: UnitOfWork, meeting: Meeting, *, now: datetime, text: st
     recipients = {r.id: r for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
     ics = await _calendar_file(uow, meeting, commune, now) if recipients else None
     location = (meeting.latitude, meeting.longitude) if meeting.latitude is not None and meeting.longitude is not None else None
-    queued = 0
+    residents = messages = 0
     for resident in recipients.values():
         tr = translator(resident.language, resident.channel)
         reply = Reply(text=notice_text(meeting, commune, tr, text), location=location, document=ics)
-        queued += bool(
-            await enqueue(
-                uow, key=f"notice:{meeting.code}:{key}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-                chat_id=resident.chat_id, reply=reply, kind="notice", meeting_id=meeting.id,
-            )
+        ids = await enqueue(
+            uow, key=f"notice:{meeting.code}:{key}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+            chat_id=resident.chat_id, reply=reply, kind="notice", meeting_id=meeting.id,
         )
+        residents += bool(ids)
+        messages += len(ids)
+    return Queued(residents, messages)
+
+
+async def _meeting_to_run(uow: UnitOfWork, actor: "Actor", meeting_code: str) -> Meeting:
+    from bot.services.access import run_meeting  # access builds on secretariat, which builds on answers
+
+    meeting = await run_meeting(uow, actor, meeting_code)
+    if meeting is None:
+        raise NoticeError(f"no meeting with code {meeting_code}")
+    return meeting
+
+
+async def announce(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime, text: str | None = None) -> Queued:
+    """Queue the meeting notice to the invited villages and everyone registered, for those who run
+    the meeting's commune; audited. The caller commits."""
+    from bot.services.staff import audit
+
+    meeting = await _meeting_to_run(uow, actor, meeting_code)
+    queued = await _queue_notice(uow, meeting, now=now, text=text)
+    await audit(uow, actor, "meeting.announce", f"meeting {meeting.code}",
+                after={"residents": queued.residents, "messages": queued.messages, "text": (text or "").strip() or None}, now=now)
     return queued
+
+
+@dataclass(frozen=True)
+class AnnouncePreview:
+    residents: int
+    villages: list[str]
+    over: bool  # the meeting has ended: no notice can go
+
+
+async def announce_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime) -> AnnouncePreview:
+    """Who the notice would reach, for the page staff confirm it on."""
+    meeting = await _meeting_to_run(uow, actor, meeting_code)
+    assert meeting.id is not None
+    people = {r.id for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
+    invited = await uow.meetings.invited_villages(meeting.id)
+    return AnnouncePreview(residents=len(people), villages=[v.name for v in invited], over=now > meeting.ends_at)
 
 
 async def _deadline_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> int:
@@ -193,7 +238,7 @@ async def run_due(uow: UnitOfWork, now: datetime, holidays: Container[date]) -> 
                 await uow.notices.record(NoticeRun(meeting_id=meeting.id, kind=kind, fired_at=now, recipients=-1))
                 continue
             if kind == NOTICE:
-                count = await announce(uow, meeting, now=now, key="scheduled")
+                count = (await _queue_notice(uow, meeting, now=now, key="scheduled")).residents
             elif kind == DEADLINE:
                 count = await _deadline_reminder(uow, meeting, commune)
             else:
@@ -203,11 +248,11 @@ async def run_due(uow: UnitOfWork, now: datetime, holidays: Container[date]) -> 
     return fired
 
 
-async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: datetime) -> int:
+async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: datetime) -> Queued:
     """A reloaded plan moved the meeting or its venue: tell everyone registered, old and new."""
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
-    queued = 0
+    residents = messages = 0
     stamp = now.strftime("%Y%m%dT%H%M%S")
     for resident in await registrants(uow, meeting):
         tr = translator(resident.language, resident.channel)
@@ -218,13 +263,13 @@ async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: da
         if change.venue:
             lines.append(tr("change.venue", old=change.venue[0], new=change.venue[1]))
         lines.append(tr("change.tail"))
-        queued += bool(
-            await enqueue(
-                uow, key=f"change:{meeting.code}:{stamp}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-                chat_id=resident.chat_id, reply=Reply(text="\n\n".join(lines)), kind="change", meeting_id=meeting.id,
-            )
+        ids = await enqueue(
+            uow, key=f"change:{meeting.code}:{stamp}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
+            chat_id=resident.chat_id, reply=Reply(text="\n\n".join(lines)), kind="change", meeting_id=meeting.id,
         )
-    return queued
+        residents += bool(ids)
+        messages += len(ids)
+    return Queued(residents, messages)
 
 
 async def village_recipients(uow: UnitOfWork, village_ids: list[int]) -> list[Resident]:

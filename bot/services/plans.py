@@ -17,8 +17,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.services.notices import Change, tell_change
+from bot.services.secretariat import Forbidden
+from bot.services.staff import Actor, audit
 from storage.models import Commune, Meeting, MeetingVillage, Topic, Village, utcnow
 from storage.uow import UnitOfWork
+
+
+class OtherCommune(Forbidden):
+    """Staff of one commune plan its meetings only: never another's, nor a new commune."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"commune.code: {code} is not your commune")
+        self.code = code
 
 
 class PlanError(ValueError):
@@ -177,13 +187,22 @@ class LoadReport:
     created: bool
     kept: list[str] = field(default_factory=list)  # villages/topics dropped from the plan but kept for their submissions
     notified: int = 0  # registrants told that the time or venue changed
+    notified_messages: int = 0  # the messages queued to tell them
 
 
-async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
-    """Create or update the commune, its villages and the meeting. The caller commits."""
-    now = utcnow()
+async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | None = None, now: datetime | None = None) -> LoadReport:
+    """Create or update the commune, its villages and the meeting; audited. The caller commits.
+
+    For the secretariat and admins; staff of one commune load only their own commune's plans.
+    Leaving without committing is a dry run: the report says what the plan would do, the
+    residents a change would tell included."""
+    if not actor.may_run_meetings():
+        raise Forbidden("meetings")
+    now = now or utcnow()
     cp, mp = plan.commune, plan.meeting
     commune = await uow.communes.by_code(cp.code)
+    if actor.commune_id is not None and (commune is None or commune.id != actor.commune_id):
+        raise OtherCommune(cp.code)
     if commune is None:
         commune = uow.communes.add(Commune(code=cp.code, name=_clean(cp.name), timezone=cp.timezone, last_ref=0))
         await uow.flush()
@@ -240,7 +259,8 @@ async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
         for key, value in fields.items():
             setattr(meeting, key, value)
         if change.starts_at or change.venue:
-            report.notified = await tell_change(uow, meeting, change, now)
+            told = await tell_change(uow, meeting, change, now)
+            report.notified, report.notified_messages = told.residents, told.messages
     assert meeting.id is not None
 
     invited = [_clean(v) for v in mp.villages] if mp.villages is not None else [_clean(v.name) for v in cp.villages]
@@ -276,6 +296,8 @@ async def load_plan(uow: UnitOfWork, plan: Plan) -> LoadReport:
         else:
             await uow.meetings.delete(topic)
     await uow.flush()
+    await audit(uow, actor, "meeting.plan", f"meeting {report.meeting_code}",
+                after={"created": report.created, "kept": report.kept, "notified": report.notified, "file": source}, now=now)
     return report
 
 

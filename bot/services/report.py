@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 from docx import Document
@@ -18,6 +19,9 @@ from docx.shared import Cm, Pt
 from bot.core.formatting import date as fmt_date
 from bot.core.formatting import local, when
 from bot.i18n import Translator
+from bot.services.access import run_meeting
+from bot.services.staff import Actor, audit
+from storage.models import utcnow
 from storage.repositories import SubmissionRow
 from storage.uow import UnitOfWork
 
@@ -28,16 +32,31 @@ class ReportError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Report:
+    data: bytes  # the .docx
+    grouped_by: str  # "topic" or "answer": the file's name says which
+
+
 def _roman(n: int) -> str:
     return ROMAN[n - 1] if n <= len(ROMAN) else str(n)
 
 
-async def build_report(uow: UnitOfWork, meeting_code: str, *, grouped_by: str = "topic", lang: str = "vi", now: datetime | None = None) -> bytes:
-    meeting = await uow.meetings.by_code(meeting_code)
+async def build_report(
+    uow: UnitOfWork, actor: Actor, meeting_code: str, *, grouped_by: str | None = None, lang: str = "vi", now: datetime | None = None
+) -> Report:
+    """The report, for those who run the meeting's commune; audited (the caller commits).
+
+    Without `grouped_by`: by topic before the meeting (the chair reads from it), by answer once it
+    has started or its conclusion is published."""
+    meeting = await run_meeting(uow, actor, meeting_code)
     if meeting is None:
         raise ReportError(f"no meeting with code {meeting_code}")
+    if grouped_by is None:
+        grouped_by = "answer" if meeting.concluded_at or (now or utcnow()) > meeting.starts_at else "topic"
     if grouped_by not in ("topic", "answer"):
         raise ReportError("grouped_by must be 'topic' or 'answer'")
+    await audit(uow, actor, "meeting.export_report", f"meeting {meeting.code}", after={"grouped_by": grouped_by}, now=now or utcnow())
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
     tr = Translator(lang)
@@ -74,7 +93,7 @@ async def build_report(uow: UnitOfWork, meeting_code: str, *, grouped_by: str = 
     closing.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     out = io.BytesIO()
     doc.save(out)
-    return out.getvalue()
+    return Report(out.getvalue(), grouped_by)
 
 
 def _item(doc: Document, n: int, row: SubmissionRow, tr: Translator) -> None:

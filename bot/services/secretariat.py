@@ -47,14 +47,16 @@ async def _submission(uow: UnitOfWork, ref: str) -> Submission:
 
 
 async def visible(uow: UnitOfWork, actor: Actor, ref: str) -> Submission:
-    """A submission the actor may see: all for the secretariat, only assigned ones for a department."""
+    """A submission the actor may see: their commune's, all for the secretariat, only assigned ones for a department.
+
+    Every action on one submission looks it up here and nowhere else: another commune's is
+    refused (NotYours) before anything about it, its department included, is considered."""
+    from bot.services.access import submission_in_reach  # access builds on Forbidden, defined here
+
     submission = await _submission(uow, ref)
+    await submission_in_reach(uow, actor, submission)
     if not (actor.may_run_meetings() or actor.may_answer(submission.department)):
         raise Forbidden(ref)
-    if actor.commune_id is not None:
-        meeting = await uow.meetings.get(submission.meeting_id)
-        if meeting is None or not actor.may_see_commune(meeting.commune_id):
-            raise Forbidden(ref)
     return submission
 
 
@@ -73,7 +75,7 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
     """Change the topic and/or assign an answering department (empty string: unassign)."""
     if not actor.may_run_meetings():
         raise Forbidden(ref)
-    submission = await _submission(uow, ref)
+    submission = await visible(uow, actor, ref)
     before = _snapshot(submission)
     if topic_id is not None:
         topic = await uow.meetings.topic(topic_id)
@@ -109,8 +111,8 @@ async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: 
     """`ref` asks what `original_ref` asks: answering the original answers it, addressed to its own code."""
     if not actor.may_run_meetings():
         raise Forbidden(ref)
-    submission = await _submission(uow, ref)
-    original = await _submission(uow, original_ref)
+    submission = await visible(uow, actor, ref)
+    original = await visible(uow, actor, original_ref)
     if original.id == submission.id:
         raise AnswerError(f"{ref}: a question cannot duplicate itself")
     if original.meeting_id != submission.meeting_id:

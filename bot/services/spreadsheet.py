@@ -30,7 +30,11 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.i18n import LANGUAGES, Translator
+from bot.services.access import run_meeting
 from bot.services.answers import ANSWERED, FORWARDED, RECEIVED, WITHDRAWN, AnswerError, record_answer
+from bot.services.secretariat import Forbidden, visible
+from bot.services.staff import DEPARTMENT, Actor, audit
+from storage.models import Submission, utcnow
 from storage.repositories import SubmissionRow
 from storage.uow import UnitOfWork
 
@@ -105,13 +109,17 @@ class ImportReport:
 # ---------------------------------------------------------------- export
 
 
-async def export_answers(uow: UnitOfWork, meeting_code: str, path: Path, *, lang: str = "vi") -> int:
+async def export_answers(
+    uow: UnitOfWork, actor: Actor, meeting_code: str, path: Path, *, lang: str = "vi", now: datetime | None = None
+) -> int:
     """Write the meeting's submissions, one row each, to `path`; returns how many rows were written.
 
-    Headers, statuses and problems are in `lang`.
+    Only for those who run the meeting's commune (residents' names and questions leave the
+    system here); who took them out is audited. The caller commits. Headers, statuses and
+    problems are in `lang`.
     """
     tr = Translator(lang)
-    meeting = await uow.meetings.by_code(meeting_code)
+    meeting = await run_meeting(uow, actor, meeting_code)
     if meeting is None:
         raise SpreadsheetError([tr("sheet.error.unknown_meeting", code=meeting_code)])
     rows = await uow.submissions.listing(meeting.code)
@@ -145,6 +153,7 @@ async def export_answers(uow: UnitOfWork, meeting_code: str, path: Path, *, lang
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
     await asyncio.to_thread(wb.save, path)
+    await audit(uow, actor, "meeting.export_answers", f"meeting {meeting.code}", after={"rows": len(rows)}, now=now or utcnow())
     return len(rows)
 
 
@@ -196,13 +205,16 @@ class _Row:
     expected_by: date | None
 
 
-async def import_answers(uow: UnitOfWork, path: Path, *, now: datetime, lang: str = "vi") -> ImportReport:
-    """Record the answers filled in a sheet; all or nothing. The caller commits.
+async def import_answers(uow: UnitOfWork, actor: Actor, path: Path, *, now: datetime, lang: str = "vi") -> ImportReport:
+    """Record the answers filled in a sheet; all or nothing; audited. The caller commits.
 
     A row whose answer columns are all empty is skipped: an import never erases an answer.
     Columns are found by their header, in any catalogue's wording, so reordered or extra columns
-    do no harm. Problems are reported in `lang`.
+    do no harm. A code the actor may not answer (another commune's; for a department, one not
+    assigned to it) is reported as unknown. Problems are reported in `lang`.
     """
+    if not (actor.may_run_meetings() or actor.role == DEPARTMENT):
+        raise Forbidden("answers")
     tr = Translator(lang)
     sheet = await asyncio.to_thread(_read_sheet, Path(path), tr)
     report = ImportReport()
@@ -222,7 +234,7 @@ async def import_answers(uow: UnitOfWork, path: Path, *, now: datetime, lang: st
         if empty:
             report.skipped_empty += 1
         else:
-            row = await _check(uow, number, ref, cells, found, tr)
+            row = await _check(uow, actor, number, ref, cells, found, tr)
             if not found:
                 if row is None:
                     report.unchanged += 1
@@ -238,11 +250,20 @@ async def import_answers(uow: UnitOfWork, path: Path, *, now: datetime, lang: st
     async with uow.session.begin_nested():
         for row in todo:
             await _apply(uow, row, now, report, tr)
+    await audit(uow, actor, "answers.import", Path(path).name,
+                after={"answered": report.answered, "forwarded": report.forwarded, "unchanged": report.unchanged}, now=now)
     return report
 
 
+async def _answerable(uow: UnitOfWork, actor: Actor, ref: str) -> Submission | None:
+    try:
+        return await visible(uow, actor, ref)
+    except (AnswerError, Forbidden):  # no such code, another commune's, or (a department) assigned elsewhere
+        return None
+
+
 async def _check(
-    uow: UnitOfWork, number: int, ref: str, cells: dict[str, Any], found: list[str], tr: Translator
+    uow: UnitOfWork, actor: Actor, number: int, ref: str, cells: dict[str, Any], found: list[str], tr: Translator
 ) -> _Row | None:
     """Add what is wrong with a filled row to `found`; the row to record, or None when there is nothing to record."""
     text, by, forward_to = _text(cells["answer"]), _text(cells["answered_by"]), _text(cells["forwarded_to"])
@@ -251,7 +272,7 @@ async def _check(
     if not ref:
         found.append(tr("sheet.error.missing_code"))
     else:
-        submission = await uow.submissions.by_ref(ref)
+        submission = await _answerable(uow, actor, ref)
         if submission is None:
             found.append(tr("sheet.error.unknown_code", ref=ref))
     if not date_ok:

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.core.formatting import weekday
 from bot.i18n import Translator
+from bot.services.access import NotYours
 from bot.services.secretariat import Forbidden
 from bot.services.staff import Actor, actor_for, audit
 from storage.db import Database
@@ -64,6 +65,7 @@ class Console:
     page_size: int
     templates: Environment
     tr: Translator
+    commune: str | None = None  # DOITHOAI_COMMUNE: whose the queue's messages on bots named without a commune are
 
 
 def console(request: Request) -> Console:
@@ -243,16 +245,19 @@ class SecurityHeaders:
 
 
 def create_app(
-    db: Database, *, secret_key: str, clock: Callable[[], datetime] = utcnow, https_only: bool = False, page_size: int = PAGE_SIZE
+    db: Database, *, secret_key: str, clock: Callable[[], datetime] = utcnow, https_only: bool = False, page_size: int = PAGE_SIZE,
+    commune: str | None = None,
 ) -> FastAPI:
-    """The console for `db`. `secret_key` signs the session cookie; `clock` is the time the services are told."""
+    """The console for `db`. `secret_key` signs the session cookie; `clock` is the time the services are told;
+    `commune` is the code of the commune the deployment's own bots serve (DOITHOAI_COMMUNE)."""
     if len(secret_key) < 16:
         raise ValueError("secret_key: at least 16 characters")
     from bot.web import pages
 
     tr = Translator("vi")
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.console = Console(db=db, clock=clock, secret_key=secret_key, page_size=page_size, templates=_environment(tr), tr=tr)
+    app.state.console = Console(db=db, clock=clock, secret_key=secret_key, page_size=page_size, templates=_environment(tr), tr=tr,
+                                  commune=commune)
     app.add_middleware(
         SessionMiddleware, secret_key=secret_key, session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
         https_only=https_only,
@@ -284,6 +289,12 @@ def create_app(
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         await _audit_refusal(request, f"role: {exc}")
         return _error_page(request, 403, tr("web.error.forbidden_title"), tr("web.error.forbidden"))
+
+    @app.exception_handler(NotYours)
+    async def _not_yours(request: Request, exc: NotYours) -> Response:
+        # Another commune's code gets the very page an unknown one gets: nothing says it exists.
+        await _audit_refusal(request, f"commune: {exc}")
+        return _error_page(request, 404, tr("web.error.not_found_title"), tr("web.error.not_found"))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
@@ -319,7 +330,8 @@ def serve(settings: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
         db = Database(settings.database_url)
         try:
             await ensure_current(db)
-            app = create_app(db, secret_key=secret, https_only=bool(getattr(settings, "web_https_only", False)))
+            app = create_app(db, secret_key=secret, https_only=bool(getattr(settings, "web_https_only", False)),
+                             commune=getattr(settings, "commune", None))
             # No access log: URLs carry search terms, which can be residents' names.
             config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True, server_header=False)
             await uvicorn.Server(config).serve()

@@ -19,13 +19,15 @@ from starlette.datastructures import UploadFile
 
 from bot.core.formatting import collation_key
 from bot.services import secretariat
-from bot.services.answers import AnswerError, Unanswered, publication_preview, publish_conclusion
-from bot.services.notices import VILLAGE_NOTICE_MAX, NoticeError, announce, notify_villages, registrants, villagers
-from bot.services.plans import PlanError, load_plan, parse_plan
-from bot.services.report import build_report
+from bot.services.access import may_act_in_village
+from bot.services.answers import AnswerError, NotOver, Unanswered, publication_preview, publish_conclusion
+from bot.services.notices import VILLAGE_NOTICE_MAX, NoticeError, announce, announce_preview, notify_villages
+from bot.services.plans import OtherCommune, PlanError, load_plan, parse_plan
+from bot.services.queue import queue_counts
+from bot.services.report import ReportError, build_report
 from bot.services.secretariat import Forbidden
 from bot.services.spreadsheet import SpreadsheetError, export_answers
-from bot.services.staff import Actor, audit, check_login
+from bot.services.staff import Actor, check_login
 from bot.web.app import NotFound, console, flash, posted, redirect, render, safe_next, sign_in, signed_in
 from storage.models import Commune, Meeting, Submission
 from storage.repositories import SubmissionFilter, SubmissionRow
@@ -52,15 +54,6 @@ def _console_user(actor: Actor) -> None:
     own = actor.staff.department if actor.staff is not None else None
     if not (actor.may_run_meetings() or actor.may_answer(own)):
         raise Forbidden("console")
-
-
-def _meeting_staff(actor: Actor) -> None:
-    """Meeting-wide actions (plans, publication, notices, exports, the delivery queue).
-
-    The services behind them take no actor yet, so the Actor's own rule is asked here.
-    """
-    if not actor.may_run_meetings():
-        raise Forbidden("meetings")
 
 
 # ------------------------------------------------------------------ small helpers
@@ -93,10 +86,10 @@ async def _meetings(uow: UnitOfWork, actor: Actor) -> Sequence[tuple[Meeting, Co
     return [(m, c) for m, c in await uow.meetings.all() if actor.may_see_commune(m.commune_id)]
 
 
-async def _meeting(uow: UnitOfWork, code: str, actor: Actor) -> tuple[Meeting, Commune]:
-    meeting = await uow.meetings.by_code(code)
-    if meeting is None or not actor.may_see_commune(meeting.commune_id):
-        raise NotFound(code)
+async def _shown(uow: UnitOfWork, code: str) -> tuple[Meeting, Commune]:
+    """The meeting a page shows, once its service has let the actor see it."""
+    meeting = await uow.meetings.by_code(code.strip())
+    assert meeting is not None
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
     return meeting, commune
@@ -195,32 +188,39 @@ async def meetings(request: Request) -> Response:
 
 @router.post("/meetings/plan", response_class=HTMLResponse)
 async def upload_plan(request: Request) -> Response:
+    """A plan that would tell residents of a changed time or venue is first shown with how many
+    will be told; it is loaded when staff confirm (the plan's text comes back with the form)."""
     form = await posted(request)
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
-    upload = form.get("plan")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return await _meetings_page(request, actor, problems=[c.tr("web.plan.no_file")], status=400)
-    data = await upload.read(MAX_PLAN_BYTES + 1)
-    if len(data) > MAX_PLAN_BYTES:
-        return await _meetings_page(request, actor, problems=[c.tr("web.plan.too_big")], status=400)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return await _meetings_page(request, actor, problems=[c.tr("web.plan.not_text")], status=400)
+    confirmed = isinstance(form.get("plan_text"), str) and form.get("confirm") == "1"
+    if confirmed:
+        text, filename = str(form.get("plan_text")), _text(form, "filename")[:MAX_NAME]
+        if len(text.encode()) > MAX_PLAN_BYTES:
+            return await _meetings_page(request, actor, problems=[c.tr("web.plan.too_big")], status=400)
+    else:
+        upload = form.get("plan")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return await _meetings_page(request, actor, problems=[c.tr("web.plan.no_file")], status=400)
+        data = await upload.read(MAX_PLAN_BYTES + 1)
+        if len(data) > MAX_PLAN_BYTES:
+            return await _meetings_page(request, actor, problems=[c.tr("web.plan.too_big")], status=400)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return await _meetings_page(request, actor, problems=[c.tr("web.plan.not_text")], status=400)
+        filename = Path(upload.filename).name[:MAX_NAME]
     try:
         plan = parse_plan(text)
         async with UnitOfWork(c.db) as uow:
-            own = await uow.communes.get(actor.commune_id) if actor.commune_id is not None else None
-            if own is not None and own.code != plan.commune.code:
-                # Staff of one commune plan its meetings only, never another's (nor a new commune).
-                return await _meetings_page(request, actor, problems=[c.tr("web.plan.other_commune", code=plan.commune.code)], status=403)
-            report = await load_plan(uow, plan)
-            await audit(uow, actor, "meeting.plan", f"meeting {report.meeting_code}",
-                        after={"created": report.created, "kept": report.kept, "notified": report.notified, "file": upload.filename},
-                        now=c.clock())
+            report = await load_plan(uow, actor, plan, source=filename, now=c.clock())
+            if report.notified and not confirmed:
+                # Leaving without commit: nothing was written, and nobody is told yet.
+                return render(request, "plan_confirm.html", code=report.meeting_code, residents=report.notified,
+                              plan_text=text, filename=filename)
             await uow.commit()
+    except OtherCommune as exc:
+        return await _meetings_page(request, actor, problems=[c.tr("web.plan.other_commune", code=exc.code)], status=403)
     except PlanError as exc:
         return await _meetings_page(request, actor, problems=exc.problems, status=400)
     key = "web.plan.created" if report.created else "web.plan.updated"
@@ -228,7 +228,7 @@ async def upload_plan(request: Request) -> Response:
     if report.kept:
         flash(request, c.tr("web.plan.kept", items=", ".join(report.kept)), "info")
     if report.notified:
-        flash(request, c.tr("web.plan.notified", count=report.notified), "info")
+        flash(request, c.tr("web.plan.notified", residents=report.notified, messages=report.notified_messages), "info")
     return redirect("/meetings")
 
 
@@ -471,15 +471,17 @@ async def _publish_page(request: Request, code: str, *, error: str | None = None
     actor = await signed_in(request)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        meeting, commune = await _meeting(uow, code, actor)
-        preview = await publication_preview(uow, meeting.code)
+        try:
+            preview = await publication_preview(uow, actor, code, now=c.clock())
+        except AnswerError:
+            raise NotFound(code) from None
+        meeting, commune = await _shown(uow, code)
     return render(request, "publish.html", status=status, meeting=meeting, commune=commune, tz=commune.timezone, preview=preview,
                   error=error, values=values or {})
 
 
 @router.get("/meetings/{code}/publish", response_class=HTMLResponse)
 async def publish_form(request: Request, code: str) -> Response:
-    _meeting_staff(await signed_in(request))
     return await _publish_page(request, code)
 
 
@@ -487,11 +489,10 @@ async def publish_form(request: Request, code: str) -> Response:
 async def publish(request: Request, code: str) -> Response:
     form = await posted(request)
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
-    allow = form.get("allow_unanswered") == "1"
+    allow, force = form.get("allow_unanswered") == "1", form.get("force") == "1"
     summary = _text(form, "summary") or None
-    values = {"summary": summary or "", "allow_unanswered": "1" if allow else ""}
+    values = {"summary": summary or "", "allow_unanswered": "1" if allow else "", "force": "1" if force else ""}
     document = None
     upload = form.get("document")
     if isinstance(upload, UploadFile) and upload.filename:
@@ -501,14 +502,15 @@ async def publish(request: Request, code: str) -> Response:
         document = (Path(upload.filename).name, data)
     try:
         async with UnitOfWork(c.db) as uow:
-            meeting, _ = await _meeting(uow, code, actor)
-            report = await publish_conclusion(uow, meeting.code, now=c.clock(), summary=summary, document=document, allow_unanswered=allow)
-            await audit(uow, actor, "meeting.publish", f"meeting {meeting.code}",
-                        after={"answers_queued": report.answers_queued, "summaries_queued": report.summaries_queued,
-                               "still_pending": report.still_pending, "again": report.already_published}, now=c.clock())
+            report = await publish_conclusion(uow, actor, code, now=c.clock(), summary=summary, document=document,
+                                              allow_unanswered=allow, force=force)
             await uow.commit()
     except Unanswered as exc:
         return await _publish_page(request, code, error=c.tr("web.publish.unanswered", refs=", ".join(exc.refs)), values=values, status=409)
+    except NotOver:
+        return await _publish_page(request, code, error=c.tr("web.publish.not_over"), values=values, status=409)
+    except AnswerError:
+        raise NotFound(code) from None
     key = "web.publish.done_again" if report.already_published else "web.publish.done"
     flash(request, c.tr(key, code=report.meeting_code, answers=report.answers_queued, summaries=report.summaries_queued,
                         pending=len(report.still_pending)))
@@ -522,17 +524,17 @@ async def _announce_page(request: Request, code: str, *, error: str | None = Non
     actor = await signed_in(request)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        meeting, commune = await _meeting(uow, code, actor)
-        people = {r.id for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
-        invited = await uow.meetings.invited_villages(meeting.id)  # type: ignore[arg-type]
+        try:
+            preview = await announce_preview(uow, actor, code, now=c.clock())
+        except NoticeError:
+            raise NotFound(code) from None
+        meeting, commune = await _shown(uow, code)
     return render(request, "announce.html", status=status, meeting=meeting, commune=commune, tz=commune.timezone,
-                  recipients=len(people), villages=[v.name for v in invited], error=error, text=text,
-                  over=c.clock() > meeting.ends_at)
+                  recipients=preview.residents, villages=preview.villages, error=error, text=text, over=preview.over)
 
 
 @router.get("/meetings/{code}/announce", response_class=HTMLResponse)
 async def announce_form(request: Request, code: str) -> Response:
-    _meeting_staff(await signed_in(request))
     return await _announce_page(request, code)
 
 
@@ -540,21 +542,20 @@ async def announce_form(request: Request, code: str) -> Response:
 async def announce_meeting(request: Request, code: str) -> Response:
     form = await posted(request)
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
     text = _text(form, "text")
     if len(text) > 2000:
         return await _announce_page(request, code, error=c.tr("web.error.too_long", max=2000), text=text, status=400)
     try:
         async with UnitOfWork(c.db) as uow:
-            meeting, _ = await _meeting(uow, code, actor)
-            queued = await announce(uow, meeting, now=c.clock(), text=text or None)
-            await audit(uow, actor, "meeting.announce", f"meeting {meeting.code}", after={"queued": queued, "text": text or None},
-                        now=c.clock())
+            queued = await announce(uow, actor, code, now=c.clock(), text=text or None)
             await uow.commit()
     except NoticeError:
         return await _announce_page(request, code, error=c.tr("web.announce.over"), text=text, status=400)
-    flash(request, c.tr("web.announce.done", count=queued) if queued else c.tr("web.announce.nothing"), "ok" if queued else "info")
+    if queued.residents:
+        flash(request, c.tr("web.announce.done", residents=queued.residents, messages=queued.messages))
+    else:
+        flash(request, c.tr("web.announce.nothing"), "info")
     return redirect("/meetings")
 
 
@@ -567,14 +568,15 @@ async def _notices_page(request: Request, *, error: str | None = None, text: str
     async with UnitOfWork(c.db, readonly=True) as uow:
         communes = {commune.id: commune for _, commune in await uow.meetings.all()}
         villages = [v for found in (await uow.communes.villages_of(list(communes))).values() for v in found if v.active]  # type: ignore[arg-type]
-    villages = [v for v in villages if actor.may_act_for_village(v.id) and actor.may_see_commune(v.commune_id)]  # type: ignore[arg-type]
+    villages = [v for v in villages if may_act_in_village(actor, v)]
     return render(request, "notices.html", status=status, villages=villages, chosen=list(chosen), text=text, error=error,
                   max=VILLAGE_NOTICE_MAX)
 
 
 @router.get("/notices", response_class=HTMLResponse)
 async def notices_form(request: Request) -> Response:
-    _meeting_staff(await signed_in(request))
+    if not (await signed_in(request)).may_run_meetings():
+        raise Forbidden("notices")  # village heads send theirs from Telegram
     return await _notices_page(request)
 
 
@@ -582,8 +584,9 @@ async def notices_form(request: Request) -> Response:
 async def notices_send(request: Request) -> Response:
     form = await posted(request)
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
+    if not actor.may_run_meetings():
+        raise Forbidden("notices")  # village heads send theirs from Telegram
     chosen = [v for v in (_int(x) for x in form.getlist("village")) if v]
     text = _text(form, "text")
     if not chosen:
@@ -605,16 +608,12 @@ async def notices_send(request: Request) -> Response:
 @router.get("/outbox", response_class=HTMLResponse)
 async def outbox(request: Request) -> Response:
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
     async with UnitOfWork(c.db, readonly=True) as uow:
-        counts = await uow.outbox.counts()
-        mine = {m.code for m, _ in await _meetings(uow, actor)}
+        counts = await queue_counts(uow, actor, home_commune=c.commune)
     table: dict[tuple[str, str], dict[str, int]] = {}
     states = list(OUTBOX_STATES)
     for code, kind, state, count in counts:
-        if actor.commune_id is not None and code not in mine:
-            continue  # another commune's messages (or, without a meeting, nobody's in particular)
         table.setdefault((code or "", kind), {})[state] = count
         if state not in states:
             states.append(state)
@@ -631,7 +630,8 @@ def _tally(rows: list[SubmissionRow], key: Any) -> list[dict[str, Any]]:
         groups.setdefault(key(r), []).append(r.submission)
     out = [
         {"name": name, "count": len(subs), "speak": sum(s.wants_to_speak for s in subs),
-         "answered": sum(s.status in ("answered", "forwarded") for s in subs)}
+         # A forwarded question is not answered yet: it went to a higher level, which answers later.
+         "answered": sum(s.status == "answered" for s in subs), "forwarded": sum(s.status == "forwarded" for s in subs)}
         for name, subs in groups.items()
     ]
     return sorted(out, key=lambda g: (-g["count"], collation_key(g["name"])))
@@ -668,35 +668,33 @@ async def stats(request: Request) -> Response:
 @router.get("/meetings/{code}/answers.xlsx")
 async def answers_sheet(request: Request, code: str) -> Response:
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
     with tempfile.TemporaryDirectory(prefix="doithoai-web-") as tmp:
         path = Path(tmp) / "answers.xlsx"
-        async with UnitOfWork(c.db, readonly=True) as uow:
+        async with UnitOfWork(c.db) as uow:  # the export is audited: who took residents' data out, and when
             try:
-                await export_answers(uow, code, path)
+                await export_answers(uow, actor, code, path, now=c.clock())
             except SpreadsheetError:
                 raise NotFound(code) from None
+            await uow.commit()
         data = path.read_bytes()
-    async with UnitOfWork(c.db) as uow:  # who took residents' data out, and when
-        await audit(uow, actor, "meeting.export_answers", f"meeting {code}", now=c.clock())
-        await uow.commit()
-    return Response(data, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{code}-tra-loi.xlsx"'})
+    return Response(data, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{_file_code(code)}-tra-loi.xlsx"'})
+
+
+def _file_code(code: str) -> str:
+    """The meeting's code as a file name carries it (codes are letters, digits, . _ -; anything else goes)."""
+    return "".join(ch for ch in code.strip() if ch.isascii() and (ch.isalnum() or ch in "._-")) or "hoi-nghi"
 
 
 @router.get("/meetings/{code}/report.docx")
 async def report(request: Request, code: str, grouped_by: str = "") -> Response:
     actor = await signed_in(request)
-    _meeting_staff(actor)
     c = console(request)
-    async with UnitOfWork(c.db, readonly=True) as uow:
-        meeting, _ = await _meeting(uow, code, actor)
-        if grouped_by not in ("topic", "answer"):
-            # Before the meeting the chair reads by topic; afterwards the conclusion goes by answer.
-            grouped_by = "answer" if meeting.concluded_at or c.clock() > meeting.starts_at else "topic"
-        data = await build_report(uow, meeting.code, grouped_by=grouped_by)
     async with UnitOfWork(c.db) as uow:
-        await audit(uow, actor, "meeting.export_report", f"meeting {meeting.code}", after={"grouped_by": grouped_by}, now=c.clock())
+        try:
+            built = await build_report(uow, actor, code, grouped_by=grouped_by if grouped_by in ("topic", "answer") else None, now=c.clock())
+        except ReportError:
+            raise NotFound(code) from None
         await uow.commit()
-    name = f"{meeting.code}-bao-cao-theo-{'linh-vuc' if grouped_by == 'topic' else 'tra-loi'}.docx"
-    return Response(data, media_type=DOCX, headers={"content-disposition": f'attachment; filename="{name}"'})
+    name = f"{_file_code(code)}-bao-cao-theo-{'linh-vuc' if built.grouped_by == 'topic' else 'tra-loi'}.docx"
+    return Response(built.data, media_type=DOCX, headers={"content-disposition": f'attachment; filename="{name}"'})

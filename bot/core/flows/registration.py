@@ -16,6 +16,7 @@ from bot.channels.traits import kind
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
 from bot.core.io import Button, KeyButton, Kind
+from bot.services.access import may_act_in_village
 from bot.services.staff import actor_for, audit
 from storage.models import Submission
 
@@ -107,7 +108,7 @@ async def _villages_for(ctx: Context, meeting_id: int) -> Sequence[Any]:
     villages = await ctx.uow.meetings.invited_villages(meeting_id)
     if ctx.staff_mode and ctx.staff is not None:
         actor = await actor_for(ctx.uow, ctx.staff)
-        villages = [v for v in villages if actor.may_act_for_village(v.id)]
+        villages = [v for v in villages if may_act_in_village(actor, v)]
     return villages
 
 

@@ -13,6 +13,7 @@ from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import shorten
 from bot.core.io import Button, FileUnavailable, Kind
+from bot.services.access import may_act_in_village
 from bot.services.answers import to_hand_over
 from bot.services.notices import NOTICE_FILE_MAX, drop_notice_file, keep_notice_file, notify_villages, village_recipients
 from bot.services.notices import VILLAGE_NOTICE_MAX as NOTICE_MAX
@@ -23,9 +24,14 @@ STAFF_ROLES = (VILLAGE_HEAD, SECRETARIAT, ADMIN)
 
 
 async def _actor(ctx: Context) -> Actor | None:
+    """The staff member, when they work for this bot's commune: another commune's staff are residents here."""
     if ctx.staff is None or ctx.staff.role not in STAFF_ROLES:
         return None
-    return await actor_for(ctx.uow, ctx.staff)
+    actor = await actor_for(ctx.uow, ctx.staff)
+    commune = await ctx.commune()
+    if commune is None or commune.id is None or not actor.may_see_commune(commune.id):
+        return None
+    return actor
 
 
 async def _my_villages(ctx: Context, actor: Actor) -> list:
@@ -39,7 +45,7 @@ async def _my_villages(ctx: Context, actor: Actor) -> list:
         commune = await ctx.commune()
         own = [await ctx.uow.meetings.village(i) for i in sorted(actor.village_ids)]
         villages = [v for v in own if v is not None and commune is not None and v.commune_id == commune.id]
-    return villages
+    return [v for v in villages if may_act_in_village(actor, v)]
 
 
 async def command(ctx: Context, command: str) -> bool:
@@ -199,9 +205,9 @@ async def on_button(ctx: Context, data: str) -> None:
         return
     ctx.retire_buttons()
     action, value = parts[2], parts[3]
-    if action == "v" and state.get("step") == "village" and value.isdigit() and actor.may_act_for_village(int(value)):
+    if action == "v" and state.get("step") == "village" and value.isdigit():
         village = await ctx.uow.meetings.village(int(value))
-        if village is not None:
+        if village is not None and may_act_in_village(actor, village):
             ctx.set_state({**state, "step": "text", "village_id": village.id, "tok": secrets.token_hex(3)})
             ctx.say(ctx.tr("vh.ask_notice", village=village.name, max=NOTICE_MAX, file_max=_size(ctx, NOTICE_FILE_MAX)))
             return

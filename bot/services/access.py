@@ -1,0 +1,54 @@
+"""The checks every service makes before it acts for a staff member: role AND commune.
+
+They live with the services, not with the doors (console, command line, bot), so that a new door
+cannot forget them. Another commune's meeting or submission is refused with `NotYours`, which the
+console answers exactly as it answers a code that does not exist: staff learn nothing of what
+another commune holds, not even that it exists.
+"""
+
+from __future__ import annotations
+
+from bot.services.secretariat import Forbidden
+from bot.services.staff import Actor
+from storage.models import Meeting, Submission, Village
+from storage.uow import UnitOfWork
+
+
+class NotYours(Forbidden):
+    """Another commune's meeting, submission or village: refused as if there were no such thing."""
+
+
+def may_run_meetings(actor: Actor) -> None:
+    """Meeting-wide work (plans, publication, notices, exports, the queue): the secretariat and admins."""
+    if not actor.may_run_meetings():
+        raise Forbidden("meetings")
+
+
+def in_reach(actor: Actor, commune_id: int) -> None:
+    if not actor.may_see_commune(commune_id):
+        raise NotYours(str(commune_id))
+
+
+async def run_meeting(uow: UnitOfWork, actor: Actor, code: str) -> Meeting | None:
+    """The meeting `code` if the actor may run it; None when there is no such meeting (each service
+    says so in its own words); Forbidden for a role without meetings, NotYours for another commune's."""
+    may_run_meetings(actor)
+    meeting = await uow.meetings.by_code(code.strip())
+    if meeting is not None:
+        in_reach(actor, meeting.commune_id)
+    return meeting
+
+
+async def submission_in_reach(uow: UnitOfWork, actor: Actor, submission: Submission) -> None:
+    """NotYours unless the submission's meeting is of the actor's commune (any, for province staff)."""
+    if actor.commune_id is None:
+        return
+    meeting = await uow.meetings.get(submission.meeting_id)
+    if meeting is None:
+        raise NotYours(submission.ref)
+    in_reach(actor, meeting.commune_id)
+
+
+def may_act_in_village(actor: Actor, village: Village) -> bool:
+    """A head for their own villages, the secretariat for its commune's; never another commune's."""
+    return village.id is not None and actor.may_act_for_village(village.id) and actor.may_see_commune(village.commune_id)
