@@ -123,6 +123,10 @@ class KilledBot(RunningBot):
         os.killpg(self.proc.pid, signal.SIGKILL)
         await self.proc.wait()
 
+    @property
+    def workers(self) -> int:
+        return int(self.args[self.args.index("--workers") + 1]) if "--workers" in self.args else 1
+
     async def close(self) -> None:
         """Whatever happened in the test, nothing of the bot is left running."""
         if self.proc is not None and self.proc.returncode is None:
