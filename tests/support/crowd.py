@@ -9,7 +9,6 @@ import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from storage.db import Database
 from storage.models import Outbox
@@ -24,15 +23,6 @@ REGISTRATION = [
     "Kính chào Ông/Bà", "Ông/Bà có đồng ý không?", "Cảm ơn Ông/Bà", "Bước 1/6", "Bước 2/6", "Bước 3/6", "Bước 4/6",
     "Bước 5/6", "Bước 6/6", "Không để lại số điện thoại", "kiểm tra lại phiếu", "Mã phiếu",
 ]
-
-
-async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll `predicate` (which may read the database: no change event to wait on) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, f"timed out after {timeout:.0f} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 @dataclass
