@@ -17,6 +17,7 @@ from docx.shared import Cm, Pt
 
 from bot.core.formatting import date as fmt_date
 from bot.core.formatting import local, when
+from bot.domain.text import printable
 from bot.i18n import Translator
 from storage.repositories import SubmissionRow
 from storage.uow import UnitOfWork
@@ -26,6 +27,14 @@ ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII
 
 class ReportError(ValueError):
     pass
+
+
+class _Printable(Translator):
+    """Every text the report writes is a catalogue text filled with stored values: cleaned here, once,
+    because Word's XML refuses control characters that rows stored before bot/domain/text.py may hold."""
+
+    def __call__(self, key: str, **params: object) -> str:
+        return printable(super().__call__(key, **params))
 
 
 def _roman(n: int) -> str:
@@ -40,7 +49,7 @@ async def build_report(uow: UnitOfWork, meeting_code: str, *, grouped_by: str = 
         raise ReportError("grouped_by must be 'topic' or 'answer'")
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
-    tr = Translator(lang)
+    tr = _Printable(lang)
     rows = [r for r in await uow.submissions.listing(meeting.code) if r.submission.status != "withdrawn"]
 
     doc = Document()
@@ -57,7 +66,7 @@ async def build_report(uow: UnitOfWork, meeting_code: str, *, grouped_by: str = 
         run = p.add_run(text)
         run.bold, run.font.size = bold, Pt(size)
 
-    centred(commune.name.upper(), bold=True)
+    centred(printable(commune.name.upper()), bold=True)
     centred(tr("report.title_topic" if grouped_by == "topic" else "report.title_answer"), bold=True, size=14)
     centred(tr("report.subtitle", title=meeting.title))
     centred(tr("report.meta", commune=commune.name, when=when(meeting.starts_at, commune.timezone, tr), venue=meeting.venue))

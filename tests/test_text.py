@@ -1,0 +1,141 @@
+"""Bad bytes: text is cleaned at every door (bot/domain/text.py) and exports survive what is already stored."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from docx import Document
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from bot.core.conversation import Conversation
+from bot.domain import text as textrules
+from bot.services.report import build_report
+from bot.services.spreadsheet import export_answers
+from storage.models import Resident, Submission
+from storage.uow import UnitOfWork
+from tests.conftest import rows
+from tests.support.core_chat import CoreChat
+
+
+@pytest.fixture
+def conv(meeting_db):
+    return Conversation(meeting_db)
+
+
+@pytest.fixture
+async def chat(conv):
+    c = CoreChat(conv)
+    await c.text("/start")
+    await c.press("Đồng ý")
+    return c
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x01", "\x1b", "\x7f", "\x9b", "\ud800", "\ufffe", "\U0010ffff", "\ufdd0"])
+def test_doors_refuse_what_nobody_types(bad):
+    for clean in (textrules.line, textrules.block):
+        with pytest.raises(textrules.BadText) as caught:
+            clean(f"Nguyễn{bad}Văn An")
+        assert caught.value.char == bad and f"U+{ord(bad):04X}" in str(caught.value)
+    assert textrules.printable(f"Nguyễn{bad} Văn An") == "Nguyễn Văn An"
+
+
+def test_single_line_fields_collapse_whitespace_and_multi_line_fields_keep_lines():
+    decomposed = "Nguye\u0302\u0303n"  # typed on a Mac: "ễ" as e + two combining marks
+    assert textrules.line(f"  {decomposed}\tVăn\r\nAn ") == "Nguyễn Văn An"
+    # Word pastes its manual line break as a vertical tab.
+    assert textrules.block("Dòng một\x0bdòng hai\r\n\r\n\r\n\r\nDòng\t ba  ") == "Dòng một\ndòng hai\n\nDòng ba"
+
+
+def test_names_are_letters_of_any_script_with_the_punctuation_names_carry():
+    assert textrules.is_name("H'Hen Niê") and textrules.is_name("Nguyễn Văn A.") and textrules.is_name("Lò Thị Mai-Anh")
+    assert not textrules.is_name("😀😀") and not textrules.is_name("Nguyễn Văn An 👍") and not textrules.is_name("!!!")
+
+
+# --- residents ---------------------------------------------------------------------------------
+
+
+async def test_a_nul_in_a_name_and_controls_in_a_question_are_refused_and_sending_then_works(chat, meeting_db):
+    await chat.text("/dangky")
+    replies = await chat.text("Nguyễn\x00 Văn An")
+    text = chat.texts(replies)
+    assert "ký tự lạ" in text and "Ông/Bà" in text and "Bước 1/6" in text
+    [resident] = await rows(meeting_db, Resident)
+    assert resident.state["step"] == "name" and "name" not in resident.state["draft"]  # nothing changed
+
+    await chat.text("Nguyễn Văn An")
+    await chat.press("Thôn Phong Lâm")
+    await chat.press("Môi trường")
+    replies = await chat.text("Đường\x01 liên thôn\x1b[31m bị xuống cấp\x07")
+    assert "ký tự lạ" in chat.texts(replies) and "Bước 4/6" in chat.texts(replies)
+    [resident] = await rows(meeting_db, Resident)
+    assert resident.state["step"] == "question" and "question" not in resident.state["draft"]
+
+    await chat.text("Đường liên thôn bị xuống cấp,\r\nkhi nào được sửa?")
+    await chat.press("Chỉ cần trả lời")
+    await chat.text("Bỏ qua")
+    receipt = chat.texts(await chat.press("Gửi"))
+    assert "GP-0001" in receipt
+    [s] = await rows(meeting_db, Submission)
+    assert (s.name, s.question) == ("Nguyễn Văn An", "Đường liên thôn bị xuống cấp,\nkhi nào được sửa?")
+
+
+async def test_an_emoji_name_is_told_to_use_letters_not_digits(chat, meeting_db):
+    await chat.text("/dangky")
+    text = chat.texts(await chat.text("😀😀😀"))
+    assert "chữ cái" in text and "chữ số" not in text and "Bước 1/6" in text
+    assert "chữ số" in chat.texts(await chat.text("Nguyễn Văn 3"))
+    [resident] = await rows(meeting_db, Resident)
+    assert "name" not in resident.state["draft"]
+
+
+@pytest.mark.parametrize("question", ["😀😀😀😀😀😀😀😀😀😀👍", "??? !!! ... ???", "🙏 ‼️ 🙏 ‼️ 🙏 ‼️ 🙏 ‼️"])
+async def test_a_question_of_emoji_or_punctuation_only_is_asked_for_in_words(chat, meeting_db, question):
+    await chat.text("/dangky")
+    await chat.text("Lê Văn Cường")
+    await chat.press("Thôn Trúc Lâm")
+    await chat.press("Vấn đề khác")
+    text = chat.texts(await chat.text(question))
+    assert "bằng chữ" in text and "Bước 4/6" in text
+    [resident] = await rows(meeting_db, Resident)
+    assert resident.state["step"] == "question" and "question" not in resident.state["draft"]
+
+
+# --- exports of what is already stored -------------------------------------------------------------
+
+
+async def _stored_with_controls(db) -> str:
+    """A submission whose question was stored before the doors were cleaned, holding control characters
+    (and on SQLite a NUL too: PostgreSQL refuses NUL in text, so it can hold none)."""
+    chat = CoreChat(Conversation(db))
+    await chat.text("/start")
+    await chat.press("Đồng ý")
+    await chat.register()
+    bad = ("\x00" if db.is_sqlite else "") + "Câu\x01 hỏi\x0b có\x1f ký tự\x07 lạ"
+    async with UnitOfWork(db) as uow:
+        [s] = (await uow.session.exec(select(Submission))).all()
+        s.question, s.name = bad, "Nguyễn\x02 Văn An"
+        await uow.commit()
+    return "Câu hỏi\n có ký tự lạ"
+
+
+async def test_the_word_report_builds_from_stored_control_characters(meeting_db):
+    cleaned = await _stored_with_controls(meeting_db)
+    async with UnitOfWork(meeting_db, readonly=True) as uow:
+        for grouped_by in ("topic", "answer"):
+            doc = Document(io.BytesIO(await build_report(uow, "GP-2026", grouped_by=grouped_by)))
+            text = "\n".join(p.text for p in doc.paragraphs)
+            assert cleaned in text and "Nguyễn Văn An" in text
+
+
+async def test_the_answers_sheet_builds_from_stored_control_characters(meeting_db, tmp_path):
+    cleaned = await _stored_with_controls(meeting_db)
+    path = tmp_path / "answers.xlsx"
+    async with UnitOfWork(meeting_db, readonly=True) as uow:
+        assert await export_answers(uow, "GP-2026", path) == 1
+    values = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row]
+    assert cleaned in values and "Nguyễn Văn An" in values
