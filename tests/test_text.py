@@ -13,10 +13,11 @@ from bot.core.conversation import Conversation
 from bot.domain import text as textrules
 from bot.services.report import build_report
 from bot.services.spreadsheet import export_answers
-from storage.models import Resident, Submission
+from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.core_chat import CoreChat
+from tests.test_web import app, as_staff, clock, world  # noqa: F401  (the console's fixtures)
 
 
 @pytest.fixture
@@ -139,3 +140,118 @@ async def test_the_answers_sheet_builds_from_stored_control_characters(meeting_d
         assert await export_answers(uow, "GP-2026", path) == 1
     values = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row]
     assert cleaned in values and "Nguyễn Văn An" in values
+
+
+# --- staff doors --------------------------------------------------------------------------------------
+
+
+async def test_staff_answers_notices_and_summaries_with_control_characters_are_refused(chat, meeting_db):
+    from bot.services.answers import AnswerError, publish_conclusion, record_answer
+    from bot.services.notices import NoticeError, announce
+
+    await chat.register()
+    async with UnitOfWork(meeting_db) as uow:
+        for kw in ({"text": "Đã có\x00 kế hoạch."}, {"text": "Đã có kế hoạch.", "by": "Phòng\x1b Kinh tế"}):
+            with pytest.raises(AnswerError, match="U\\+00"):
+                await record_answer(uow, "GP-0001", now=utcnow(), **kw)
+        with pytest.raises(AnswerError, match="no submission"):
+            await record_answer(uow, "GP-0001\x00", text="Đã có kế hoạch.", now=utcnow())
+        meeting = await uow.meetings.by_code("GP-2026")
+        with pytest.raises(NoticeError, match="U\\+0001"):
+            await announce(uow, meeting, now=utcnow(), text="Xin mời\x01 bà con dự họp.")
+        with pytest.raises(AnswerError, match="U\\+0000"):
+            await publish_conclusion(uow, "GP-2026", now=utcnow(), summary="Tóm tắt\x00", allow_unanswered=True)
+        # What is accepted is stored clean: NFC, the answer's lines kept, the department on one line.
+        s = await record_answer(uow, "GP-0001", text="Đã có\r\nke\u0302\u0301 hoạch.", by=" Phòng\tKinh  tế ", now=utcnow())
+        assert (s.answer, s.answered_by) == ("Đã có\nkế hoạch.", "Phòng Kinh tế")
+        await uow.commit()
+    [s] = await rows(meeting_db, Submission)
+    assert s.answer == "Đã có\nkế hoạch." and (await rows(meeting_db, Resident))[0].state == {}
+
+
+# --- plans -----------------------------------------------------------------------------------------------
+
+
+def test_a_plan_reports_every_problem_each_with_its_field():
+    import re
+
+    from bot.services.plans import PlanError, parse_plan
+    from tests.conftest import plan_text
+
+    bad = plan_text().replace('code = "GP"', 'code = "gp"')
+    bad = re.sub(r'\nends_at = "[^"]*"', '\nends_at = "2020-01-01T00:00:00+07:00"', bad)
+    bad = bad.replace('venue = "Hội', 'venue = "\\u0000Hội')  # TOML lets an escaped NUL through
+    with pytest.raises(PlanError) as caught:
+        parse_plan(bad)
+    assert caught.value.problems == [
+        "commune.code: must be 2-5 capital letters without diacritics, e.g. GP",
+        "meeting.venue: holds the character U+0000, which is not text: remove it",
+        "meeting.ends_at: must be after meeting.starts_at",
+    ]
+
+
+def test_plan_names_are_cleaned_to_one_line():
+    from bot.services.plans import parse_plan
+    from tests.conftest import plan_text
+
+    plan = parse_plan(plan_text().replace('"Vấn đề khác"', '"Vấn  đề\\tkha\u0301c"'))
+    assert plan.meeting.topics[-1] == "Vấn đề khác"
+
+
+def test_the_example_plan_named_by_meeting_load_help_exists():
+    import re
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["meeting", "load", "--help"], env={"COLUMNS": "300", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    [named] = re.findall(r"[\w./-]+\.toml", result.output)
+    assert (Path(__file__).resolve().parents[1] / named).is_file(), named
+
+
+async def test_the_console_refuses_control_characters_and_changes_nothing(app, world, as_staff):
+    from tests.test_web import snapshot
+
+    client, csrf = await as_staff("vanphong")
+    before = await snapshot(world)
+    posts = [
+        ("/submissions/GP-0003/answer", {"mode": "answer", "text": "Xã hỗ trợ\x00 giống lúa.", "by": "UBND xã"}),
+        ("/submissions/GP-0003/answer", {"mode": "forward", "forward_to": "UBND\x1b tỉnh", "expected_by": "15/07/2030", "text": ""}),
+        ("/submissions/GP-0003/classify", {"department": "Phòng\x01 Kinh tế"}),
+        ("/submissions/GP-0003/duplicate", {"original": "GP-0001\x00"}),
+        ("/meetings/GP-2026/announce", {"text": "Kính mời\x07 bà con."}),
+        ("/notices", {"village": "1", "text": "Kính mời\x00 bà con thôn dự họp."}),
+        ("/meetings/GP-2026/publish", {"summary": "Tóm tắt\x00 kết luận.", "allow_unanswered": "1"}),
+    ]
+    for path, data in posts:
+        response = await client.post(path, data={"csrf": csrf, **data})
+        assert response.status_code == 400 and "ký tự lạ" in response.text, (path, response.status_code)
+    assert await snapshot(world) == before
+    # Finding things stores nothing: what cannot be text is dropped from the search (PostgreSQL refuses a NUL).
+    found = await client.get("/submissions", params={"q": "đường\x00 liên thôn"})
+    assert found.status_code == 200
+    assert (await client.get("/submissions/GP-0001%00")).status_code == 404
+
+
+async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(chat, meeting_db, tmp_path):
+    from bot.services.spreadsheet import SpreadsheetError, import_answers
+
+    await chat.register()
+    path = tmp_path / "answers.xlsx"
+    async with UnitOfWork(meeting_db, readonly=True) as uow:
+        await export_answers(uow, "GP-2026", path)
+    wb = load_workbook(path)
+    ws = wb.active
+    headers = [c.value for c in ws[1]]
+    # DEL and C1 controls are what a cell can carry (openpyxl itself refuses C0 ones).
+    ws.cell(row=2, column=headers.index("Trả lời") + 1, value="Đã có\x7f kế hoạch\x9b.")
+    wb.save(path)
+    with pytest.raises(SpreadsheetError) as caught:
+        async with UnitOfWork(meeting_db) as uow:
+            await import_answers(uow, path, now=utcnow())
+    assert any("dòng 2" in p and "'Trả lời'" in p and "ký tự lạ" in p for p in caught.value.problems), caught.value.problems
+    [s] = await rows(meeting_db, Submission)
+    assert s.answer is None and s.answer_revision == 0

@@ -25,7 +25,7 @@ class BadText(ValueError):
     """Text holding a character nobody types; `char` is the first such character."""
 
     def __init__(self, char: str) -> None:
-        super().__init__(f"holds the character U+{ord(char):04X}, which is not text: type it again without it")
+        super().__init__(f"holds the character U+{ord(char):04X}, which is not text: remove it")
         self.char = char
 
 

@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.domain.text import printable
+from bot.domain.text import first_refused, printable
 from bot.i18n import LANGUAGES, Translator
 from bot.services.answers import ANSWERED, FORWARDED, RECEIVED, WITHDRAWN, AnswerError, record_answer
 from storage.repositories import SubmissionRow
@@ -265,6 +265,9 @@ async def _check(
         )
     elif forward_to is None and has_date:
         found.append(tr("sheet.error.date_without_forward", column=_BY_KEY["forwarded_to"].header(tr)))
+    for key, value in (("answer", text), ("answered_by", by), ("forwarded_to", forward_to)):
+        if value is not None and first_refused(value) is not None:
+            found.append(tr("sheet.error.bad_text", column=_BY_KEY[key].header(tr)))
     for key, value in (("answered_by", by), ("forwarded_to", forward_to)):
         if value is not None and len(value) > _MAX_NAME:
             found.append(tr("sheet.error.too_long", column=_BY_KEY[key].header(tr), max=_MAX_NAME))
