@@ -255,3 +255,44 @@ async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(ch
     assert any("dòng 2" in p and "'Trả lời'" in p and "ký tự lạ" in p for p in caught.value.problems), caught.value.problems
     [s] = await rows(meeting_db, Submission)
     assert s.answer is None and s.answer_revision == 0
+
+
+# --- rough edges of the conversation ------------------------------------------------------------------
+
+
+async def test_a_deep_link_starts_the_form_at_once_shows_its_village_and_counts_steps_in_order(conv, meeting_db):
+    async with UnitOfWork(meeting_db) as uow:
+        meeting = await uow.meetings.by_code("GP-2026")
+        village = [v for v in await uow.meetings.invited_villages(meeting.id) if v.name == "Thôn Lai Hà"][0]
+    c = CoreChat(conv)
+    await c.text(f"/start v{village.id}")
+    text = c.texts(await c.press("Đồng ý"))
+    assert "bấm nút" not in text and "menu" not in text  # not told to press what has already started
+    assert "phiếu đăng ký" in text and "Bước 1/6" in text
+    # Pressing the menu's button now carries on with the same form, at the same step.
+    text = c.texts(await c.text("📝 Đăng ký phát biểu"))
+    assert "tiếp tục" in text and "Bước 1/6" in text
+    text = c.texts(await c.text("Trần Thị Bình"))
+    assert "Bước 2/6. Thôn/Tổ dân phố: Thôn Lai Hà (đã chọn theo mã QR" in text
+    assert text.index("Bước 2/6") < text.index("Bước 3/6")
+    await c.press("Vấn đề khác")
+    text = c.texts(await c.text("Câu hỏi về nước sạch cho thôn Lai Hà."))
+    assert "Bước 2/6" not in text and "Bước 5/6" in text  # shown once, where its step is
+    [resident] = await rows(meeting_db, Resident)
+    assert resident.state["draft"]["village_id"] == village.id and resident.village_id == village.id
+
+
+async def test_after_erasure_my_questions_says_the_data_was_erased_not_how_to_register(chat, meeting_db):
+    await chat.register()
+    await chat.text("/xoadulieu")
+    await chat.press("Xóa dữ liệu của tôi")
+    # A forgotten resident is a stranger again: no resident row, no remembered choices, their question anonymised.
+    assert await rows(meeting_db, Resident) == []
+    [s] = await rows(meeting_db, Submission)
+    assert s.resident_id is None and s.anonymised
+    for asked in ("📋 Câu hỏi của tôi", "/cauhoi"):
+        replies = await chat.text(asked)
+        text = chat.texts(replies)
+        assert "đã được xóa" in text and "/start" in text, asked
+        assert "đăng ký" not in text.lower() and not any(r.buttons for r in replies), asked
+    assert await rows(meeting_db, Resident) == []  # asking stores nothing

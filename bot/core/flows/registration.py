@@ -58,7 +58,8 @@ async def start(ctx: Context, preset_village: int | None = None, *, paper: bool 
         await deadline_passed(ctx)
         return
     draft: dict[str, Any] = {}
-    if preset_village is not None:
+    preset = preset_village is not None
+    if preset:
         draft["village_id"] = preset_village
     if paper:
         villages = await _villages_for(ctx, meeting.id)  # type: ignore[arg-type]
@@ -67,6 +68,8 @@ async def start(ctx: Context, preset_village: int | None = None, *, paper: bool 
     state = {"flow": "register", "meeting_id": meeting.id, "step": "name", "tok": _token(), "draft": draft, "editing": False}
     if paper:
         state["paper"] = True
+    if preset:
+        state["preset"] = True  # shown where its step would be, once the name is given
     ctx.set_state(state)
     if paper:
         ctx.say(ctx.tr("paper.intro"))
@@ -205,6 +208,11 @@ async def _advance(ctx: Context, confirmation: str = "") -> None:
             "phone": "phone" in draft,
         }
         nxt = next((s for s in STEPS if not filled[s]), "review")
+        if state.pop("preset", False) and filled["village"]:
+            # The village came with the QR code: its step is shown done, so the steps count on 1, 2, 3.
+            village = await ctx.uow.meetings.village(draft["village_id"])
+            if village is not None:
+                confirmation = "\n\n".join(filter(None, (confirmation, ctx.tr("form.village_preset", village=village.name))))
     state.update(step=nxt, tok=_token(), editing=False)
     ctx.set_state(state)
     await prompt(ctx, confirmation)
