@@ -296,3 +296,44 @@ async def test_after_erasure_my_questions_says_the_data_was_erased_not_how_to_re
         assert "đã được xóa" in text and "/start" in text, asked
         assert "đăng ký" not in text.lower() and not any(r.buttons for r in replies), asked
     assert await rows(meeting_db, Resident) == []  # asking stores nothing
+
+
+async def test_a_village_heads_notice_and_paper_form_refuse_control_characters(conv, meeting_db):
+    from bot.services.staff import OPERATOR, add_staff
+    from storage.models import Staff
+
+    async with UnitOfWork(meeting_db) as uow:
+        await add_staff(uow, name="Ông Đỗ Văn Tiến", role="village_head", telegram_id="900", villages=["Thôn Phong Lâm"],
+                        actor=OPERATOR, now=utcnow())
+        await uow.commit()
+    head = CoreChat(conv, user_id="900")
+    await head.text("/thongbao")
+    [staff] = await rows(meeting_db, Staff)
+    waiting = staff.state
+    assert "ký tự lạ" in head.texts(await head.text("Kính mời\x00 bà con thôn dự họp."))
+    [staff] = await rows(meeting_db, Staff)
+    assert staff.state == waiting  # still waiting for the text; nothing previewed
+    assert "Kính mời bà con thôn dự họp." in head.texts(await head.text("Kính mời bà con thôn dự họp."))
+    await head.text("/huy")
+
+    await head.text("/nhapphieu")
+    text = head.texts(await head.text("Bà Lò\x1b Thị Mai"))
+    assert "ký tự lạ" in text and "Bước 1/6" in text
+    [staff] = await rows(meeting_db, Staff)
+    assert "name" not in staff.state["draft"]
+
+
+async def test_posters_print_stored_names_holding_control_characters(meeting_db, caplog):
+    from pypdf import PdfReader
+
+    from storage.models import Village
+    from tests.test_posters import render
+
+    async with UnitOfWork(meeting_db) as uow:
+        village = (await uow.session.exec(select(Village).where(Village.name == "Thôn Lai Hà"))).one()
+        village.name = "Thôn\x01 Lai Hà\x1f"
+        await uow.commit()
+    pdf = await render(meeting_db)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Kính mời bà con Thôn Lai Hà" in text
+    assert "missing the following glyphs" not in caplog.text  # nothing printed as an empty box
