@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from docx import Document
@@ -17,6 +18,7 @@ from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.core_chat import CoreChat
+from tests.test_cli import env, plan  # noqa: F401  (the command line's fixtures)
 from tests.test_web import app, as_staff, clock, world  # noqa: F401  (the console's fixtures)
 
 
@@ -337,3 +339,17 @@ async def test_posters_print_stored_names_holding_control_characters(meeting_db,
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Kính mời bà con Thôn Lai Hà" in text
     assert "missing the following glyphs" not in caplog.text  # nothing printed as an empty box
+
+
+async def test_the_answer_command_refuses_control_characters_and_records_nothing(env, plan):
+    from tests.test_cli import cli, registered
+
+    await registered(env, plan)
+    result = cli("answer", "GP-0001", "--text", "Đã có\x1b[2J kế hoạch sửa đường.", env=env)
+    assert result.returncode == 1 and "U+001B" in result.stderr and "the answer" in result.stderr
+    result = cli("answer", "GP-0001", "--text", "Đã có kế hoạch.", "--by", "Phòng\x07 Kinh tế", env=env)
+    assert result.returncode == 1 and "U+0007" in result.stderr
+    listed = cli("submissions", "list", "--json", env=env)
+    [row] = json.loads(listed.stdout)
+    assert row["status"] == "received"
+    assert cli("answer", "GP-0001", "--text", "Đã có kế hoạch\tsửa đường.", env=env).returncode == 0
