@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 from docx import Document
@@ -18,8 +19,6 @@ from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.core_chat import CoreChat
-from tests.test_cli import env, plan  # noqa: F401  (the command line's fixtures)
-from tests.test_web import app, as_staff, clock, world  # noqa: F401  (the console's fixtures)
 
 
 @pytest.fixture
@@ -214,10 +213,15 @@ def test_the_example_plan_named_by_meeting_load_help_exists():
     assert (Path(__file__).resolve().parents[1] / named).is_file(), named
 
 
-async def test_the_console_refuses_control_characters_and_changes_nothing(app, world, as_staff):
-    from tests.test_web import snapshot
+async def test_the_console_refuses_control_characters_and_changes_nothing(meeting_db):
+    from bot.web.app import create_app
+    from tests.test_web import SECRET, Clock, client_for, csrf_of, populate, sign_in, snapshot
 
-    client, csrf = await as_staff("vanphong")
+    world = meeting_db
+    await populate(world)
+    client = client_for(create_app(world, secret_key=SECRET, clock=Clock()))
+    assert (await sign_in(client, "vanphong")).status_code == 303
+    csrf = csrf_of((await client.get("/secretariat-only")).text)
     before = await snapshot(world)
     posts = [
         ("/submissions/GP-0003/answer", {"mode": "answer", "text": "Xã hỗ trợ\x00 giống lúa.", "by": "UBND xã"}),
@@ -236,6 +240,7 @@ async def test_the_console_refuses_control_characters_and_changes_nothing(app, w
     found = await client.get("/submissions", params={"q": "đường\x00 liên thôn"})
     assert found.status_code == 200
     assert (await client.get("/submissions/GP-0001%00")).status_code == 404
+    await client.aclose()
 
 
 async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(chat, meeting_db, tmp_path):
@@ -341,9 +346,14 @@ async def test_posters_print_stored_names_holding_control_characters(meeting_db,
     assert "missing the following glyphs" not in caplog.text  # nothing printed as an empty box
 
 
-async def test_the_answer_command_refuses_control_characters_and_records_nothing(env, plan):
+async def test_the_answer_command_refuses_control_characters_and_records_nothing(tmp_path):
+    from tests.conftest import plan_text
     from tests.test_cli import cli, registered
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
+    env["DOITHOAI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_text(), encoding="utf-8")
     await registered(env, plan)
     result = cli("answer", "GP-0001", "--text", "Đã có\x1b[2J kế hoạch sửa đường.", env=env)
     assert result.returncode == 1 and "U+001B" in result.stderr and "the answer" in result.stderr
