@@ -363,3 +363,12 @@ async def test_the_answer_command_refuses_control_characters_and_records_nothing
     [row] = json.loads(listed.stdout)
     assert row["status"] == "received"
     assert cli("answer", "GP-0001", "--text", "Đã có kế hoạch\tsửa đường.", env=env).returncode == 0
+
+
+def test_a_plan_inviting_a_village_typed_decomposed_finds_it():
+    from bot.services.plans import parse_plan
+    from tests.conftest import plan_text
+
+    decomposed = "Tho\u0302n Lai Ha\u0300"  # "Thôn Lai Hà" as a Mac types it
+    plan = parse_plan(plan_text().replace("# villages = [", f'villages = ["{decomposed}"]\n# ['))
+    assert plan.meeting.villages == ["Thôn Lai Hà"]

@@ -47,11 +47,10 @@ def first_refused(text: str) -> str | None:
 
 
 def _check(text: str) -> str:
-    text = _LINE_BREAKS.sub("\n", text)
-    bad = next((ch for ch in text if _refused(ch)), None)
+    bad = first_refused(text)
     if bad is not None:
         raise BadText(bad)
-    return unicodedata.normalize("NFC", text)
+    return unicodedata.normalize("NFC", _LINE_BREAKS.sub("\n", text))
 
 
 def line(text: str) -> str:

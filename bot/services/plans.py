@@ -31,7 +31,8 @@ class PlanError(ValueError):
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    # As the fields are validated (NFC, one line), so that names compare equal however they were typed.
+    return textrules.line(textrules.printable(text))
 
 
 class _Strict(BaseModel):
