@@ -16,7 +16,7 @@ from starlette.routing import Mount
 
 from bot.services import secretariat
 from bot.services.answers import publication_preview, publish_conclusion
-from bot.services.notices import NoticeError, announce, announce_preview, notify_villages
+from bot.services.notices import announce, announce_preview, notify_villages
 from bot.services.plans import load_plan, parse_plan
 from bot.services.queue import queue_counts
 from bot.services.report import build_report
@@ -199,8 +199,8 @@ async def test_every_service_refuses_an_actor_of_another_commune_and_changes_not
 
 async def test_a_duplicate_cannot_point_at_another_communes_question(two):
     """Merging one's own question into another commune's would copy that commune's answer across."""
-    from tests.test_communes import consented
     from bot.core.conversation import Conversation
+    from tests.test_communes import consented
 
     conv = Conversation(two, commune="GP")
     await (await consented(conv, "telegram:TP", "701")).register(village="Thôn Đông Hải")
@@ -232,8 +232,8 @@ async def test_an_answers_sheet_naming_another_communes_codes_records_nothing(tw
 
 
 async def test_the_queue_counts_only_the_actors_commune(two):
-    from tests.test_communes import consented
     from bot.core.conversation import Conversation
+    from tests.test_communes import consented
 
     await (await consented(Conversation(two, commune="GP"), "telegram:TP", "702")).register(village="Thôn Đông Hải")
     async with UnitOfWork(two, readonly=True) as uow:

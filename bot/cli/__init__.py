@@ -95,7 +95,7 @@ def db_upgrade() -> None:
 
 
 @meeting_app.command("load")
-def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.toml), like shared/examples/gia-phuc-2026.toml")) -> None:
+def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.toml), like bot/demo/gia-phuc-2026.toml")) -> None:
     """Load or update a meeting plan. A plan with any error writes nothing."""
     try:
         plan = read_plan(plan_file)

@@ -297,6 +297,10 @@ async def _command(ctx: Context, command: str) -> None:
     elif command == "forget":
         await forget.ask(ctx)
         return
+    elif resident is None and command == "my":
+        # Someone erased (/xoadulieu) is a stranger again: nothing is kept to list, and no form is offered.
+        ctx.say(ctx.tr("forget.nothing_here"))
+        return
     elif resident is None:
         await _stranger(ctx)
         return

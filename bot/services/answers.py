@@ -17,6 +17,7 @@ from bot.core.formatting import date as fmt_date
 from bot.core.formatting import shorten
 from bot.core.io import Button, Reply
 from bot.delivery.outbox import enqueue
+from bot.domain import text as textrules
 from bot.i18n import Translator
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
 from storage.uow import UnitOfWork
@@ -32,9 +33,17 @@ class AnswerError(ValueError):
     """What staff asked for cannot be done; the message says why, naming the code."""
 
 
-def _clean(text: str | None) -> str | None:
-    text = (text or "").strip()
+def _clean(text: str | None, field: str, ref: str, *, lines: bool = False) -> str | None:
+    try:
+        text = (textrules.block if lines else textrules.line)(text or "")
+    except textrules.BadText as exc:
+        raise AnswerError(f"{ref}: {field} {exc}") from None
     return text or None
+
+
+def no_such_code(ref: str) -> bool:
+    """A code holding characters no code has: not looked up, since PostgreSQL refuses a NUL even in a query."""
+    return textrules.first_refused(ref) is not None
 
 
 async def record_answer(
@@ -48,12 +57,13 @@ async def record_answer(
     now: datetime,
 ) -> Submission:
     """Record (or replace) a submission's answer; after publication, queue it to the resident. The caller commits."""
-    submission = await uow.submissions.by_ref(ref.strip().upper())
+    submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
         raise AnswerError(f"{ref}: no submission with this code")
     if submission.status == WITHDRAWN:
         raise AnswerError(f"{ref}: the resident withdrew this question")
-    text, by, forward_to = _clean(text), _clean(by), _clean(forward_to)
+    text = _clean(text, "the answer", ref, lines=True)
+    by, forward_to = _clean(by, "who answers", ref), _clean(forward_to, "where it was forwarded", ref)
     if forward_to is None and expected_by is not None:
         raise AnswerError(f"{ref}: an expected date goes with a forwarding (--forward)")
     if forward_to is not None and expected_by is None:
@@ -208,6 +218,8 @@ async def publish_conclusion(
     assert meeting.id is not None
     if now < meeting.ends_at and not force and meeting.concluded_at is None:
         raise NotOver(meeting)
+    if summary is not None:
+        summary = _clean(summary, "the summary", meeting_code, lines=True) or ""
     rows = await uow.submissions.for_meeting(meeting.id)
     live = [s for s in rows if s.status != WITHDRAWN]
     unanswered = [s.ref for s in live if s.answer_revision == 0]

@@ -18,6 +18,7 @@ from bot.channels.traits import translator
 from bot.core.formatting import meeting_card, when
 from bot.core.io import Reply
 from bot.delivery.outbox import enqueue
+from bot.domain import text as textrules
 from bot.i18n import Translator
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
@@ -108,6 +109,11 @@ async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, tex
     assert commune is not None and meeting.id is not None
     if now > meeting.ends_at:
         raise NoticeError(f"meeting {meeting.code} is over: no notice sent")
+    if text is not None:
+        try:
+            text = textrules.block(text)
+        except textrules.BadText as exc:
+            raise NoticeError(f"the notice's text {exc}") from None
     # The same notice (same text) is sent once; a notice with new text is a new notice.
     key = key or "manual-" + hashlib.sha256((text or "").strip().encode()).hexdigest()[:12]
     recipients = {r.id: r for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
@@ -301,7 +307,10 @@ async def notify_villages(
     from bot.services.secretariat import Forbidden
     from bot.services.staff import audit
 
-    text = text.strip()
+    try:
+        text = textrules.block(text)
+    except textrules.BadText as exc:
+        raise NoticeError(f"the notice {exc}") from None
     if not village_ids or any(not actor.may_act_for_village(v) for v in village_ids):
         raise Forbidden("villages")
     if not 5 <= len(text) <= VILLAGE_NOTICE_MAX:

@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from bot.domain import text as textrules
 from bot.services.notices import Change, tell_change
 from bot.services.secretariat import Forbidden
 from bot.services.staff import Actor, audit
@@ -40,11 +41,22 @@ class PlanError(ValueError):
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    # As the fields are validated (NFC, one line), so that names compare equal however they were typed.
+    return textrules.line(textrules.printable(text))
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        # Every name and text a plan gives is shown to residents on one line (TOML lets "\u0000" through).
+        if isinstance(v, str):
+            return textrules.line(v)
+        if isinstance(v, list):
+            return [textrules.line(x) if isinstance(x, str) else x for x in v]
+        return v
 
 
 class VillagePlan(_Strict):
@@ -130,21 +142,48 @@ class Plan(_Strict):
             value = getattr(m, name)
             if value.tzinfo is None:
                 setattr(m, name, value.replace(tzinfo=tz))
-        problems = []
-        if m.ends_at <= m.starts_at:
-            problems.append("meeting.ends_at: must be after meeting.starts_at")
-        if m.registration_closes_at > m.starts_at:
-            problems.append("meeting.registration_closes_at: must not be after meeting.starts_at")
-        if m.villages is not None:
-            known = {_clean(v.name) for v in self.commune.villages}
-            unknown = [v for v in m.villages if _clean(v) not in known]
-            if unknown:
-                problems.append(f"meeting.villages: not among commune.villages: {', '.join(unknown)}")
-            if not m.villages:
-                problems.append("meeting.villages: invites no village")
-        if problems:
-            raise ValueError("; ".join(problems))
         return self
+
+
+def _readable(adapter: TypeAdapter, value: object) -> object | None:
+    try:
+        return adapter.validate_python(value)
+    except (ValidationError, textrules.BadText):
+        return None  # reported by the field's own validation
+
+
+def _consistency(data: object) -> list[str]:
+    """The rules between fields, checked on whatever fields can be read, so that a plan with a bad field
+    still hears about every other problem at once. Each problem names its field."""
+    if not isinstance(data, dict):
+        return []
+    commune = data.get("commune") if isinstance(data.get("commune"), dict) else {}
+    meeting = data.get("meeting") if isinstance(data.get("meeting"), dict) else {}
+    try:
+        tz = ZoneInfo(str(commune.get("timezone", "Asia/Ho_Chi_Minh")))
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = None
+    times = {}
+    for name in ("starts_at", "ends_at", "registration_closes_at"):
+        value = _readable(TypeAdapter(datetime), meeting.get(name))
+        if isinstance(value, datetime) and (value.tzinfo is not None or tz is not None):
+            times[name] = value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    problems = []
+    if "starts_at" in times and "ends_at" in times and times["ends_at"] <= times["starts_at"]:
+        problems.append("meeting.ends_at: must be after meeting.starts_at")
+    closes = times.get("registration_closes_at")
+    if "starts_at" in times and closes is not None and closes > times["starts_at"]:
+        problems.append("meeting.registration_closes_at: must not be after meeting.starts_at")
+    invited = _readable(TypeAdapter(list[str]), meeting.get("villages"))
+    listed = commune.get("villages")
+    if isinstance(invited, list) and isinstance(listed, list):
+        known = {_clean(v["name"]) for v in listed if isinstance(v, dict) and isinstance(v.get("name"), str)}
+        unknown = [v for v in invited if _clean(v) not in known]
+        if unknown:
+            problems.append(f"meeting.villages: not among commune.villages: {', '.join(unknown)}")
+        if not invited:
+            problems.append("meeting.villages: invites no village")
+    return problems
 
 
 def _describe(err: ValidationError) -> list[str]:
@@ -165,10 +204,15 @@ def parse_plan(text: str) -> Plan:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PlanError([f"not valid TOML: {exc}"]) from None
+    plan, problems = None, []
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as exc:
-        raise PlanError(_describe(exc)) from None
+        problems = _describe(exc)
+    problems += _consistency(data)
+    if problems or plan is None:
+        raise PlanError(problems)
+    return plan
 
 
 def read_plan(path: Path) -> Plan:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +24,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, PathPaintRule, WrapMode
 
 from bot.core.formatting import date, local, time, weekday, when
+from bot.domain.text import printable
 from bot.i18n import Translator
 from storage.uow import UnitOfWork
 
@@ -90,7 +90,8 @@ def _zalo_template(value: str | None) -> str | None:
 
 def _nfc(text: str) -> str:
     # A composed "ộ" is one glyph of the font; a decomposed one would need text shaping to stack its marks.
-    return unicodedata.normalize("NFC", text)
+    # Control characters a stored name may hold have no glyph at all: dropped, not printed as boxes.
+    return printable(text)
 
 
 @dataclass(frozen=True)

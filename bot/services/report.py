@@ -18,6 +18,7 @@ from docx.shared import Cm, Pt
 
 from bot.core.formatting import date as fmt_date
 from bot.core.formatting import local, when
+from bot.domain.text import printable
 from bot.i18n import Translator
 from bot.services.access import run_meeting
 from bot.services.staff import Actor, audit
@@ -36,6 +37,14 @@ class ReportError(ValueError):
 class Report:
     data: bytes  # the .docx
     grouped_by: str  # "topic" or "answer": the file's name says which
+
+
+class _Printable(Translator):
+    """Every text the report writes is a catalogue text filled with stored values: cleaned here, once,
+    because Word's XML refuses control characters that rows stored before bot/domain/text.py may hold."""
+
+    def __call__(self, key: str, **params: object) -> str:
+        return printable(super().__call__(key, **params))
 
 
 def _roman(n: int) -> str:
@@ -59,7 +68,7 @@ async def build_report(
     await audit(uow, actor, "meeting.export_report", f"meeting {meeting.code}", after={"grouped_by": grouped_by}, now=now or utcnow())
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
-    tr = Translator(lang)
+    tr = _Printable(lang)
     rows = [r for r in await uow.submissions.listing(meeting.code) if r.submission.status != "withdrawn"]
 
     doc = Document()
@@ -76,7 +85,7 @@ async def build_report(
         run = p.add_run(text)
         run.bold, run.font.size = bold, Pt(size)
 
-    centred(commune.name.upper(), bold=True)
+    centred(printable(commune.name.upper()), bold=True)
     centred(tr("report.title_topic" if grouped_by == "topic" else "report.title_answer"), bold=True, size=14)
     centred(tr("report.subtitle", title=meeting.title))
     centred(tr("report.meta", commune=commune.name, when=when(meeting.starts_at, commune.timezone, tr), venue=meeting.venue))

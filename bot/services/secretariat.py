@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from rapidfuzz import fuzz
 
-from bot.services.answers import AnswerError, record_answer
+from bot.domain import text as textrules
+from bot.services.answers import AnswerError, no_such_code, record_answer
 from bot.services.staff import Actor, audit
 from storage.models import Submission
 from storage.repositories import SubmissionFilter, SubmissionRow
@@ -40,7 +41,7 @@ def _snapshot(s: Submission) -> dict[str, Any]:
 
 
 async def _submission(uow: UnitOfWork, ref: str) -> Submission:
-    submission = await uow.submissions.by_ref(ref.strip().upper())
+    submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
         raise AnswerError(f"{ref}: no submission with this code")
     return submission
@@ -83,7 +84,10 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
             raise AnswerError(f"{ref}: that topic is not one of this meeting's")
         submission.topic_id = topic_id
     if department is not None:
-        submission.department = department.strip() or None
+        try:
+            submission.department = textrules.line(department) or None
+        except textrules.BadText as exc:
+            raise AnswerError(f"{ref}: the department {exc}") from None
     await audit(uow, actor, "submission.classify", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
     return submission
 

@@ -23,12 +23,12 @@ from typing import Any
 from zipfile import BadZipFile
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.domain.text import first_refused, printable
 from bot.i18n import LANGUAGES, Translator
 from bot.services.access import run_meeting
 from bot.services.answers import ANSWERED, FORWARDED, RECEIVED, WITHDRAWN, AnswerError, record_answer
@@ -128,7 +128,7 @@ async def export_answers(
     ws = wb.active
     assert ws is not None
     ws.title = _sheet_title(meeting.code)
-    wb.properties.title = f"{meeting.code} — {meeting.title}"
+    wb.properties.title = printable(f"{meeting.code} — {meeting.title}")
     wb.properties.creator = "doithoai"
 
     for col, column in enumerate(COLUMNS, start=1):
@@ -176,8 +176,8 @@ def _export_values(row: SubmissionRow, tr: Translator) -> dict[str, Any]:
 
 def _write(ws: Worksheet, row: int, col: int, column: SheetColumn, value: Any) -> None:
     if isinstance(value, str):
-        # Residents' text may carry control characters, which openpyxl refuses to write.
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        # Rows stored before the doors were cleaned may hold control characters, which openpyxl refuses.
+        value = printable(value)
     cell = ws.cell(row=row, column=col, value=value)
     if isinstance(value, str) and cell.data_type == "f":
         # A question starting with "=" is text a resident typed, never a formula for Excel to run.
@@ -286,6 +286,9 @@ async def _check(
         )
     elif forward_to is None and has_date:
         found.append(tr("sheet.error.date_without_forward", column=_BY_KEY["forwarded_to"].header(tr)))
+    for key, value in (("answer", text), ("answered_by", by), ("forwarded_to", forward_to)):
+        if value is not None and first_refused(value) is not None:
+            found.append(tr("sheet.error.bad_text", column=_BY_KEY[key].header(tr)))
     for key, value in (("answered_by", by), ("forwarded_to", forward_to)):
         if value is not None and len(value) > _MAX_NAME:
             found.append(tr("sheet.error.too_long", column=_BY_KEY[key].header(tr), max=_MAX_NAME))

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from bot.core.formatting import collation_key
+from bot.domain import text as textrules
 from bot.services import secretariat
 from bot.services.access import may_act_in_village
 from bot.services.answers import AnswerError, NotOver, Unanswered, publication_preview, publish_conclusion
@@ -70,6 +71,11 @@ def _int(value: Any) -> int | None:
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def _bad(*values: str) -> bool:
+    """A NUL or another control character, refused at this door rather than stored (bot/domain/text.py)."""
+    return any(textrules.first_refused(v) is not None for v in values)
 
 
 def _parse_day(text: str) -> date | None:
@@ -259,8 +265,8 @@ class ListQuery:
             status=params.get("status", "") if params.get("status") in STATUSES else "",
             mode=params.get("mode", "") if params.get("mode") in MODES else "",
             channel=params.get("channel", "") if params.get("channel") in CHANNELS else "",
-            department=(params.get("department") or "").strip()[:MAX_NAME],
-            q=(params.get("q") or "").strip()[:200],
+            department=textrules.printable(params.get("department") or "").strip()[:MAX_NAME],
+            q=textrules.printable(params.get("q") or "").strip()[:200],
             page=_int(params.get("page")) or 1,
         )
 
@@ -391,6 +397,8 @@ async def classify(request: Request, ref: str) -> Response:
     department = _text(form, "department") if "department" in form else None
     if department is not None and len(department) > MAX_NAME:
         return await _submission_page(request, actor, ref, error=c.tr("web.error.too_long", max=MAX_NAME), status=400)
+    if department is not None and _bad(department):
+        return await _submission_page(request, actor, ref, error=c.tr("web.error.bad_text"), status=400)
 
     async def work(uow: UnitOfWork) -> None:
         await secretariat.classify(uow, actor, ref, topic_id=topic_id, department=department, now=c.clock())
@@ -429,6 +437,8 @@ async def answer(request: Request, ref: str) -> Response:
         problem = c.tr("web.answer.error_empty")
     if problem is None and (len(by) > MAX_NAME or len(forward_to) > MAX_NAME):
         problem = c.tr("web.error.too_long", max=MAX_NAME)
+    if problem is None and _bad(text, by, forward_to):
+        problem = c.tr("web.error.bad_text")
     if problem:
         return await _submission_page(request, actor, ref, error=problem, values=values, status=400)
 
@@ -452,6 +462,8 @@ async def duplicate(request: Request, ref: str) -> Response:
     original = _text(form, "original").upper()
     if not original:
         return await _submission_page(request, actor, ref, error=c.tr("web.duplicate.error_empty"), status=400)
+    if _bad(original):
+        return await _submission_page(request, actor, ref, error=c.tr("web.error.bad_text"), status=400)
 
     async def work(uow: UnitOfWork) -> None:
         await secretariat.mark_duplicate(uow, actor, ref, original, now=c.clock())
@@ -500,6 +512,8 @@ async def publish(request: Request, code: str) -> Response:
         if len(data) > MAX_DOCUMENT_BYTES or not data.startswith(b"%PDF-"):
             return await _publish_page(request, code, error=c.tr("web.publish.bad_document"), values=values, status=400)
         document = (Path(upload.filename).name, data)
+    if summary is not None and _bad(summary):
+        return await _publish_page(request, code, error=c.tr("web.error.bad_text"), values=values, status=400)
     try:
         async with UnitOfWork(c.db) as uow:
             report = await publish_conclusion(uow, actor, code, now=c.clock(), summary=summary, document=document,
@@ -546,6 +560,8 @@ async def announce_meeting(request: Request, code: str) -> Response:
     text = _text(form, "text")
     if len(text) > 2000:
         return await _announce_page(request, code, error=c.tr("web.error.too_long", max=2000), text=text, status=400)
+    if _bad(text):
+        return await _announce_page(request, code, error=c.tr("web.error.bad_text"), text=text, status=400)
     try:
         async with UnitOfWork(c.db) as uow:
             queued = await announce(uow, actor, code, now=c.clock(), text=text or None)
@@ -591,6 +607,8 @@ async def notices_send(request: Request) -> Response:
     text = _text(form, "text")
     if not chosen:
         return await _notices_page(request, error=c.tr("web.notices.no_village"), text=text, status=400)
+    if _bad(text):
+        return await _notices_page(request, error=c.tr("web.error.bad_text"), text=text, chosen=chosen, status=400)
     try:
         async with UnitOfWork(c.db) as uow:
             sender = actor.staff.name if actor.staff else c.tr("web.app_name")

@@ -80,10 +80,14 @@ async def on_button(ctx: Context, data: str) -> None:
     )
     await ctx.uow.flush()
     ctx.toast(ctx.tr("consent.thanks_toast"))
-    ctx.say(ctx.tr("consent.thanks"), keyboard=ctx.menu())
     # Consent given from a poster's link goes straight on to the form, that village chosen
-    # (if the plan still invites it).
+    # (if the plan still invites it): the thanks then says so, rather than pointing to the menu.
     village = await village_from_payload(ctx, data.split(":", 2)[2]) if data.count(":") == 2 else None
-    if village is not None:
-        ctx.resident.village_id = village
-        await registration.start(ctx, preset_village=village)
+    if village is None:
+        ctx.say(ctx.tr("consent.thanks"), keyboard=ctx.menu())
+        return
+    ctx.resident.village_id = village
+    found = await ctx.meeting()
+    opens = found is not None and ctx.registration_open(found[0])
+    ctx.say(ctx.tr("consent.thanks_form" if opens else "consent.thanks"), keyboard=ctx.menu())
+    await registration.start(ctx, preset_village=village)  # past the deadline: says so

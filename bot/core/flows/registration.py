@@ -16,6 +16,7 @@ from bot.channels.traits import kind
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
 from bot.core.io import Button, KeyButton, Kind
+from bot.domain import text as textrules
 from bot.services.access import may_act_in_village
 from bot.services.staff import actor_for, audit
 from storage.models import Submission
@@ -58,7 +59,8 @@ async def start(ctx: Context, preset_village: int | None = None, *, paper: bool 
         await deadline_passed(ctx)
         return
     draft: dict[str, Any] = {}
-    if preset_village is not None:
+    preset = preset_village is not None
+    if preset:
         draft["village_id"] = preset_village
     if paper:
         villages = await _villages_for(ctx, meeting.id)  # type: ignore[arg-type]
@@ -67,6 +69,8 @@ async def start(ctx: Context, preset_village: int | None = None, *, paper: bool 
     state = {"flow": "register", "meeting_id": meeting.id, "step": "name", "tok": _token(), "draft": draft, "editing": False}
     if paper:
         state["paper"] = True
+    if preset:
+        state["preset"] = True  # shown where its step would be, once the name is given
     ctx.set_state(state)
     if paper:
         ctx.say(ctx.tr("paper.intro"))
@@ -205,6 +209,11 @@ async def _advance(ctx: Context, confirmation: str = "") -> None:
             "phone": "phone" in draft,
         }
         nxt = next((s for s in STEPS if not filled[s]), "review")
+        if state.pop("preset", False) and filled["village"]:
+            # The village came with the QR code: its step is shown done, so the steps count on 1, 2, 3.
+            village = await ctx.uow.meetings.village(draft["village_id"])
+            if village is not None:
+                confirmation = "\n\n".join(filter(None, (confirmation, ctx.tr("form.village_preset", village=village.name))))
     state.update(step=nxt, tok=_token(), editing=False)
     ctx.set_state(state)
     await prompt(ctx, confirmation)
@@ -236,6 +245,10 @@ async def on_message(ctx: Context) -> None:
         await prompt(ctx, tr("form.text_only"))
         return
     handler = _TEXT_STEPS.get(step)
+    if handler is not None and textrules.first_refused(event.text) is not None:
+        # A NUL or another control character: stored, it would break PostgreSQL or the Word report.
+        await prompt(ctx, tr("form.bad_text"))
+        return
     if handler is None:
         # A step answered with buttons; a typed label or number counts as pressing it.
         if not await _typed_choice(ctx, event.text):
@@ -245,24 +258,31 @@ async def on_message(ctx: Context) -> None:
 
 
 async def _name_text(ctx: Context, text: str) -> None:
-    name = " ".join(text.split())
+    name = textrules.line(text)
     if not (NAME_MIN <= len(name) <= NAME_MAX):
         await prompt(ctx, ctx.tr("form.name_length", min=NAME_MIN, max=NAME_MAX, length=len(name)))
         return
-    if not any(c.isalpha() for c in name) or any(c.isdigit() for c in name) or name.startswith("/"):
+    if textrules.has_digits(name):
         await prompt(ctx, ctx.tr("form.name_invalid"))
+        return
+    if not textrules.is_name(name) or name.startswith("/"):
+        await prompt(ctx, ctx.tr("form.name_letters"))
         return
     _set(ctx, name=name)
     await _advance(ctx, ctx.tr("form.chosen", value=name))
 
 
 async def _question_text(ctx: Context, text: str) -> None:
-    question = text.strip()
+    question = textrules.block(text)
     if len(question) < QUESTION_MIN:
         await prompt(ctx, ctx.tr("form.question_short", min=QUESTION_MIN, length=len(question)))
         return
     if len(question) > QUESTION_MAX:
         await prompt(ctx, ctx.tr("form.question_long", max=QUESTION_MAX, length=len(question)))
+        return
+    if not textrules.has_letters(question):
+        # Emoji or punctuation alone: nothing staff could read out or answer.
+        await prompt(ctx, ctx.tr("form.question_words"))
         return
     _set(ctx, question=question)
     await _advance(ctx, ctx.tr("form.question_saved"))

@@ -13,6 +13,7 @@ from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import shorten
 from bot.core.io import Button, FileUnavailable, Kind
+from bot.domain import text as textrules
 from bot.services.access import may_act_in_village
 from bot.services.answers import to_hand_over
 from bot.services.notices import NOTICE_FILE_MAX, drop_notice_file, keep_notice_file, notify_villages, village_recipients
@@ -130,6 +131,9 @@ async def on_message(ctx: Context) -> None:
     if step not in ("text", "confirm") or (step == "confirm" and event.file is None):
         ctx.say(ctx.tr("form.press_a_button"))
         return
+    if textrules.first_refused(event.text) is not None:
+        ctx.say(ctx.tr("form.bad_text"))  # before any file is kept: nothing changes, the step waits again
+        return
     if event.file is not None:
         state = await _take_file(ctx, state)
         if state is None:
@@ -144,7 +148,7 @@ async def on_message(ctx: Context) -> None:
     elif event.kind != Kind.TEXT:
         ctx.say(ctx.tr("vh.text_only"))
         return
-    text = event.text.strip()
+    text = textrules.block(event.text)
     if not 5 <= len(text) <= NOTICE_MAX:
         # Back to the text (a file that came with it is kept); a preview shown earlier no longer stands.
         ctx.set_state({**state, "step": "text", "tok": secrets.token_hex(3)})
