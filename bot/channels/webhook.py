@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 from aiohttp import web
 
 from bot.channels.files import FileLinks
+from bot.services.filetypes import UNKNOWN, content_disposition, sniff
 from storage.db import Database
 from storage.models import Attachment
 from storage.uow import UnitOfWork
@@ -64,7 +65,7 @@ def build_app(
     files: FileLinks | None = None,
 ) -> web.Application:
     """The listener for these bots (one of each kind, or several: one per commune)."""
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_file_headers])
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -104,10 +105,32 @@ def build_app(
                 attachment = await uow.session.get(Attachment, attachment_id)
             if attachment is None:
                 return web.Response(status=404)
-            return web.Response(body=attachment.data, content_type=attachment.mime_type)
+            # The type from the bytes against our list, not the one stored: a file kept before the list
+            # existed carries the sender's claim.
+            kind = sniff(attachment.data) or UNKNOWN
+            return web.Response(body=attachment.data, content_type=kind.mime,
+                                headers={"Content-Disposition": content_disposition(attachment.filename, kind)})
 
         app.router.add_get("/files/{token}/{name}", on_file)
     return app
+
+
+# On every answer under /files/, found or not: these links are served on the web console's host, so
+# nothing there may be sniffed into a page, and a page that got through still runs without the
+# console's origin (no cookies, no script).
+FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox", "Cache-Control": "private, no-store"}
+
+
+@web.middleware
+async def _file_headers(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if not request.path.startswith("/files/"):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # the router's own 404 and 405
+        response = web.Response(status=exc.status, headers={"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None)
+    response.headers.update(FILE_HEADERS)
+    return response
 
 
 def _each(found: object) -> list:

@@ -14,6 +14,7 @@ from bot.core.flows import registration
 from bot.core.formatting import shorten
 from bot.core.io import Button, FileUnavailable, Kind
 from bot.services.answers import to_hand_over
+from bot.services.filetypes import file_name, sniff
 from bot.services.notices import NOTICE_FILE_MAX, drop_notice_file, keep_notice_file, notify_villages, village_recipients
 from bot.services.notices import VILLAGE_NOTICE_MAX as NOTICE_MAX
 from bot.services.staff import ADMIN, SECRETARIAT, VILLAGE_HEAD, Actor, actor_for
@@ -165,10 +166,14 @@ async def _take_file(ctx: Context, state: dict) -> dict | None:
     if not data:
         ctx.say(ctx.tr("vh.file_failed"))
         return None
+    kind = sniff(data)
+    if kind is None:
+        ctx.say(ctx.tr("vh.file_type_refused"))
+        return None
     if state.get("attachment_id") is not None:
         await drop_notice_file(ctx.uow, state["attachment_id"])
     attachment_id = await keep_notice_file(ctx.uow, filename=file.filename, mime_type=file.mime_type, data=data, now=ctx.now)
-    return {**state, "attachment_id": attachment_id, "attachment_kind": file.kind, "attachment_name": file.filename,
+    return {**state, "attachment_id": attachment_id, "attachment_kind": file.kind, "attachment_name": file_name(file.filename, kind),
             "attachment_size": len(data)}
 
 
