@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
+from bot.core.io import number
 from bot.services import secretariat
 from bot.services.answers import AnswerError, Unanswered, publication_preview, publish_conclusion
 from bot.services.notices import VILLAGE_NOTICE_MAX, NoticeError, announce, notify_villages, registrants, villagers
@@ -66,11 +67,9 @@ def _meeting_staff(actor: Actor) -> None:
 
 
 def _int(value: Any) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+    # Not int(): it takes "١٢", " 12" and "1_000", and a 30-digit page or id that PostgreSQL refuses with a 500.
+    found = number(value) if isinstance(value, str) else None
+    return found if found else None
 
 
 def _text(form: Any, name: str) -> str:

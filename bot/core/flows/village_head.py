@@ -12,7 +12,7 @@ import secrets
 from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import shorten
-from bot.core.io import Button, FileUnavailable, Kind
+from bot.core.io import Button, FileUnavailable, Kind, number
 from bot.services.answers import to_hand_over
 from bot.services.filetypes import file_name, sniff
 from bot.services.notices import NOTICE_FILE_MAX, drop_notice_file, keep_notice_file, notify_villages, village_recipients
@@ -204,8 +204,9 @@ async def on_button(ctx: Context, data: str) -> None:
         return
     ctx.retire_buttons()
     action, value = parts[2], parts[3]
-    if action == "v" and state.get("step") == "village" and value.isdigit() and actor.may_act_for_village(int(value)):
-        village = await ctx.uow.meetings.village(int(value))
+    village_id = number(value)
+    if action == "v" and state.get("step") == "village" and village_id is not None and actor.may_act_for_village(village_id):
+        village = await ctx.uow.meetings.village(village_id)
         if village is not None:
             ctx.set_state({**state, "step": "text", "village_id": village.id, "tok": secrets.token_hex(3)})
             ctx.say(ctx.tr("vh.ask_notice", village=village.name, max=NOTICE_MAX, file_max=_size(ctx, NOTICE_FILE_MAX)))
