@@ -157,3 +157,28 @@ def test_the_file_links_need_a_key_of_their_own(monkeypatch):
         Settings(**zalo, files_secret="short")
     # Telegram alone sends files as uploads: no links, no key needed.
     assert check(Settings(_env_file=None, telegram_token="1:abc", webhook_base_url=BASE, webhook_secret=WEBHOOK_SECRET), webhook=True) == ["telegram"]
+
+
+async def test_zalo_sends_as_a_photo_only_what_is_an_image_and_its_link_opens(meeting_db):
+    from bot.channels.zalo.api import ZaloBotAPI
+    from bot.channels.zalo.transport import ZaloTransport
+    from bot.core.io import Reply
+    from tests.support.zalo_double import ZaloBotDouble
+
+    picture = await stored(meeting_db, "so-do.png", "image/png", png())
+    page = await stored(meeting_db, "anh.png", "image/png", HTML)  # kept before the check, claiming to be an image
+    async with ZaloBotDouble() as zb, file_server(meeting_db) as (links, server):
+        api = ZaloBotAPI(zb.token, zb.base_url)
+        try:
+            transport = ZaloTransport(api, links)
+            user = zb.user()
+            zb.send_text(user, "xin chào")  # the chat exists once the person has written
+            for attachment in (picture, page):
+                await transport.deliver(user.id, Reply(text=""), attachment)
+        finally:
+            await api.close()
+        photo, link = zb.messages(user)[-2:]
+        assert photo["photo"] == links.url(picture)
+        assert "photo" not in link and links.url(page) in link["text"]
+        response, body = await get(server, photo["photo"])
+        assert (response.status, response.content_type, body) == (200, "image/png", png())
