@@ -9,9 +9,9 @@ import pytest
 from bot.core.io import number
 from storage.models import Resident
 from tests.conftest import rows
+from tests.support.phone import running_bot
 from tests.support.zalo_double import ZaloBotDouble
 from tests.support.zalo_phone import ZaloPhone, running_zalo
-from tests.support.phone import running_bot
 from tests.test_telegram import phone
 from tests.test_web import app, as_staff, clock, refs_on, world  # noqa: F401  (the console's fixtures)
 
