@@ -54,6 +54,11 @@ def check(settings: Settings, webhook: bool, workers: int = 1) -> list[str]:
         )
     if webhook and any(kind(c) in ("telegram", "zalo") for c in channels) and not (settings.webhook_base_url and settings.webhook_secret):
         raise NoChannel("--webhook needs DOITHOAI_WEBHOOK_BASE_URL (the public https:// address) and DOITHOAI_WEBHOOK_SECRET")
+    if settings.webhook_base_url and any(kind(c) in ("zalo", "zalo_oa") for c in channels) and not settings.files_secret:
+        raise NoChannel(
+            "DOITHOAI_FILES_SECRET is not set: the Zalo bots send files as links to DOITHOAI_WEBHOOK_BASE_URL signed with it "
+            "(at least 16 characters, not the webhook secret; e.g. `openssl rand -hex 32`)"
+        )
     if webhook and settings.webhook_base_url and not settings.webhook_base_url.startswith("https://"):
         raise NoChannel("DOITHOAI_WEBHOOK_BASE_URL must start with https://: Telegram and Zalo send webhooks over HTTPS only")
     if workers > 1 and not webhook:
@@ -143,7 +148,8 @@ async def run_bot(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    files = FileLinks(settings.webhook_base_url, secret) if settings.webhook_base_url and secret else None
+    files_secret = _secret(settings.files_secret)
+    files = FileLinks(settings.webhook_base_url, files_secret) if settings.webhook_base_url and files_secret else None
     channels = build_channels(settings, db, names, files)
     server = None
     try:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_base_url: str | None = Field(default=None, description="e.g. https://bot.example.gov.vn")
     webhook_secret: SecretStr | None = Field(default=None, description="8-256 characters: A-Z, a-z, 0-9, _ and -")
+    # Signs the links to the files the Zalo bots send (DOITHOAI_WEBHOOK_BASE_URL/files/…). A key of its own:
+    # Telegram and Zalo know the webhook secret. Needed once the base URL is set and a Zalo bot runs;
+    # the same in every worker and across restarts, or the links already sent stop working.
+    files_secret: SecretStr | None = Field(default=None, description="At least 16 characters, not the webhook secret; e.g. `openssl rand -hex 32`")
 
     # Telegram's sending limits (messages a second overall; one chat; a group a minute) and our retry policy.
     telegram_rate: float = Field(default=30.0, gt=0)
@@ -200,6 +204,19 @@ class Settings(BaseSettings):
         if v is not None and not re.fullmatch(r"[A-Za-z0-9_-]{8,256}", v.get_secret_value()):
             raise ValueError("must be 8 to 256 characters from A-Z, a-z, 0-9, _ and -")
         return v
+
+    @field_validator("files_secret")
+    @classmethod
+    def _files_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
+        return v
+
+    @model_validator(mode="after")
+    def _own_files_secret(self) -> "Settings":
+        if self.files_secret is not None and self.webhook_secret is not None and self.files_secret.get_secret_value() == self.webhook_secret.get_secret_value():
+            raise ValueError("DOITHOAI_FILES_SECRET must differ from DOITHOAI_WEBHOOK_SECRET, which Telegram and Zalo also hold")
+        return self
 
     @field_validator("log_level")
     @classmethod

@@ -117,7 +117,8 @@ async def test_webhooks_on_one_port_refuse_forgeries_and_serve_telegram(tmp_path
     port = free_port()
     async with ZaloBotDouble() as zb:
         env = bot_env(tmp_path, double, DOITHOAI_ZALO_TOKEN=zb.token, DOITHOAI_ZALO_API_URL=zb.base_url,
-                      DOITHOAI_WEBHOOK_BASE_URL="https://doithoai.example.gov.vn", DOITHOAI_WEBHOOK_SECRET="a-long-enough-secret", **FAST_ZALO)
+                      DOITHOAI_WEBHOOK_BASE_URL="https://doithoai.example.gov.vn", DOITHOAI_WEBHOOK_SECRET="a-long-enough-secret",
+                      DOITHOAI_FILES_SECRET="the-file-links-own-key", **FAST_ZALO)
         await prepared(env, tmp_path)
         code, _, err = await cli({**env, "DOITHOAI_WEBHOOK_BASE_URL": "http://insecure.example"}, "run", "--webhook")
         assert code != 0 and "https://" in err

@@ -13,7 +13,7 @@ from typing import Callable, TextIO
 
 from bot.channels.respond import respond
 from bot.core.conversation import Conversation, Handled
-from bot.core.io import Button, Event, KeyButton, Kind, Reply, split_command, typed_event
+from bot.core.io import Button, Event, KeyButton, Kind, Reply, number, split_command, typed_event
 from bot.delivery.sender import Sender
 from bot.i18n import Translator
 from storage.models import Attachment
@@ -75,8 +75,9 @@ class ConsoleChat:
         base = dict(channel=CHANNEL, user_id=USER, chat_id=USER, update_id=f"demo-{next(self._updates)}", language="vi")
         typed = line.strip()
         t = self.transport
-        if typed.isdigit() and t.buttons and 1 <= int(typed) <= len(t.buttons):
-            button = t.buttons[int(typed) - 1]
+        chosen = number(typed)
+        if chosen is not None and t.buttons and 1 <= chosen <= len(t.buttons):
+            button = t.buttons[chosen - 1]
             return Event(kind=Kind.BUTTON, data=button.data, message_ref=t.buttons_message, **base)
         letters = string.ascii_lowercase[: len(t.keyboard)]
         if len(typed) == 1 and typed in letters:

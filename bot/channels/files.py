@@ -15,6 +15,8 @@ MAX_AGE = 14 * 24 * 3600
 
 class FileLinks:
     def __init__(self, base_url: str, secret: str) -> None:
+        """`secret`: DOITHOAI_FILES_SECRET, a key of the links' own. Not the webhook secret: Telegram and Zalo
+        hold that one, and could then make a link to any file the bot keeps."""
         self.base_url = base_url.rstrip("/")
         self._signer = URLSafeTimedSerializer(secret, salt="doithoai-file")
 

@@ -73,7 +73,7 @@ def pick(text: str, choices: Sequence[Choice]) -> Picked:
     if not choices:
         return Picked()
     typed = text.strip().rstrip(".)").strip()
-    if typed.isdigit():
+    if re.fullmatch(r"[0-9]+", typed):  # "²" and "①" are str.isdigit() but no number to int(): not a choice
         n = int(typed)
         if 1 <= n <= len(choices):
             return Picked(choices[n - 1])

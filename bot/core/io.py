@@ -6,6 +6,7 @@ buttons on Telegram, a numbered list where a platform has no buttons, a prompt i
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Awaitable, Callable
@@ -52,6 +53,17 @@ class Event:
     language: str | None = None
     bot_link: str | None = None  # where a group member can open the private chat
     file: FileRef | None = None  # a photo or file (kind stays UNSUPPORTED; its caption is the text)
+
+
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def number(text: str) -> int | None:
+    """A whole number as typed or carried in button data or a deep link; None for anything else.
+    ASCII digits only: str.isdigit() is also true of "²" and "①", which int() refuses, and int()
+    takes "１" and "٣", which no one types on a Vietnamese keyboard. At most 9 digits, so it fits
+    the database's ids (a longer one would be refused by PostgreSQL rather than found missing)."""
+    return int(text) if _NUMBER.fullmatch(text) else None
 
 
 def split_command(text: str) -> tuple[str, str] | None:

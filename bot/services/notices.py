@@ -21,6 +21,7 @@ from bot.delivery.outbox import enqueue
 from bot.domain import text as textrules
 from bot.i18n import Translator
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
+from bot.services.filetypes import file_name, sniff
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
 from storage.uow import UnitOfWork
 
@@ -286,7 +287,10 @@ async def keep_notice_file(uow: UnitOfWork, *, filename: str, mime_type: str, da
     """Store the photo or file a village head attaches to a notice; it stays until every copy is delivered."""
     if not data or len(data) > NOTICE_FILE_MAX:
         raise NoticeError(f"a notice's file needs 1 byte to {NOTICE_FILE_MAX} bytes")
-    attachment = uow.meetings.add(Attachment(filename=filename[:255], mime_type=mime_type[:100], data=data, created_at=now))
+    kind = sniff(data)  # the claimed `mime_type` is the sender's word only
+    if kind is None:
+        raise NoticeError("a notice's file must be an image, a PDF or an Office document")
+    attachment = uow.meetings.add(Attachment(filename=file_name(filename, kind), mime_type=kind.mime, data=data, created_at=now))
     await uow.flush()
     assert attachment.id is not None
     return attachment.id

@@ -19,6 +19,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.core.io import number
 from storage.models import AuditEntry, Staff, StaffVillage
 from storage.uow import UnitOfWork
 
@@ -190,8 +191,10 @@ async def find(uow: UnitOfWork, ident: str) -> Staff:
     """By id, login or Telegram id."""
     ident = ident.strip()
     staff = None
-    if ident.isdigit():
-        staff = await uow.staff.get(int(ident)) or await uow.staff.by_telegram(ident)
+    if number(ident) is not None:
+        staff = await uow.staff.get(number(ident)) or await uow.staff.by_telegram(ident)  # type: ignore[arg-type]
+    elif ident.isascii() and ident.isdigit():  # a Telegram id longer than any of our ids
+        staff = await uow.staff.by_telegram(ident)
     staff = staff or await uow.staff.by_login(ident.lower())
     if staff is None:
         raise StaffError(f"no staff member {ident!r} (by id, login or Telegram id)")

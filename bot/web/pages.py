@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from bot.core.formatting import collation_key
+from bot.core.io import number
 from bot.domain import text as textrules
 from bot.services import secretariat
 from bot.services.access import may_act_in_village
@@ -61,11 +62,9 @@ def _console_user(actor: Actor) -> None:
 
 
 def _int(value: Any) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+    # Not int(): it takes "١٢", " 12" and "1_000", and a 30-digit page or id that PostgreSQL refuses with a 500.
+    found = number(value) if isinstance(value, str) else None
+    return found if found else None
 
 
 def _text(form: Any, name: str) -> str:

@@ -22,6 +22,7 @@ from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
 
 from bot.channels.inbox import Inbox
+from bot.channels.payload import identifier
 from bot.channels.respond import respond
 from bot.core.conversation import Conversation, Handled
 from bot.core.flows import village_head
@@ -95,9 +96,19 @@ class TelegramBot:
     async def receive(self, body: dict) -> bool:
         """Store a webhook delivery in the inbox; False when it is not an update."""
         update_id = body.get("update_id")
-        if not isinstance(update_id, int) or self.inbox is None:
+        if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < 2**63 or self.inbox is None:
             return False
-        await self.inbox.take(self.channel, str(update_id), _raw_chat(body), body)
+        try:
+            Update.model_validate(body, context={"bot": self.bot})  # so that _raw_chat reads a known shape
+            chat = identifier(_raw_chat(body))
+        except ValueError:
+            chat = None
+        if chat is None:
+            # Telegram re-sends an update until it gets a 2xx, holding back the chat's later ones: one
+            # it sent that we cannot read is acknowledged and dropped, not refused.
+            log.warning("a Telegram update that could not be read was dropped")
+            return True
+        await self.inbox.take(self.channel, str(update_id), chat, body)
         return True
 
     async def handle_raw(self, payload: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels.payload import identifier
 from bot.core.io import Event, Kind, typed_event
 
 CHANNEL = "zalo"
@@ -19,26 +20,31 @@ def unwrap(body: Any) -> dict | None:
     return body
 
 
+def _part(parent: dict, name: str) -> dict:
+    found = parent.get(name)
+    return found if isinstance(found, dict) else {}
+
+
 def chat_and_key(update: dict) -> tuple[str, str] | None:
     """The chat an update belongs to and the key it is recognised by when delivered twice."""
-    message = update.get("message") or {}
-    chat, message_id = (message.get("chat") or {}).get("id"), message.get("message_id")
+    message = _part(update, "message")
+    chat, message_id = identifier(_part(message, "chat").get("id")), identifier(message.get("message_id"))
     if not chat or not message_id:
         return None
-    return str(chat), str(message_id)
+    return chat, message_id
 
 
 def from_update(update: dict) -> Event | None:
-    message = update["message"]
-    sender = message.get("from") or {}
-    chat = message.get("chat") or {}
-    if sender.get("is_bot") or not sender.get("id") or not chat.get("id"):
+    message = _part(update, "message")
+    sender, chat = _part(message, "from"), _part(message, "chat")
+    user_id, chat_id = identifier(sender.get("id")), identifier(chat.get("id"))
+    if sender.get("is_bot") or not user_id or not chat_id:
         return None
     base = dict(
         channel=CHANNEL,
-        user_id=str(sender["id"]),
-        chat_id=str(chat["id"]),
-        update_id=str(message.get("message_id")),
+        user_id=user_id,
+        chat_id=chat_id,
+        update_id=identifier(message.get("message_id")),
         private=str(chat.get("chat_type", "PRIVATE")).upper() == "PRIVATE",
     )
     name = update.get("event_name")

@@ -8,6 +8,7 @@ from bot.channels.files import FileLinks
 from bot.channels.zalo.api import ZaloAPIError, ZaloBotAPI
 from bot.core.io import Reply
 from bot.delivery.sender import DeliveryError
+from bot.services.filetypes import sniff
 from storage.models import Attachment
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class ZaloTransport:
             log.info("a file for a zalo chat was left out: DOITHOAI_WEBHOOK_BASE_URL is not set")
             return
         url = self.files.url(attachment)
-        if attachment.mime_type.startswith("image/"):
+        kind = sniff(attachment.data)  # as /files/ will serve it, whatever type was stored with it
+        if kind is not None and kind.inline:
             await self.api.call("sendPhoto", chat_id=chat_id, photo=url)
         else:
             await self.api.call("sendMessage", chat_id=chat_id, text=f"📎 {attachment.filename}: {url}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import re
 from datetime import datetime, timezone
 
+from bot.channels.payload import Malformed, identifier, parse
 from bot.core.io import Event, Kind, typed_event
 
 from .api import CHANNEL
@@ -34,13 +35,12 @@ def signature(app_id: str, raw_body: bytes, timestamp: str, secret_key: str) -> 
 def verify(raw_body: bytes, header: str | None, *, app_id: str, secret_key: str, now: datetime | None = None) -> dict:
     """The event, if its signature is ours and its timestamp fresh; else `Refused` (with no detail of the body)."""
     try:
-        event = json.loads(raw_body)
-    except ValueError:
-        raise Refused("not JSON") from None
-    if not isinstance(event, dict):
-        raise Refused("not an object")
-    timestamp = str(event.get("timestamp") or "")
-    if str(event.get("app_id") or "") != app_id or not timestamp.isdigit():
+        event = parse(raw_body)
+    except Malformed as exc:
+        raise Refused(str(exc)) from None
+    timestamp = identifier(event.get("timestamp")) or ""
+    # ASCII digits only: "²" passes str.isdigit() but not int().
+    if identifier(event.get("app_id")) != app_id or not re.fullmatch(r"[0-9]{1,16}", timestamp):
         raise Refused("not for this app")
     expected = signature(app_id, raw_body, timestamp, secret_key)
     if not header or not hmac.compare_digest(header.strip().encode(), expected.encode()):
@@ -54,15 +54,22 @@ def verify(raw_body: bytes, header: str | None, *, app_id: str, secret_key: str,
 def chat_and_key(event: dict) -> tuple[str, str] | None:
     """Whose chat the event belongs to, and the key a redelivery is recognised by; None to ignore it."""
     name = event.get("event_name")
-    sender = str((event.get("sender") or {}).get("id") or "")
+    if not isinstance(name, str):
+        return None
+    sender = identifier(_part(event, "sender").get("id"))
     if not sender:
         return None
     if name == "follow":
         return sender, f"follow:{sender}:{event.get('timestamp')}"
     if name != TEXT and name not in OTHER_MESSAGES:
         return None
-    msg_id = str((event.get("message") or {}).get("msg_id") or "")
+    msg_id = identifier(_part(event, "message").get("msg_id"))
     return (sender, msg_id) if msg_id else None
+
+
+def _part(parent: dict, name: str) -> dict:
+    found = parent.get(name)
+    return found if isinstance(found, dict) else {}
 
 
 def from_event(event: dict) -> Event | None:
@@ -75,7 +82,7 @@ def from_event(event: dict) -> Event | None:
     if name == "follow":
         # Following the OA is the "Start" of a chat: greet and ask for consent.
         return Event(kind=Kind.COMMAND, text="/start", command="start", **base)
-    text = (event.get("message") or {}).get("text")
+    text = _part(event, "message").get("text")
     if name == TEXT and isinstance(text, str) and text.strip():
         return typed_event(text, **base)
     return Event(kind=Kind.UNSUPPORTED, **base)

@@ -10,7 +10,7 @@ from bot.core.choices import Choice
 from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import meeting_card
-from bot.core.io import Button
+from bot.core.io import Button, number
 from storage.models import Resident
 
 ACCEPT = "c:y"
@@ -20,12 +20,12 @@ DECLINE = "c:n"
 async def village_from_payload(ctx: Context, payload: str) -> int | None:
     """A deep link "v12" names village 12; only a village the open meeting invites counts."""
     payload = payload.strip()
-    if not (payload.startswith("v") and payload[1:].isdigit()):
+    village_id = number(payload[1:]) if payload.startswith("v") else None
+    if village_id is None:
         return None
     found = await ctx.meeting()
     if found is None:
         return None
-    village_id = int(payload[1:])
     villages = await ctx.uow.meetings.invited_villages(found[0].id)  # type: ignore[arg-type]
     return village_id if any(v.id == village_id for v in villages) else None
 

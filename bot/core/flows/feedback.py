@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
+from bot.core.io import number
 from bot.services.answers import record_feedback
 
 
@@ -10,10 +11,11 @@ async def on_button(ctx: Context, data: str) -> None:
     """`fb:<submission id>:<answer revision>:<y|n>`: a button on an older revision of the answer is stale."""
     parts = data.split(":")
     resident = ctx.resident
-    valid = len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit() and parts[3] in ("y", "n")
+    submission_id, revision = (number(parts[1]), number(parts[2])) if len(parts) == 4 else (None, None)
+    valid = submission_id is not None and revision is not None and parts[3] in ("y", "n")
     submission = None
     if valid and resident is not None and resident.id is not None:
-        submission = await record_feedback(ctx.uow, int(parts[1]), resident.id, int(parts[2]), parts[3], ctx.now)
+        submission = await record_feedback(ctx.uow, submission_id, resident.id, revision, parts[3], ctx.now)  # type: ignore[arg-type]
     ctx.retire_buttons()
     if submission is None:
         ctx.toast(ctx.tr("button.expired"))

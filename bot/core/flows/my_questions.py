@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.formatting import shorten
-from bot.core.io import Button
+from bot.core.io import Button, number
 from storage.models import Submission
 
 WITHDRAWABLE = ("received",)
@@ -38,9 +38,10 @@ async def show(ctx: Context) -> None:
 
 
 async def _own(ctx: Context, raw_id: str) -> Submission | None:
-    if ctx.resident is None or not raw_id.isdigit():
+    submission_id = number(raw_id)
+    if ctx.resident is None or submission_id is None:
         return None
-    submission = await ctx.uow.submissions.get(int(raw_id))
+    submission = await ctx.uow.submissions.get(submission_id)
     return submission if submission is not None and submission.resident_id == ctx.resident.id else None
 
 

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from bot.channels.traits import kind
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
-from bot.core.io import Button, KeyButton, Kind
+from bot.core.io import Button, KeyButton, Kind, number
 from bot.domain import text as textrules
 from bot.services.access import may_act_in_village
 from bot.services.staff import actor_for, audit
@@ -384,9 +384,9 @@ async def _act(ctx: Context, action: str, value: str) -> None:
     if action == "name" and value == "same" and ctx.resident and ctx.resident.name and not ctx.paper and state["step"] == "name":
         _set(ctx, name=ctx.resident.name)
         await _advance(ctx, tr("form.chosen", value=ctx.resident.name))
-    elif action in _LISTS and state["step"] == action and value.isdigit():
+    elif action in _LISTS and state["step"] == action and number(value) is not None:
         options, field = _LISTS[action]
-        chosen = next((o for o in await options(ctx) if o.id == int(value)), None)
+        chosen = next((o for o in await options(ctx) if o.id == number(value)), None)
         if chosen is None:
             await prompt(ctx, tr("form.choice_gone"))
             return

@@ -12,10 +12,11 @@ import secrets
 from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import shorten
-from bot.core.io import Button, FileUnavailable, Kind
+from bot.core.io import Button, FileUnavailable, Kind, number
 from bot.domain import text as textrules
 from bot.services.access import may_act_in_village
 from bot.services.answers import to_hand_over
+from bot.services.filetypes import file_name, sniff
 from bot.services.notices import NOTICE_FILE_MAX, drop_notice_file, keep_notice_file, notify_villages, village_recipients
 from bot.services.notices import VILLAGE_NOTICE_MAX as NOTICE_MAX
 from bot.services.staff import ADMIN, SECRETARIAT, VILLAGE_HEAD, Actor, actor_for
@@ -175,10 +176,14 @@ async def _take_file(ctx: Context, state: dict) -> dict | None:
     if not data:
         ctx.say(ctx.tr("vh.file_failed"))
         return None
+    kind = sniff(data)
+    if kind is None:
+        ctx.say(ctx.tr("vh.file_type_refused"))
+        return None
     if state.get("attachment_id") is not None:
         await drop_notice_file(ctx.uow, state["attachment_id"])
     attachment_id = await keep_notice_file(ctx.uow, filename=file.filename, mime_type=file.mime_type, data=data, now=ctx.now)
-    return {**state, "attachment_id": attachment_id, "attachment_kind": file.kind, "attachment_name": file.filename,
+    return {**state, "attachment_id": attachment_id, "attachment_kind": file.kind, "attachment_name": file_name(file.filename, kind),
             "attachment_size": len(data)}
 
 
@@ -209,8 +214,9 @@ async def on_button(ctx: Context, data: str) -> None:
         return
     ctx.retire_buttons()
     action, value = parts[2], parts[3]
-    if action == "v" and state.get("step") == "village" and value.isdigit():
-        village = await ctx.uow.meetings.village(int(value))
+    village_id = number(value)
+    if action == "v" and state.get("step") == "village" and village_id is not None:
+        village = await ctx.uow.meetings.village(village_id)
         if village is not None and may_act_in_village(actor, village):
             ctx.set_state({**state, "step": "text", "village_id": village.id, "tok": secrets.token_hex(3)})
             ctx.say(ctx.tr("vh.ask_notice", village=village.name, max=NOTICE_MAX, file_max=_size(ctx, NOTICE_FILE_MAX)))
