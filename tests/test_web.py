@@ -132,7 +132,8 @@ async def snapshot(db):
     # Signing in and refusals are audited too; compared here is what the refused action itself could change.
     audit = [(e.id, e.actor, e.action, e.target) for e in await rows(db, AuditEntry) if not e.action.startswith("login") and e.action != "refused"]
     outbox = [(o.key, o.status) for o in await rows(db, Outbox)]
-    staff = [(s.login, s.failed_logins, s.locked_until, s.password_hash) for s in await rows(db, Staff)]
+    # Sorted: every sign-in rewrites its staff row, which moves it in PostgreSQL's unordered scan.
+    staff = sorted((s.login, s.failed_logins, s.locked_until, s.password_hash) for s in await rows(db, Staff))
     return subs, meetings, audit, outbox, staff
 
 
