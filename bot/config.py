@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # Signs the web console's session cookies. Without it a random key is made at start-up, so
     # logins do not survive a restart; set it in production (e.g. `openssl rand -hex 32`).
     web_secret_key: SecretStr | None = Field(default=None)
+    # The console is reached over https:// (behind the reverse proxy): its session cookie is then
+    # marked Secure, so a browser never sends it over plain HTTP.
+    web_https: bool = Field(default=False)
 
     @field_validator("holidays")
     @classmethod

@@ -41,6 +41,11 @@ KIND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 _LIBPQ_SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
 
+# The console's signed-in sessions: a restore must not bring back sessions ended since the backup
+# (a logout, a new password, a removed staff member). The table is kept, empty: everyone signs in again.
+_NOT_BACKED_UP = "web_session"
+
+
 class BackupError(Exception):
     """A backup or restore refused or failed; the message tells an operator why and what to do."""
 
@@ -266,6 +271,9 @@ def _sqlite_backup(source: Path, tmp: Path) -> str:
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst)
+            if dst.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_NOT_BACKED_UP,)).fetchone():
+                dst.execute(f"DELETE FROM {_NOT_BACKED_UP}")
+                dst.commit()
             dst.execute("PRAGMA journal_mode=DELETE")
             return _sqlite_revision(dst, source)
         finally:
@@ -483,7 +491,8 @@ async def _pg_dump(url: str, tmp: Path) -> str:
             f"install the PostgreSQL {server} client tools (Debian/Ubuntu: postgresql-client-{server})"
         )
     libpq = _libpq(url, "backup")
-    code, _, err = await _run(program, ["--format=custom", "--no-password", f"--file={tmp}", f"--dbname={libpq.dsn}"], libpq)
+    args = ["--format=custom", "--no-password", f"--exclude-table-data={_NOT_BACKED_UP}", f"--file={tmp}", f"--dbname={libpq.dsn}"]
+    code, _, err = await _run(program, args, libpq)
     if code != 0:
         raise BackupError(f"pg_dump failed:\n{err}")
     return revision

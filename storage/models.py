@@ -274,6 +274,19 @@ class Staff(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class WebSession(SQLModel, table=True):
+    """A signed-in console session. The browser's cookie holds a random token and only its SHA-256
+    is kept here, so a copy of the database opens no session; deleting the row ends the session
+    at once, whoever holds a copy of the cookie."""
+
+    __tablename__ = "web_session"
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = _ts()
+
+
 class StaffVillage(SQLModel, table=True):
     """The villages a village head serves."""
 
@@ -286,6 +299,8 @@ class AuditEntry(SQLModel, table=True):
     """Who did what to what, when, with the values before and after."""
 
     __tablename__ = "audit_log"
+    # Events anyone can cause at will are counted in one row a minute, found by action and time.
+    __table_args__ = (Index("ix_audit_log_action_at", "action", "at"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     at: datetime = _ts()
     actor: str = Field(sa_column=Column(String(200), nullable=False))

@@ -15,6 +15,7 @@ from storage.repositories import (
     NoticeLog,
     OutboxRepository,
     ResidentRepository,
+    SessionRepository,
     StaffRepository,
     SubmissionRepository,
     TokenRepository,
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(s)
         self.notices = NoticeLog(s)
         self.staff = StaffRepository(s)
+        self.sessions = SessionRepository(s)
         self.choices = ChoiceRepository(s)
         self.inbox = InboxRepository(s)
         self.tokens = TokenRepository(s)

@@ -139,6 +139,20 @@ async def test_round_trip_gives_back_exactly_what_was_backed_up(target, plan, tm
     assert "GP-0001" in listing and "GP-0002" in listing and "Trần Thị Bình" in listing
 
 
+async def test_signed_in_sessions_are_left_out_so_a_restore_brings_back_no_ended_session(target, plan, tmp_path):
+    url = target["DOITHOAI_DATABASE_URL"]
+    await registered(target, plan)
+    assert cli("staff", "add", "--role", "secretariat", "--login", "lan", env=target).returncode == 0
+    await execute(url, "INSERT INTO web_session (id, staff_id, created_at, last_seen_at, expires_at) "
+                       "SELECT 'a-session', id, '2026-06-01 08:00:00', '2026-06-01 08:00:00', '2099-06-01 16:00:00' FROM staff")
+    path = tmp_path / "nightly.backup"
+    backup(target, path)
+    assert len((await snapshot(url))["web_session"]) == 1  # the live database keeps its sessions
+    assert cli("restore", str(path), "--yes", env=target).returncode == 0
+    restored = await snapshot(url)
+    assert restored["web_session"] == [] and len(restored["staff"]) == 1
+
+
 async def test_backup_refuses_to_overwrite_a_file_unless_forced(target, tmp_path):
     assert cli("db", "upgrade", env=target).returncode == 0
     path = tmp_path / "existing.backup"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import timedelta
@@ -11,9 +12,9 @@ import pytest
 from pypdf import PdfReader
 
 from bot.services.staff import OPERATOR, Actor, StaffError, add_staff, check_login, set_password
-from storage.models import utcnow
+from storage.models import AuditEntry, Staff, utcnow
 from storage.uow import UnitOfWork
-from tests.conftest import plan_text
+from tests.conftest import plan_text, rows
 from tests.test_cli import cli
 
 
@@ -88,6 +89,30 @@ async def test_login_checks_the_hash_and_locks_out_after_repeated_failures(meeti
         assert await check_login(uow, "vanphong", "mat-khau-rat-dai-2026", now=now + timedelta(minutes=1)) is None
         assert await check_login(uow, "vanphong", "mat-khau-rat-dai-2026", now=now + timedelta(minutes=16)) is not None
         assert await check_login(uow, "ai-do", "mat-khau-rat-dai-2026", now=now) is None
+
+
+async def test_thirty_wrong_passwords_at_once_lock_the_account(meeting_db):
+    """Sent all at once, each in its own transaction: five are checked, the fifth locks the account,
+    the others are refused unchecked, and then the right password is refused too."""
+    now = utcnow()
+    async with UnitOfWork(meeting_db) as uow:
+        await add_staff(uow, name="Văn phòng", role="secretariat", login="vanphong", actor=OPERATOR, now=now)
+        await set_password(uow, "vanphong", "mat-khau-rat-dai-2026", actor=OPERATOR, now=now)
+        await uow.commit()
+
+    async def attempt(password: str):
+        async with UnitOfWork(meeting_db) as uow:
+            staff = await check_login(uow, "vanphong", password, now=now)
+            await uow.commit()
+            return staff
+
+    assert await asyncio.gather(*(attempt("sai-mat-khau") for _ in range(30))) == [None] * 30
+    assert await attempt("mat-khau-rat-dai-2026") is None
+    [staff] = await rows(meeting_db, Staff)
+    assert staff.locked_until == now + timedelta(minutes=15)
+    refusals = sorted(((e.after or {}).get("reason"), (e.after or {}).get("count")) for e in await rows(meeting_db, AuditEntry)
+                      if e.action == "login.refused")
+    assert refusals == [("locked", 26)] + [("wrong password", None)] * 4 + [("wrong password; locked", None)]
 
 
 async def test_only_an_admin_manages_staff(meeting_db):

@@ -3,6 +3,7 @@ leaving the database as it was, filters and paging, and each action going throug
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -21,7 +22,7 @@ from openpyxl import load_workbook
 from bot.core.conversation import Conversation
 from bot.i18n import catalogue
 from bot.services.secretariat import classify
-from bot.services.staff import OPERATOR, add_staff, set_password
+from bot.services.staff import AUDIT_TARGET_MAX, OPERATOR, add_staff, remove_staff, set_password
 from bot.web.app import SESSION_COOKIE, create_app
 from storage.models import AuditEntry, Meeting, Outbox, Resident, Staff, Submission, utcnow
 from storage.uow import UnitOfWork
@@ -132,7 +133,8 @@ async def snapshot(db):
     # Signing in and refusals are audited too; compared here is what the refused action itself could change.
     audit = [(e.id, e.actor, e.action, e.target) for e in await rows(db, AuditEntry) if not e.action.startswith("login") and e.action != "refused"]
     outbox = [(o.key, o.status) for o in await rows(db, Outbox)]
-    staff = [(s.login, s.failed_logins, s.locked_until, s.password_hash) for s in await rows(db, Staff)]
+    # Sorted: every sign-in rewrites its staff row, which moves it in PostgreSQL's unordered scan.
+    staff = sorted((s.login, s.failed_logins, s.locked_until, s.password_hash) for s in await rows(db, Staff))
     return subs, meetings, audit, outbox, staff
 
 
@@ -248,6 +250,107 @@ async def test_a_new_password_ends_the_sessions_opened_with_the_old_one(app, wor
         await set_password(uow, "vanphong", "mot-mat-khau-moi-2026", actor=OPERATOR, now=utcnow())
         await uow.commit()
     assert (await client.get("/submissions")).status_code == 303
+
+
+async def test_thirty_wrong_passwords_at_once_lock_the_account(app, world, clock):
+    async with client_for(app) as client:
+        csrf = csrf_of((await client.get("/login")).text)
+        form = {"csrf": csrf, "login": "vanphong", "password": "doan-sai-mat-khau", "next": "/"}
+        answers = await asyncio.gather(*(client.post("/login", data=form) for _ in range(30)))
+        assert [a.status_code for a in answers] == [401] * 30
+        locked = await sign_in(client, "vanphong")  # the right password, but locked
+        assert locked.status_code == 401 and "tài khoản đang tạm khóa" in locked.text
+    [staff] = [s for s in await rows(world, Staff) if s.login == "vanphong"]
+    assert staff.locked_until == clock.now + timedelta(minutes=15)
+    checked = [e for e in await rows(world, AuditEntry) if e.target == "login vanphong" and "wrong password" in e.after["reason"]]
+    assert len(checked) == 5  # the other 25 and the right password were refused without checking
+
+
+async def test_a_copied_cookie_stops_working_at_logout_a_new_password_and_removal(app, world, clock):
+    async def signed_in_pair(password: str = PASSWORD) -> tuple[AsyncClient, AsyncClient]:
+        """A signed-in browser, and a second one holding a copy of its cookie."""
+        client = client_for(app)
+        assert (await sign_in(client, "vanphong", password)).status_code == 303
+        copy = client_for(app)
+        copy.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE])
+        assert (await copy.get("/submissions")).status_code == 200
+        return client, copy
+
+    def refused(response) -> bool:
+        return response.status_code == 303 and response.headers["location"].startswith("/login")
+
+    client, copy = await signed_in_pair()
+    other, _ = await signed_in_pair()  # the same person in another browser
+    listing = await client.get("/submissions")
+    assert (await client.post("/logout", data={"csrf": csrf_of(listing.text)})).status_code == 303
+    assert refused(await copy.get("/submissions"))
+    assert refused(await client.get("/submissions"))
+    assert (await other.get("/submissions")).status_code == 200  # logging out ends that session only
+
+    client, copy = await signed_in_pair()
+    async with UnitOfWork(world) as uow:
+        await set_password(uow, "vanphong", "mot-mat-khau-moi-2026", actor=OPERATOR, now=utcnow())
+        await uow.commit()
+    assert refused(await copy.get("/submissions")) and refused(await other.get("/submissions"))
+
+    client, copy = await signed_in_pair("mot-mat-khau-moi-2026")
+    async with UnitOfWork(world) as uow:
+        await remove_staff(uow, "vanphong", actor=OPERATOR, now=utcnow())
+        await uow.commit()
+    assert refused(await copy.get("/submissions")) and refused(await client.get("/submissions"))
+    async with UnitOfWork(world, readonly=True) as uow:
+        assert await uow.sessions.of_staff(1) == []
+    for c in (client, copy, other):
+        await c.aclose()
+
+
+async def test_a_session_ends_after_eight_idle_hours(app, world, as_staff, clock):
+    client, _ = await as_staff("vanphong")
+    for _ in range(3):  # in use all day and into the evening: still signed in
+        clock.now += timedelta(hours=7)
+        assert (await client.get("/submissions")).status_code == 200
+    clock.now += timedelta(hours=8, minutes=1)
+    response = await client.get("/submissions")
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_the_cookie_is_secure_when_the_console_is_served_over_https(world, clock):
+    plain = create_app(world, secret_key=SECRET, clock=clock)
+    forced = create_app(world, secret_key=SECRET, clock=clock, https_only=True)  # DOITHOAI_WEB_HTTPS
+    for app, base, secure in ((plain, "http://console.test", False), (plain, "https://console.test", True),
+                              (forced, "http://console.test", True)):
+        async with AsyncClient(transport=ASGITransport(app=app), base_url=base) as client:
+            page = await client.get("/login")
+            responses = [page]
+            if base.startswith("https"):  # over plain HTTP a browser would not send a Secure cookie back
+                ok = await client.post("/login", data={"csrf": csrf_of(page.text), "login": "vanphong", "password": PASSWORD, "next": "/"})
+                assert ok.status_code == 303
+                responses.append(ok)
+            for response in responses:
+                attributes = [a.strip().lower() for a in response.headers["set-cookie"].split(";")[1:]]
+                assert ("secure" in attributes) == secure, (base, attributes)
+                assert "httponly" in attributes
+
+
+async def test_a_flood_of_anonymous_refusals_costs_a_row_a_minute(app, world, clock):
+    before = len(await rows(world, AuditEntry))
+    path = "/submissions/" + "A" * 4000 + "/answer"
+    async with client_for(app) as client:
+        assert (await client.post(path, data={"text": "x"})).status_code == 403
+        for _ in range(54):  # the rest at once, 37 at a time
+            answers = await asyncio.gather(*(client.post(path, data={"text": "x"}) for _ in range(37)))
+            assert {a.status_code for a in answers} == {403}
+        for _ in range(3):  # unknown logins: counted, the login typed never kept
+            assert (await sign_in(client, "ai-do-" + "x" * 50, PASSWORD)).status_code == 401
+        clock.now += timedelta(minutes=1)
+        assert (await client.post(path, data={})).status_code == 403
+    added = (await rows(world, AuditEntry))[before:]
+    counts = sorted((e.action, e.target, e.after["count"]) for e in added)
+    assert counts == [("login.refused", "login (unknown)", 3), ("refused", "anonymous requests (csrf)", 1),
+                      ("refused", "anonymous requests (csrf)", 1999)]
+    for e in added:
+        assert e.actor == "web:anonymous" and "ai-do" not in json.dumps(e.after)
+        assert len(e.target) <= AUDIT_TARGET_MAX and len(json.dumps(e.after)) < 400
 
 
 # ------------------------------------------------------------------ refusals leave everything as it was
@@ -638,19 +741,30 @@ async def test_doithoai_web_serves_the_login_page(tmp_path):
     assert behind.returncode == 1 and b"doithoai db upgrade" in err  # an old schema is refused before serving
     upgrade = await asyncio.create_subprocess_exec(*command("db", "upgrade"), env=e)
     assert await upgrade.wait() == 0
-    proc = await asyncio.create_subprocess_exec(*command("web", "--port", str(port)), env=e)
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                try:
-                    page = await client.get(f"http://127.0.0.1:{port}/login")
-                    break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.1)
-        assert page.status_code == 200 and "Đăng nhập" in page.text
-    finally:
-        proc.terminate()
-        await proc.wait()
+    def secure(response) -> bool:
+        return "secure" in [a.strip().lower() for a in response.headers["set-cookie"].split(";")[1:]]
+
+    for https_setting in ("", "true"):
+        e["DOITHOAI_WEB_HTTPS"] = https_setting
+        proc = await asyncio.create_subprocess_exec(*command("web", "--port", str(port)), env=e)
+        try:
+            async with httpx.AsyncClient() as client:
+                page = None  # not the first process's page, should this one be slow to start
+                for _ in range(300):
+                    try:
+                        page = await client.get(f"http://127.0.0.1:{port}/login")
+                        break
+                    except httpx.ConnectError:
+                        await asyncio.sleep(0.1)
+                assert page is not None and page.status_code == 200 and "Đăng nhập" in page.text
+                assert secure(page) == bool(https_setting)
+                # Behind the proxy on this machine, which says the browser came over HTTPS.
+                client.cookies.clear()  # a new visitor: the console sets its cookie
+                proxied = await client.get(f"http://127.0.0.1:{port}/login", headers={"X-Forwarded-Proto": "https"})
+                assert secure(proxied)
+        finally:
+            proc.terminate()
+            await proc.wait()
 
 
 async def test_the_secretariat_sends_a_notice_to_chosen_villages_only(world, as_staff):

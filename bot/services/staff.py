@@ -11,6 +11,7 @@ Checks happen here, on the server side, whatever door the action came through (C
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,11 @@ ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT = "admin", "secretariat", "village_
 ROLES = (ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT)
 LOCK_AFTER = 5  # failed logins in a row
 LOCK_FOR = timedelta(minutes=15)
+# What an audit row keeps: the columns' sizes, and a bound on any text in before/after, which
+# can come from a request (a refused path, a reason).
+AUDIT_LABEL_MAX, AUDIT_ACTION_MAX, AUDIT_TARGET_MAX = 200, 64, 200
+AUDIT_TEXT_MAX = 10_000
+ANONYMOUS = "web:anonymous"
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
@@ -81,8 +87,38 @@ async def actor_for(uow: UnitOfWork, staff: Staff) -> Actor:
     return Actor(label=f"staff:{staff.id}:{staff.name}", staff=staff, village_ids=villages)
 
 
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _capped(value: Any) -> Any:
+    if isinstance(value, str):
+        return _cap(value, AUDIT_TEXT_MAX)
+    if isinstance(value, dict):
+        return {k: _capped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_capped(v) for v in value]
+    return value
+
+
 async def audit(uow: UnitOfWork, actor: Actor, action: str, target: str, *, before: Any = None, after: Any = None, now: datetime) -> None:
-    uow.staff.add(AuditEntry(at=now, actor=actor.label, action=action, target=target, before=before, after=after))
+    """Every audit row is written here, and nothing longer than its bounds is kept."""
+    uow.staff.add(AuditEntry(at=now, actor=_cap(actor.label, AUDIT_LABEL_MAX), action=_cap(action, AUDIT_ACTION_MAX),
+                             target=_cap(target, AUDIT_TARGET_MAX), before=_capped(before), after=_capped(after)))
+
+
+async def audit_counted(uow: UnitOfWork, actor: Actor, action: str, target: str, *, after: dict[str, Any], now: datetime) -> None:
+    """An event anyone can repeat at will (a refused anonymous request, a locked account's sign-in):
+    one row per minute, stamped with the minute's start, counts them in its "count". A flood then
+    costs a row a minute, and the operator still sees when it happened and how big it was."""
+    label, action, target = _cap(actor.label, AUDIT_LABEL_MAX), _cap(action, AUDIT_ACTION_MAX), _cap(target, AUDIT_TARGET_MAX)
+    minute = now.replace(second=0, microsecond=0)
+    entry = await uow.staff.counted_entry(label, action, target, minute)
+    if entry is None:
+        await audit(uow, actor, action, target, after={**after, "count": 1}, now=minute)
+        await uow.flush()  # the next one in this unit of work finds it
+    else:
+        entry.after = {**(entry.after or {}), "count": int((entry.after or {}).get("count", 1)) + 1}
 
 
 def _clean_login(login: str | None) -> str | None:
@@ -211,24 +247,37 @@ async def set_password(uow: UnitOfWork, login: str, password: str, *, actor: Act
         raise StaffError("a password needs at least 10 characters")
     staff.password_hash = _hasher.hash(password)
     staff.failed_logins, staff.locked_until = 0, None
+    assert staff.id is not None
+    await uow.sessions.end_for(staff.id)  # whoever was signed in with the old one is out at once
     await audit(uow, actor, "staff.password", f"staff {staff.id}", now=now)  # never the password or its hash
 
 
 async def check_login(uow: UnitOfWork, login: str, password: str, *, now: datetime) -> Staff | None:
-    """The staff member, or None (unknown login, wrong password, locked). Failures count towards a lock-out."""
-    staff = await uow.staff.by_login(login.strip().lower())
-    if staff is None or staff.password_hash is None:
-        _hasher.hash(password)  # the same work either way: timing tells nothing about which logins exist
+    """The staff member, or None (unknown login, wrong password, locked). Failures count towards a lock-out.
+
+    The attempt is counted, and the account's row held, before the password is checked: attempts
+    sent all at once take turns, the fifth failure locks the account, and every later one, the
+    right password included, is refused without checking anything. The caller commits.
+    """
+    login = login.strip().lower()
+    staff = await uow.staff.count_login_attempt(login, now)
+    if staff is None:
+        found = await uow.staff.by_login(login)
+        if found is None or found.password_hash is None:
+            await asyncio.to_thread(_hasher.hash, password)  # the same work as a wrong password: timing tells nothing
+            # Never the login typed: it may be a mistyped password, and anyone can vary it.
+            await audit_counted(uow, Actor(label=ANONYMOUS), "login.refused", "login (unknown)", after={"reason": "unknown login"}, now=now)
+            return None
+        who = Actor(label=f"staff:{found.id}:{found.name}", staff=found)
+        await audit_counted(uow, who, "login.refused", f"login {found.login}", after={"reason": "locked"}, now=now)
         return None
     # Sign-ins are staff actions too: who came in, who was refused, which account locked itself.
     who = Actor(label=f"staff:{staff.id}:{staff.name}", staff=staff)
-    if staff.locked_until is not None and staff.locked_until > now:
-        await audit(uow, who, "login.refused", f"login {staff.login}", after={"reason": "locked"}, now=now)
-        return None
+    assert staff.password_hash is not None
     try:
-        _hasher.verify(staff.password_hash, password)
+        # Off the event loop: Argon2 is deliberately slow, and other requests go on meanwhile.
+        await asyncio.to_thread(_hasher.verify, staff.password_hash, password)
     except (VerificationError, InvalidHashError):
-        staff.failed_logins += 1
         reason = "wrong password"
         if staff.failed_logins >= LOCK_AFTER:
             staff.locked_until = now + LOCK_FOR
@@ -239,5 +288,5 @@ async def check_login(uow: UnitOfWork, login: str, password: str, *, now: dateti
     await audit(uow, who, "login", f"login {staff.login}", now=now)
     staff.failed_logins, staff.locked_until = 0, None
     if _hasher.check_needs_rehash(staff.password_hash):
-        staff.password_hash = _hasher.hash(password)
+        staff.password_hash = await asyncio.to_thread(_hasher.hash, password)
     return staff

@@ -13,7 +13,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
@@ -32,14 +32,16 @@ from bot.core.formatting import weekday
 from bot.i18n import Translator
 from bot.services.access import NotYours
 from bot.services.secretariat import Forbidden
-from bot.services.staff import Actor, actor_for, audit
+from bot.services.staff import ANONYMOUS, Actor, actor_for, audit, audit_counted
 from storage.db import Database
 from storage.models import utcnow
 from storage.uow import UnitOfWork
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "doithoai_console"
-SESSION_MAX_AGE = 8 * 3600  # a working day without activity signs the user out
+SESSION_IDLE = timedelta(hours=8)  # a working day without activity signs the user out
+SESSION_MAX_AGE = int(SESSION_IDLE.total_seconds())
+TOUCH_EVERY = timedelta(minutes=1)
 PAGE_SIZE = 50
 
 log = logging.getLogger(__name__)
@@ -146,30 +148,57 @@ async def posted(request: Request) -> FormData:
     return form
 
 
-def fingerprint(c: Console, password_hash: str) -> str:
-    """Ties a session to the password it was opened with: a new password signs every session out."""
-    return hmac.new(c.secret_key.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:24]
+def _session_key(token: str) -> str:
+    """What the database keeps of a session's token: its SHA-256, which opens nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(uow: UnitOfWork, staff_id: int, now: datetime) -> str:
+    """A new server-side session for this staff member; the token its cookie will carry."""
+    await uow.sessions.forget_expired(now)  # sign-ins are rare: the table never holds more than live sessions
+    token = secrets.token_urlsafe(32)
+    await uow.sessions.open(_session_key(token), staff_id, now, now + SESSION_IDLE)
+    return token
 
 
 async def signed_in(request: Request) -> Actor:
-    """The staff member of this session, as the services' Actor; LoginRequired when there is none."""
+    """The staff member of this session, as the services' Actor; LoginRequired when there is none.
+
+    The session is the database's row, not the cookie: logging out, a new password or the staff
+    member's removal deletes it, and a copy of the cookie opens nothing from then on.
+    """
     c = console(request)
-    staff_id = request.session.get("staff")
-    if not isinstance(staff_id, int):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         raise LoginRequired()
+    key, now = _session_key(token), c.clock()
     async with UnitOfWork(c.db, readonly=True) as uow:
-        staff = await uow.staff.get(staff_id)
-        if staff is None or staff.password_hash is None or request.session.get("pw") != fingerprint(c, staff.password_hash):
+        session = await uow.sessions.get(key)
+        staff = await uow.staff.get(session.staff_id) if session is not None and session.expires_at > now else None
+        if session is None or staff is None or staff.password_hash is None:
             request.session.clear()
             raise LoginRequired()
         actor = await actor_for(uow, staff)
+    if now - session.last_seen_at >= TOUCH_EVERY:  # not a write on every page: idle time is kept to the minute
+        async with UnitOfWork(c.db) as uow:
+            await uow.sessions.touch(key, now, now + SESSION_IDLE)
+            await uow.commit()
     request.state.actor = actor
     return actor
 
 
-def sign_in(request: Request, staff_id: int, password_hash: str) -> None:
+def sign_in(request: Request, token: str) -> None:
     request.session.clear()  # nothing from before sign-in carries over, the CSRF token included
-    request.session.update(staff=staff_id, pw=fingerprint(console(request), password_hash), csrf=secrets.token_urlsafe(32))
+    request.session.update(sid=token, csrf=secrets.token_urlsafe(32))
+
+
+async def sign_out(request: Request) -> None:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        async with UnitOfWork(console(request).db) as uow:
+            await uow.sessions.end(_session_key(token))
+            await uow.commit()
+    request.session.clear()
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:
@@ -210,8 +239,16 @@ def _error_page(request: Request, status: int, title: str, text: str) -> HTMLRes
 # ------------------------------------------------------------------ security headers
 
 
+def _secure(header: bytes) -> bytes:
+    """A Set-Cookie header with the Secure attribute, which it may have already."""
+    attributes = [part.strip().lower() for part in header.split(b";")[1:]]
+    return header if b"secure" in attributes else header + b"; secure"
+
+
 class SecurityHeaders:
-    """No framing, no inline scripts or styles, no caching of pages that carry residents' data."""
+    """No framing, no inline scripts or styles, no caching of pages that carry residents' data;
+    cookies sent over HTTPS only, when the request came over HTTPS (uvicorn takes the scheme from
+    the trusted proxy's X-Forwarded-Proto)."""
 
     CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -223,10 +260,11 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith("/static/")
+        https = scope.get("scheme") == "https"
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = [(k, _secure(v) if https and k.lower() == b"set-cookie" else v) for k, v in message.get("headers", [])]
                 headers += [
                     (b"content-security-policy", self.CSP.encode()),
                     (b"x-frame-options", b"DENY"),
@@ -249,7 +287,8 @@ def create_app(
     commune: str | None = None,
 ) -> FastAPI:
     """The console for `db`. `secret_key` signs the session cookie; `clock` is the time the services are told;
-    `commune` is the code of the commune the deployment's own bots serve (DOITHOAI_COMMUNE)."""
+    `commune` is the code of the commune the deployment's own bots serve (DOITHOAI_COMMUNE).
+    `https_only`: the cookie is marked Secure whatever the request's scheme (DOITHOAI_WEB_HTTPS)."""
     if len(secret_key) < 16:
         raise ValueError("secret_key: at least 16 characters")
     from bot.web import pages
@@ -272,12 +311,24 @@ def create_app(
         return redirect("/login" if request.method != "GET" or target == "/" else f"/login?next={quote(target, safe='')}")
 
     async def _audit_refusal(request: Request, reason: str) -> None:
-        """A refused action changes nothing but the audit log: who tried what, and why it was refused."""
+        """A refused action changes nothing but the audit log: who tried what, and why it was refused.
+
+        A signed-in staff member's refusal is a row of its own. Anyone else's are counted, one row a
+        minute per reason: a flood of them must not grow the log without bound.
+        """
         actor = getattr(request.state, "actor", None)
-        staff_id = request.session.get("staff") if "session" in request.scope else None
-        label = actor.label if actor is not None else f"web:session:{staff_id}" if isinstance(staff_id, int) else "web:anonymous"
+        if actor is None and "session" in request.scope:
+            try:
+                actor = await signed_in(request)  # a CSRF refusal comes before the page asks who this is
+            except LoginRequired:
+                actor = None
+        what = f"{request.method} {request.url.path}"
         async with UnitOfWork(console(request).db) as uow:
-            await audit(uow, Actor(label=label), "refused", f"{request.method} {request.url.path}", after={"reason": reason}, now=clock())
+            if actor is not None:
+                await audit(uow, actor, "refused", what, after={"reason": reason}, now=clock())
+            else:
+                await audit_counted(uow, Actor(label=ANONYMOUS), "refused", f"anonymous requests ({reason})",
+                                    after={"reason": reason, "first": what[:200]}, now=clock())
             await uow.commit()
 
     @app.exception_handler(BadForm)
@@ -330,7 +381,7 @@ def serve(settings: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
         db = Database(settings.database_url)
         try:
             await ensure_current(db)
-            app = create_app(db, secret_key=secret, https_only=bool(getattr(settings, "web_https_only", False)),
+            app = create_app(db, secret_key=secret, https_only=bool(getattr(settings, "web_https", False)),
                              commune=getattr(settings, "commune", None))
             # No access log: URLs carry search terms, which can be residents' names.
             config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True, server_header=False)

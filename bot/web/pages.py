@@ -30,7 +30,7 @@ from bot.services.report import ReportError, build_report
 from bot.services.secretariat import Forbidden
 from bot.services.spreadsheet import SpreadsheetError, export_answers
 from bot.services.staff import Actor, check_login
-from bot.web.app import NotFound, console, flash, posted, redirect, render, safe_next, sign_in, signed_in
+from bot.web.app import NotFound, console, flash, open_session, posted, redirect, render, safe_next, sign_in, sign_out, signed_in
 from storage.models import Commune, Meeting, Submission
 from storage.repositories import SubmissionFilter, SubmissionRow
 from storage.uow import UnitOfWork
@@ -133,21 +133,23 @@ async def login(request: Request) -> Response:
     form = await posted(request)
     c = console(request)
     name, password = _text(form, "login"), form.get("password")
-    staff = None
+    token = None
     if name and isinstance(password, str) and password:
         async with UnitOfWork(c.db) as uow:
             staff = await check_login(uow, name, password, now=c.clock())
+            if staff is not None and staff.id is not None:
+                token = await open_session(uow, staff.id, c.clock())
             await uow.commit()  # failures count towards the lock-out
-    if staff is None or staff.id is None or staff.password_hash is None:
+    if token is None:
         return render(request, "login.html", status=401, next=safe_next(_text(form, "next")), error=c.tr("web.login.failed"), login=name)
-    sign_in(request, staff.id, staff.password_hash)
+    sign_in(request, token)
     return redirect(safe_next(_text(form, "next")))
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await posted(request)
-    request.session.clear()
+    await sign_out(request)  # the session's row goes: a copy of the cookie opens nothing
     return redirect("/login")
 
 
