@@ -7,12 +7,14 @@ from datetime import date
 
 import pytest
 
+from bot.core.conversation import Conversation
 from bot.services.answers import AnswerError, Unanswered, publish_conclusion, record_answer
 from bot.services.staff import OPERATOR
 from storage.models import Outbox, Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.botapi_double import BotAPIDouble
+from tests.support.core_chat import CoreChat
 from tests.support.phone import Phone, running_bot
 from tests.test_telegram import consented, register
 
@@ -170,3 +172,21 @@ async def test_summary_and_document_reach_every_registrant_once(meeting_db, doub
     docs = double.calls_of("sendDocument")
     assert sorted(int(d["chat_id"]) for d in docs) == sorted([an.user.id, binh.user.id])
     assert sum("Thông báo kết luận" in t and "3 ý kiến" in t for t in texts(double, an)) == 1
+
+
+async def test_answers_recorded_at_once_each_get_their_own_revision(meeting_db):
+    """Ten staff saving an answer to one question at the same moment: ten revisions, none lost
+    (a lost one would let a correction count as delivered and never reach the resident)."""
+    chat = CoreChat(Conversation(meeting_db))
+    await chat.text("/start")
+    await chat.press("Đồng ý")
+    await chat.register()
+
+    async def answer(n: int) -> None:
+        async with UnitOfWork(meeting_db) as uow:
+            await record_answer(uow, "GP-0001", text=f"Trả lời lần {n}: đường sẽ được sửa trong quý tới.", now=utcnow())
+            await uow.commit()
+
+    await asyncio.gather(*(answer(n) for n in range(10)))
+    [submission] = await rows(meeting_db, Submission)
+    assert submission.answer_revision == 10

@@ -60,6 +60,9 @@ async def record_answer(
     submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
         raise AnswerError(f"{ref}: no submission with this code")
+    # Read again under a row lock: two staff answering at once must not both write revision N+1,
+    # or a correction would count as delivered and never reach the resident.
+    await uow.session.refresh(submission, with_for_update=True)
     if submission.status == WITHDRAWN:
         raise AnswerError(f"{ref}: the resident withdrew this question")
     text = _clean(text, "the answer", ref, lines=True)
