@@ -14,6 +14,7 @@ from sqlmodel import select
 from bot.core.conversation import Conversation
 from bot.domain import text as textrules
 from bot.services.report import build_report
+from bot.services.staff import OPERATOR
 from bot.services.spreadsheet import export_answers
 from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
@@ -129,7 +130,7 @@ async def test_the_word_report_builds_from_stored_control_characters(meeting_db)
     cleaned = await _stored_with_controls(meeting_db)
     async with UnitOfWork(meeting_db, readonly=True) as uow:
         for grouped_by in ("topic", "answer"):
-            doc = Document(io.BytesIO(await build_report(uow, "GP-2026", grouped_by=grouped_by)))
+            doc = Document(io.BytesIO((await build_report(uow, OPERATOR, "GP-2026", grouped_by=grouped_by)).data))
             text = "\n".join(p.text for p in doc.paragraphs)
             assert cleaned in text and "Nguyễn Văn An" in text
 
@@ -138,7 +139,7 @@ async def test_the_answers_sheet_builds_from_stored_control_characters(meeting_d
     cleaned = await _stored_with_controls(meeting_db)
     path = tmp_path / "answers.xlsx"
     async with UnitOfWork(meeting_db, readonly=True) as uow:
-        assert await export_answers(uow, "GP-2026", path) == 1
+        assert await export_answers(uow, OPERATOR, "GP-2026", path) == 1
     values = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row]
     assert cleaned in values and "Nguyễn Văn An" in values
 
@@ -157,11 +158,10 @@ async def test_staff_answers_notices_and_summaries_with_control_characters_are_r
                 await record_answer(uow, "GP-0001", now=utcnow(), **kw)
         with pytest.raises(AnswerError, match="no submission"):
             await record_answer(uow, "GP-0001\x00", text="Đã có kế hoạch.", now=utcnow())
-        meeting = await uow.meetings.by_code("GP-2026")
         with pytest.raises(NoticeError, match="U\\+0001"):
-            await announce(uow, meeting, now=utcnow(), text="Xin mời\x01 bà con dự họp.")
+            await announce(uow, OPERATOR, "GP-2026", now=utcnow(), text="Xin mời\x01 bà con dự họp.")
         with pytest.raises(AnswerError, match="U\\+0000"):
-            await publish_conclusion(uow, "GP-2026", now=utcnow(), summary="Tóm tắt\x00", allow_unanswered=True)
+            await publish_conclusion(uow, OPERATOR, "GP-2026", now=utcnow(), summary="Tóm tắt\x00", allow_unanswered=True, force=True)
         # What is accepted is stored clean: NFC, the answer's lines kept, the department on one line.
         s = await record_answer(uow, "GP-0001", text="Đã có\r\nke\u0302\u0301 hoạch.", by=" Phòng\tKinh  tế ", now=utcnow())
         assert (s.answer, s.answered_by) == ("Đã có\nkế hoạch.", "Phòng Kinh tế")
@@ -249,7 +249,7 @@ async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(ch
     await chat.register()
     path = tmp_path / "answers.xlsx"
     async with UnitOfWork(meeting_db, readonly=True) as uow:
-        await export_answers(uow, "GP-2026", path)
+        await export_answers(uow, OPERATOR, "GP-2026", path)
     wb = load_workbook(path)
     ws = wb.active
     headers = [c.value for c in ws[1]]
@@ -258,7 +258,7 @@ async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(ch
     wb.save(path)
     with pytest.raises(SpreadsheetError) as caught:
         async with UnitOfWork(meeting_db) as uow:
-            await import_answers(uow, path, now=utcnow())
+            await import_answers(uow, OPERATOR, path, now=utcnow())
     assert any("dòng 2" in p and "'Trả lời'" in p and "ký tự lạ" in p for p in caught.value.problems), caught.value.problems
     [s] = await rows(meeting_db, Submission)
     assert s.answer is None and s.answer_revision == 0
