@@ -245,3 +245,26 @@ async def test_the_district_console_loads_every_communes_villages_and_topics_in_
     # However many communes the district has: not a query per commune or per meeting.
     assert sum(s.lstrip().startswith("SELECT village.id") for s in statements) == 1
     assert sum(s.lstrip().startswith("SELECT topic.id") for s in statements) == 1
+
+
+async def test_another_communes_staff_get_no_village_head_commands_on_this_communes_bot(two_communes):
+    """A Tân Phong secretariat (or head) writing to Gia Phúc's bot is a stranger there: no notice to
+    Gia Phúc's villages, no paper form in its meeting, nothing stored."""
+    from bot.services.staff import OPERATOR
+
+    async with UnitOfWork(two_communes) as uow:
+        await add_staff(uow, name="Văn phòng Tân Phong", role="secretariat", telegram_id="777", commune="TP", actor=OPERATOR, now=utcnow())
+        await add_staff(uow, name="Trưởng thôn Đông Hải", role="village_head", villages=["Thôn Đông Hải"], telegram_id="778",
+                        actor=OPERATOR, now=utcnow())
+        await uow.commit()
+    conv = Conversation(two_communes, commune="GP")
+    for user in ("777", "778"):
+        chat = CoreChat(conv, user_id=user, channel="telegram")
+        for command in ("/thongbao", "/nhapphieu", "/thon", "/bangiao"):
+            replies = await chat.text(command)
+            assert "chưa hiểu lệnh này" in chat.texts(replies), (user, command)
+            assert all(not r.buttons for r in replies)
+    # On their own commune's bot the same head gets the command.
+    own = CoreChat(conv, user_id="778", channel="telegram:TP")
+    assert "Thôn Đông Hải" in own.texts(await own.text("/thongbao"))
+    assert await rows(two_communes, Submission) == []
