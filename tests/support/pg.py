@@ -65,7 +65,8 @@ def _ensure_template() -> None:
     _run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"))
     upgrade(url(TEMPLATE))
     _template_ready = True
-    atexit.register(lambda: _run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")))
+    # Not through _run: at exit, thread pools no longer take work (and no event loop is running).
+    atexit.register(lambda: asyncio.run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")))
 
 
 def _alive(pid: int) -> bool:
