@@ -114,3 +114,17 @@ async def double():
         yield d
     assert d.real_rejections() == [], d.real_rejections()
     assert d.unanswered_callbacks() == []
+
+
+# Modules whose tests take tens of seconds each (separate `doithoai` processes, pg_dump, nginx,
+# Chromium). Run first, so that with several workers (pytest-xdist) none is left running alone at
+# the end while the others sit idle.
+SLOW_FIRST = ("test_workers_process", "test_staff_process", "test_zalo_process", "test_run_process", "test_backup", "test_deploy", "test_browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: each module's tests keep their order
