@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -65,14 +66,24 @@ async def load(db: Database, text: str) -> None:
         await uow.commit()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per test process; each test gets a copy (a copy takes
+    milliseconds, a migration a few hundred)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    assert not path.with_name(path.name + "-wal").exists()  # the whole schema is in the file we copy
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     """Every test that touches the database runs on both: the embedded SQLite file and a real
     PostgreSQL server (a database of its own, dropped afterwards)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     name = pg.create()
     try:
@@ -104,3 +115,17 @@ async def double():
         yield d
     assert d.real_rejections() == [], d.real_rejections()
     assert d.unanswered_callbacks() == []
+
+
+# Modules whose tests take tens of seconds each (separate `doithoai` processes, pg_dump, nginx,
+# Chromium). Run first, so that with several workers (pytest-xdist) none is left running alone at
+# the end while the others sit idle.
+SLOW_FIRST = ("test_workers_process", "test_staff_process", "test_zalo_process", "test_run_process", "test_backup", "test_deploy", "test_browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: each module's tests keep their order

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 
 import pytest
@@ -15,6 +14,7 @@ from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.core_chat import CoreChat
+from tests.support.eventually import eventually
 from tests.support.phone import Phone, running_bot
 from tests.test_telegram import consented, register
 
@@ -145,11 +145,11 @@ async def test_erased_and_blocked_residents_receive_nothing(meeting_db, double, 
     assert report.answers_queued == 1  # only An's: Bình erased their identity
     bot.sender.wake()
     await double.wait_until(lambda: any(r.error_code == 403 for r in double.rejections))
-    for _ in range(100):
+    async def answer_tried() -> Outbox | None:
         [answer] = [o for o in await rows(meeting_db, Outbox) if o.kind == "answer"]
-        if answer.status != "pending":
-            break
-        await asyncio.sleep(0.05)
+        return answer if answer.status != "pending" else None
+
+    answer = await eventually(answer_tried)
     assert answer.status == "unreachable"
     [resident] = [r for r in await rows(meeting_db, Resident) if r.external_id == str(an.user.id)]
     assert resident.unreachable_at is not None

@@ -506,6 +506,29 @@ async def test_next_message_and_wait_helpers(double: BotAPIDouble, bot: Bot) -> 
     assert await double.wait_until(lambda: double.messages(an.id)[0]["edits"] == 1, timeout=1)
 
 
+async def test_idle_timeouts_wait_while_the_bot_works_and_fail_once_it_stops(double: BotAPIDouble, bot: Bot) -> None:
+    """A flood of residents on a slow machine: waits give up only when the bot stops calling."""
+    an = double.user()
+    double.send_text(an, "hi")
+
+    async def slow_work(idle_timeouts: bool) -> None:
+        double.idle_timeouts = idle_timeouts
+        for i in range(5):
+            await asyncio.sleep(0.1)
+            await bot.send_message(an.id, f"bận {i}")
+        await bot.send_message(an.id, "xong")
+
+    work = asyncio.create_task(slow_work(False))
+    with pytest.raises(DoubleTimeout):  # by the wall clock, 0.3 s is too short for this work
+        await double.wait_until(lambda: any(m["text"] == "xong" for m in double.messages(an)), timeout=0.3)
+    await work
+    work = asyncio.create_task(slow_work(True))
+    assert await double.wait_until(lambda: sum(m["text"] == "xong" for m in double.messages(an)) == 2, timeout=0.3)
+    await work
+    with pytest.raises(DoubleTimeout):  # the bot has stopped: the wait ends after 0.3 s of nothing
+        await double.next_message(double.user(), timeout=0.3)
+
+
 # --- end to end with a real aiogram Dispatcher ----------------------------------------------
 
 

@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent / "doithoai"
 
 def cli(*args: str, env: dict, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     command = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "bot"]
-    return subprocess.run([*command, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+    # A session of its own: no controlling terminal, so nothing the command does can wait on the tester's.
+    return subprocess.run([*command, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout, start_new_session=True)
 
 
 @pytest.fixture
@@ -180,6 +181,42 @@ async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, p
     actions = [e["action"] for e in json.loads(cli("audit", "list", "--json", env=env).stdout)]
     assert actions == ["meeting.publish", "submission.answer", "meeting.plan"]  # newest first; refused attempts left no trace
     assert "0 failed messages queued again" in cli("outbox", "retry", "--failed", env=env).stdout
+
+
+def cli_under_a_terminal(*args: str, env: dict, stdin: str) -> subprocess.CompletedProcess:
+    """As `cli`, but the command has a controlling terminal of its own, as when an operator runs a script."""
+    import fcntl
+    import termios
+
+    terminal, child_end = os.openpty()
+
+    def take_the_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(child_end, termios.TIOCSCTTY, 0)
+
+    command = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "bot"]
+    try:
+        return subprocess.run([*command, *args], env=env, input=stdin, capture_output=True, text=True, timeout=30, preexec_fn=take_the_terminal)
+    finally:
+        os.close(terminal)
+        os.close(child_end)
+
+
+def test_piped_secrets_are_read_from_stdin_even_when_a_terminal_is_open(env, tmp_path):
+    """A script run from a terminal pipes the secrets in: they are read from standard input, not asked for
+    on the terminal, where nobody answers and the script would hang."""
+    import sqlite3
+
+    assert cli("db", "upgrade", env=env).returncode == 0
+    assert cli("staff", "add", "--role", "secretariat", "--login", "vanphong", env=env).returncode == 0
+    password = cli_under_a_terminal("staff", "password", "vanphong", env=env, stdin="mat-khau-rat-dai-2026\n")
+    assert password.returncode == 0 and "password set for vanphong" in password.stdout, password.stderr
+    assert "staff.password" in cli("audit", "list", "--json", env=env).stdout
+    tokens = cli_under_a_terminal("zalo", "oa-tokens", env=env, stdin="access-3\nrefresh-3\n")
+    assert tokens.returncode == 0, tokens.stderr
+    assert "access-3" not in tokens.stdout + tokens.stderr
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT access_token, refresh_token FROM channel_token").fetchall() == [("access-3", "refresh-3")]
 
 
 def test_new_zalo_oa_tokens_are_prompted_for_and_stored(env, tmp_path):

@@ -16,6 +16,7 @@ from bot.delivery.sender import Limits, Sender
 from storage.models import Outbox, Resident, utcnow
 from storage.uow import UnitOfWork
 from tests.support.botapi_double import BotAPIDouble, SimUser
+from tests.support.eventually import eventually
 
 
 def people(double: BotAPIDouble, n: int) -> list[SimUser]:
@@ -62,10 +63,7 @@ async def sending(db, double: BotAPIDouble, limits: Limits, timeout: float | Non
 
 
 async def until(predicate, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.2)
+    await eventually(predicate, timeout=timeout)
 
 
 async def test_a_broadcast_keeps_close_to_the_limit_and_never_above_it(meeting_db, double):

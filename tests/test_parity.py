@@ -3,7 +3,6 @@ the same. Buttons on Telegram, numbers typed on Zalo; nothing channel-specific i
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from storage.models import ChatChoice, Meeting, Outbox, Resident, Submission, ut
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.botapi_double import BotAPIDouble
+from tests.support.eventually import eventually
 from tests.support.phone import Phone, running_bot
 from tests.support.zalo_double import ZaloBotDouble, ZaloOADouble
 from tests.support.zalo_phone import OAPhone, ZaloPhone, running_oa, running_zalo
@@ -79,11 +79,10 @@ async def register(r, question: str, *, edit_to: str | None = None) -> str:
 
 
 async def wait_sent(db, kind: str) -> None:
-    for _ in range(100):
-        if [o.status for o in await rows(db, Outbox) if o.kind == kind] == ["sent"]:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the {kind} was not recorded as sent")
+    async def sent() -> bool:
+        return [o.status for o in await rows(db, Outbox) if o.kind == kind] == ["sent"]
+
+    await eventually(sent, timeout=10, what=f"the {kind} recorded as sent")
 
 
 async def final_state(db) -> dict:

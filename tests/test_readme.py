@@ -19,6 +19,9 @@ def test_readme_opens_with_the_demo_and_the_test_command():
     assert demo in head and tests in head
     assert demo.endswith("doithoai demo") and "pip install" in demo
     assert "pytest" in tests and "[test]" in tests
+    # A newcomer's first run: PostgreSQL started when it is down, the suite spread over processes.
+    assert "pg_isready" in tests and "pg_ctlcluster" in tests and "pytest -n " in tests
+    assert "needs the PostgreSQL server" in head
 
 
 def test_ci_runs_the_readme_test_command_unchanged():

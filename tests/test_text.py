@@ -14,8 +14,8 @@ from sqlmodel import select
 from bot.core.conversation import Conversation
 from bot.domain import text as textrules
 from bot.services.report import build_report
-from bot.services.staff import OPERATOR
 from bot.services.spreadsheet import export_answers
+from bot.services.staff import OPERATOR
 from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows

@@ -3,7 +3,6 @@ paper forms whose answers come back to them, figures, and refusals for everyone 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,6 +17,7 @@ from storage.models import Attachment, AuditEntry, Outbox, Resident, Staff, Subm
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.botapi_double import UploadedFile
+from tests.support.eventually import eventually
 from tests.support.phone import Phone, running_bot
 from tests.test_telegram import consented, register
 
@@ -75,11 +75,11 @@ async def test_a_head_broadcasts_to_the_residents_of_their_village_only(meeting_
     def reports() -> list[str]:
         return [m["text"] for m in double.messages(head.user) if "gửi xong" in m.get("text", "")]
 
-    for _ in range(50):
+    async def both_reported() -> bool:
         await schedule.tick()
-        if len(reports()) == 2:
-            break
-        await asyncio.sleep(0.1)
+        return len(reports()) == 2
+
+    await eventually(both_reported)
     first, second = reports()  # one report per notice
     assert "2 người dân đã nhận, 0 người không liên lạc được" in first
     assert "1 người dân đã nhận, 1 người không liên lạc được" in second
@@ -172,10 +172,10 @@ async def test_answers_no_message_brings_are_on_the_heads_hand_over_list(meeting
     bot.sender.wake()
     await reached.expect("Trả lời GP-0001.", timeout=20)
     await head.expect("phiếu giấy GP-0003", timeout=20)
-    for _ in range(100):  # the blocked chat is found out when its answer is tried
-        if any(o.status == "unreachable" for o in await rows(meeting_db, Outbox)):
-            break
-        await asyncio.sleep(0.1)
+    async def blocked_found_out() -> bool:  # the blocked chat is found out when its answer is tried
+        return any(o.status == "unreachable" for o in await rows(meeting_db, Outbox))
+
+    await eventually(blocked_found_out)
     listing = await head.say("/bangiao", "2 câu trả lời cần chuyển tận tay")
     assert "GP-0002" in listing["text"] and "Trả lời GP-0002." in listing["text"] and "tin nhắn không đến được" in listing["text"]
     assert "GP-0003" in listing["text"] and "Cụ Trần Văn Lão (phiếu giấy)" in listing["text"]

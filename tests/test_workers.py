@@ -28,6 +28,7 @@ from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support import pg
 from tests.support.botapi_double import BotAPIDouble
+from tests.support.eventually import eventually
 
 
 @pytest.fixture
@@ -62,13 +63,10 @@ async def queue(db: Database, chats: list[str], per_chat: int) -> None:
 
 
 async def all_sent(db: Database, total: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        done = [r for r in await rows(db, Outbox) if r.status == "sent"]
-        if len(done) >= total:
-            return
-        assert time.monotonic() < deadline, f"{len(done)} of {total} sent"
-        await asyncio.sleep(0.2)
+    async def sent() -> bool:
+        return len([r for r in await rows(db, Outbox) if r.status == "sent"]) >= total
+
+    await eventually(sent, timeout=timeout, what=f"{total} sent")
 
 
 async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_together(pg_db: Database, double: BotAPIDouble):

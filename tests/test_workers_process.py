@@ -22,6 +22,7 @@ from storage.models import Outbox
 from tests.conftest import plan_text, rows, second_commune_plan
 from tests.support import pg
 from tests.support.botapi_double import BotAPIDouble
+from tests.support.eventually import eventually
 from tests.support.phone import Phone
 from tests.support.process import RunningBot, bot_env, free_port, ok, wait_listening
 from tests.support.zalo_double import ZaloBotDouble
@@ -76,20 +77,16 @@ def workers_of(pid: int) -> list[int]:
 
 
 async def until(predicate, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.2)
+    await eventually(predicate, timeout=timeout)
 
 
 async def nothing_pending(url: str, timeout: float = 30) -> None:
     db = Database(url)
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(r.status == "pending" for r in await rows(db, Outbox)):
-            assert asyncio.get_running_loop().time() < deadline, "messages still pending"
-            await asyncio.sleep(0.1)
+        async def none_pending() -> bool:
+            return not any(r.status == "pending" for r in await rows(db, Outbox))
+
+        await eventually(none_pending, timeout=timeout, what="no message pending")
     finally:
         await db.dispose()
 

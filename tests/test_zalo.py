@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from storage.models import ChannelToken, Inbound, Outbox, ProcessedUpdate, Resident, Submission
 from tests.conftest import rows
+from tests.support.eventually import eventually as wait_for
 from tests.support.zalo_double import ZaloBotDouble, ZaloOADouble, oa_signature
 from tests.support.zalo_phone import OAPhone, ZaloPhone, running_oa, running_zalo
 
@@ -18,11 +17,13 @@ async def answer_statuses(db) -> list[str]:
 
 async def eventually(probe, expected, timeout: float = 10):
     """The database is written just after a message arrives at the double: wait for it to catch up."""
-    for _ in range(int(timeout * 10)):
-        if (value := await probe()) == expected:
-            return
-        await asyncio.sleep(0.1)
-    assert value == expected
+    async def caught_up() -> bool:
+        return await probe() == expected
+
+    try:
+        await wait_for(caught_up, timeout=timeout)
+    except AssertionError:
+        assert await probe() == expected
 
 
 @pytest.fixture

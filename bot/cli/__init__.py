@@ -484,12 +484,23 @@ def staff_remove(ident: str = typer.Argument(..., help="The staff member's id, l
     typer.echo(f"staff {staff.id} removed: {staff.name}")
 
 
+def _piped_secrets(count: int) -> list[str] | None:
+    """The first `count` lines of standard input when it is not a terminal (as `passwd --stdin`), else
+    None: hidden prompts read the controlling terminal, so a script piping secrets from a terminal would hang."""
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    return [sys.stdin.readline().rstrip("\r\n") for _ in range(count)]
+
+
 @staff_app.command("password")
 def staff_password(login: str = typer.Argument(..., help="The web console login.")) -> None:
-    """Set a web login's password. It is asked for (twice), never given as an argument, and stored as an Argon2 hash."""
+    """Set a web login's password. It is asked for (twice, hidden), never given as an argument, and stored
+    as an Argon2 hash. When standard input is not a terminal, the password is its first line instead
+    (`printf '%s\\n' "$PW" | doithoai staff password LOGIN`)."""
     from bot.services.staff import OPERATOR, set_password
 
-    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    piped = _piped_secrets(1)
+    password = piped[0] if piped else typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     _staff_call(lambda uow: set_password(uow, login, password, actor=OPERATOR, now=utcnow()))
     typer.echo(f"password set for {login}")
 
@@ -724,13 +735,18 @@ def run(
 
 @zalo_app.command("oa-tokens")
 def zalo_oa_tokens() -> None:
-    """Store a new OA access/refresh token pair (prompted, never an argument), e.g. after the refresh
-    chain broke. The settings' pair is only used the very first time; after that the database's is."""
+    """Store a new OA access/refresh token pair (prompted, hidden, never an argument), e.g. after the refresh
+    chain broke. When standard input is not a terminal, the access token is its first line and the refresh
+    token its second. The settings' pair is only used the very first time; after that the database's is."""
     from bot.channels.zalo_oa.api import CHANNEL
     from storage.models import utcnow
 
-    access = typer.prompt("Access token", hide_input=True).strip()
-    refresh = typer.prompt("Refresh token", hide_input=True).strip()
+    piped = _piped_secrets(2)
+    if piped:
+        access, refresh = (line.strip() for line in piped)
+    else:
+        access = typer.prompt("Access token", hide_input=True).strip()
+        refresh = typer.prompt("Refresh token", hide_input=True).strip()
     if not access or not refresh:
         fail("both tokens are needed")
 

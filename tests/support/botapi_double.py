@@ -282,6 +282,23 @@ ERR_WEBHOOK_ACTIVE = (
 )
 
 
+class Deadline:
+    """A wait's end. With the double's ``idle_timeouts`` it moves on each time the bot calls
+    anything but getUpdates, so only time the bot spent idle counts."""
+
+    def __init__(self, double: "BotAPIDouble", timeout: float) -> None:
+        self._double, self._timeout = double, timeout
+        self._progress = double._progress
+        self._at = time.monotonic() + timeout
+
+    def remaining(self) -> float:
+        now = time.monotonic()
+        if self._double.idle_timeouts and self._double._progress != self._progress:
+            self._progress = self._double._progress
+            self._at = now + self._timeout
+        return self._at - now
+
+
 class DoubleTimeout(AssertionError):
     """A wait helper gave up; an AssertionError so pytest shows it as a failure."""
 
@@ -1431,6 +1448,11 @@ class BotAPIDouble:
     ``enforce_limits``; off by default). ``clock`` (default ``time.monotonic``)
     times the rate limits and ``sent_log``; a test may pass a fake clock it
     advances by hand to make them exact and instant.
+    ``idle_timeouts`` makes the waits' timeouts (``next_message``, ``wait_answered``,
+    ``wait_until``, ``deadline``) count only time in which the bot made no call but
+    getUpdates: a test that floods the bot with hundreds of residents at once then
+    fails when the bot stalls, not when a slow or busy machine takes longer to
+    work through the queue.
     """
 
     def __init__(
@@ -1446,8 +1468,11 @@ class BotAPIDouble:
         callback_timeout: float | None = None,
         limits: RateLimits | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        idle_timeouts: bool = False,
     ) -> None:
         self.token = token
+        self.idle_timeouts = idle_timeouts
+        self._progress = 0  # Bot API calls other than getUpdates, accepted or refused
         self.spec = spec if isinstance(spec, BotAPISpec) else BotAPISpec.load(spec)
         self.validator = Validator(self.spec)
         self.conflict_policy: ConflictPolicy = conflict_policy
@@ -1944,15 +1969,18 @@ class BotAPIDouble:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
+    def deadline(self, timeout: float) -> "Deadline":
+        """`timeout` seconds from now; with ``idle_timeouts``, from the bot's latest call."""
+        return Deadline(self, timeout)
+
     async def _wait(self, probe: Callable[[], T], timeout: float, explain: Callable[[], str]) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = self.deadline(timeout)
         while True:
             event = self._changed
             value = probe()
             if value:
                 return value
-            remaining = deadline - loop.time()
+            remaining = deadline.remaining()
             if remaining <= 0:
                 recent = ", ".join(f"{c.method}" for c in self.calls[-10:])
                 rejected = "; ".join(f"{r.method}: {r.description}" for r in self.rejections[-5:])
@@ -2451,6 +2479,8 @@ class BotAPIDouble:
             self.rejections.append(
                 Rejection(name, raw, exc.error_code, exc.description, injected=isinstance(exc, _InjectedFault))
             )
+            if name.lower() != "getupdates":
+                self._progress += 1
             self._notify()
             return web.json_response(exc.payload(), status=exc.error_code)
         except Exception as exc:  # a bug in the double must fail loudly, not look like Telegram
@@ -2459,6 +2489,8 @@ class BotAPIDouble:
             self.rejections.append(Rejection(name, raw, error.error_code, error.description))
             return web.json_response(error.payload(), status=500)
         self.calls.append(Call(name, params))
+        if name.lower() != "getupdates":
+            self._progress += 1
         self._notify()
         if late_answer:
             await self._pause(late_answer)  # recorded already: a client that gives up has still sent it

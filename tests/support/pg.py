@@ -65,7 +65,7 @@ def _ensure_template() -> None:
     _run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"))
     upgrade(url(TEMPLATE))
     _template_ready = True
-    # At exit no event loop runs and thread pools are shut: run the drop on this thread.
+    # Not through _run: at exit, thread pools no longer take work (and no event loop is running).
     atexit.register(lambda: asyncio.run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")))
 
 

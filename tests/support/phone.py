@@ -49,10 +49,9 @@ class Phone:
     async def expect(self, *fragments: str, timeout: float = 15) -> dict:
         """Read the bot's next messages until one contains every fragment; return it."""
         seen = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = self.double.deadline(timeout)
         while True:
-            remaining = deadline - loop.time()
+            remaining = deadline.remaining()
             if remaining <= 0:
                 raise AssertionError(f"no message with {fragments!r}; got: {[m.get('text', '')[:80] for m in seen]}")
             try:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.support.botapi_double import BotAPIDouble
+from tests.support.eventually import eventually
 
 BIN = Path(sys.executable).parent / "doithoai"
 
@@ -33,7 +34,11 @@ def bot_env(tmp_path: Path, double: BotAPIDouble, **extra: str) -> dict:
 
 
 async def cli(env: dict, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*command(*args), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    # A session of its own: nothing the command does can wait on the tester's terminal.
+    proc = await asyncio.create_subprocess_exec(
+        *command(*args), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -51,9 +56,25 @@ class RunningBot:
         self.env, self.log, self.args = env, log, args
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 180) -> None:
+        """Start it and wait until it says it is running: how long a cold start takes depends on the
+        machine and its load, and is not what the tests measure (they give the bot's answers seconds)."""
         out = self.log.open("ab")
+        since = out.tell()
         self.proc = await asyncio.create_subprocess_exec(*command("run", *self.args), env=self.env, stdout=out, stderr=out)
+        if self.env.get("DOITHOAI_LOG_LEVEL", "INFO").upper() not in ("INFO", "DEBUG"):
+            return  # it would not say so
+
+        def said_running() -> bool:
+            assert self.proc is not None and self.proc.returncode is None, self._log_since(since)
+            return " bot.app: running: " in self._log_since(since)
+
+        await eventually(said_running, timeout=timeout, what="`doithoai run` up")
+
+    def _log_since(self, offset: int) -> str:
+        with self.log.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", errors="replace")
 
     async def stop(self) -> None:
         """SIGTERM, as systemd sends it: the bot must finish what it holds and exit 0."""
