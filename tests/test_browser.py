@@ -133,9 +133,15 @@ async def test_a_secretary_works_through_the_console(served, browser, tmp_path):
     assert await page.locator("[data-residents]").inner_text() == "5"
     assert await page.locator("[data-unanswered]").evaluate_all("links => links.map(a => a.textContent)") == [
         "GP-0001", "GP-0002", "GP-0004", "GP-0005"]
+    assert "chưa diễn ra xong" in await page.locator("[data-early]").inner_text()
+    await page.click("button:has-text('Xác nhận công bố')")  # refused: the meeting has not ended
+    await page.wait_for_load_state()
+    assert "hội nghị chưa kết thúc" in await page.locator(".flash.error").inner_text()
+    await page.check("input[name=force]")
     await page.click("button:has-text('Xác nhận công bố')")  # refused: questions are unanswered
     await page.wait_for_load_state()
     assert "Chưa công bố" in await page.locator(".flash.error").inner_text()
+    await page.check("input[name=force]")
     await page.check("input[name=allow_unanswered]")
     await page.fill("#p-summary", "Hội nghị đã tiếp thu 5 ý kiến của Nhân dân.")
     await page.click("button:has-text('Xác nhận công bố')")

@@ -67,10 +67,10 @@ async def test_a_meeting_from_registration_to_answers_as_staff_and_residents_liv
         wb.save(sheet)
         await ok(env, "answers", "import", str(sheet))
 
-        await ok(env, "conclusion", "publish", "--meeting", "GP-2026")
+        await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
         await an.expect("Trả lời câu hỏi GP-0001", "Xã sẽ rải nhựa trong tháng tới.", timeout=30)
         await binh.expect("Trả lời câu hỏi GP-0002", "Đường ống nước sạch", timeout=30)
-        assert "published (already published" in await ok(env, "conclusion", "publish", "--meeting", "GP-2026")
+        assert "published (already published" in await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
         await an.say("/trogiup", "Hướng dẫn")  # anything queued before this would have arrived first
         await binh.say("/trogiup", "Hướng dẫn")
     finally:

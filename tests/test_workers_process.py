@@ -132,6 +132,7 @@ async def test_two_workers_serve_two_communes_in_order_once_and_survive_a_killed
             tmp_path, double, DOITHOAI_DATABASE_URL=pg_url, DOITHOAI_COMMUNE="GP", DOITHOAI_COMMUNES_FILE=str(communes),
             DOITHOAI_ZALO_API_URL=zb.base_url, DOITHOAI_ZALO_CHAT_RATE="1000", DOITHOAI_ZALO_CHAT_BURST="1000",
             DOITHOAI_TELEGRAM_RATE="10", DOITHOAI_WEBHOOK_BASE_URL="https://doithoai.example.gov.vn", DOITHOAI_WEBHOOK_SECRET=SECRET,
+            DOITHOAI_FILES_SECRET="khoa-rieng-cho-lien-ket-tep-2026",
         )
         await ok(env, "db", "upgrade")
         for name, text in (("gp.toml", plan_text()), ("tp.toml", second_commune_plan())):
@@ -174,8 +175,8 @@ async def test_two_workers_serve_two_communes_in_order_once_and_survive_a_killed
 
             for ref in refs:
                 await ok(env, "answer", ref, "--text", f"Trả lời riêng cho phiếu {ref}.")
-            await ok(env, "conclusion", "publish", "--meeting", "GP-2026")
-            await ok(env, "conclusion", "publish", "--meeting", "TP-2026")
+            await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
+            await ok(env, "conclusion", "publish", "--meeting", "TP-2026", "--force")
             owner = dict(zip(first + second, telegram[:2] + zalo + telegram[2:]))
             for ref, phone in owner.items():
                 await phone.expect(f"Trả lời riêng cho phiếu {ref}.", timeout=60)

@@ -57,7 +57,7 @@ async def test_with_only_zalo_credentials_a_resident_registers_and_gets_the_answ
             p = ZaloPhone(double=zb, user=zb.user("Hoàng Văn Em"))
             ref = await register(p, "Hoàng Văn Em", "Đề nghị lắp đèn đường ở ngõ 3.")
             await ok(env, "answer", ref, "--text", "Xã sẽ lắp đèn trong quý I.")
-            await ok(env, "conclusion", "publish", "--meeting", "GP-2026")
+            await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
             answer = await p.expect(f"Trả lời câu hỏi {ref}", "Xã sẽ lắp đèn trong quý I.", timeout=30)
             assert "1. 👍 Hài lòng" in answer["text"]
         finally:
@@ -101,7 +101,7 @@ async def test_one_process_serves_telegram_the_zalo_bot_and_the_oa_each_hears_ba
             assert set(rows) == {"telegram", "zalo", "zalo_oa"} and rows["zalo"] == zalo_ref and rows["zalo_oa"] == oa_ref
             for channel, ref in rows.items():
                 await ok(env, "answer", ref, "--text", f"Trả lời cho người hỏi qua {channel}.")
-            await ok(env, "conclusion", "publish", "--meeting", "GP-2026")
+            await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
             await tg.expect("Trả lời cho người hỏi qua telegram.", timeout=30)
             await zp.expect("Trả lời cho người hỏi qua zalo.", timeout=30)
             await op.expect("Trả lời cho người hỏi qua zalo_oa.", timeout=30)
