@@ -129,3 +129,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
 
     items.sort(key=rank)  # stable: each module's tests keep their order
+
+
+@pytest.fixture
+def conv(meeting_db: Database):
+    """The conversation core on the example meeting, without any channel."""
+    from bot.core.conversation import Conversation
+
+    return Conversation(meeting_db)
+
+
+@pytest.fixture
+async def chat(conv):
+    """A resident who has consented, talking to the core directly."""
+    from tests.support.core_chat import CoreChat
+
+    c = CoreChat(conv)
+    await c.text("/start")
+    await c.press("Đồng ý")
+    return c

@@ -15,19 +15,6 @@ from tests.conftest import load, plan_text, rows
 from tests.support.core_chat import CoreChat
 
 
-@pytest.fixture
-def conv(meeting_db):
-    return Conversation(meeting_db)
-
-
-@pytest.fixture
-async def chat(conv):
-    c = CoreChat(conv)
-    await c.text("/start")
-    await c.press("Đồng ý")
-    return c
-
-
 async def test_start_greets_with_meeting_and_asks_consent_before_storing_anything(conv, meeting_db):
     c = CoreChat(conv)
     replies = await c.text("/start")

@@ -21,20 +21,6 @@ from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.support.core_chat import CoreChat
 
-
-@pytest.fixture
-def conv(meeting_db):
-    return Conversation(meeting_db)
-
-
-@pytest.fixture
-async def chat(conv):
-    c = CoreChat(conv)
-    await c.text("/start")
-    await c.press("Đồng ý")
-    return c
-
-
 # --- the rules ------------------------------------------------------------------------------
 
 
