@@ -204,6 +204,8 @@ def parse_plan(text: str) -> Plan:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PlanError([f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables: a hostile file nests thousands deep
+        raise PlanError(["not valid TOML: nested too deeply"]) from None
     plan, problems = None, []
     try:
         plan = Plan.model_validate(data)
