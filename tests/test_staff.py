@@ -118,7 +118,7 @@ async def test_thirty_wrong_passwords_at_once_lock_the_account(meeting_db):
 async def test_only_an_admin_manages_staff(meeting_db):
     async with UnitOfWork(meeting_db) as uow:
         secretary = await add_staff(uow, name="Văn phòng", role="secretariat", login="vanphong", actor=OPERATOR, now=utcnow())
-        with pytest.raises(StaffError, match="only an admin"):
+        with pytest.raises(StaffError, match="chỉ quản trị viên"):
             await add_staff(uow, name="Kẻ lạ", role="admin", login="kela", actor=Actor("staff", secretary), now=utcnow())
 
 

@@ -126,8 +126,8 @@ def meeting_load(plan_file: Path = typer.Argument(..., help=tr("cli.help.plan_fi
     except PlanError as exc:
         _problems(tr("cli.plan.invalid", path=plan_file), [p.text(tr) for p in exc.problems])
     typer.echo(tr("cli.meeting.created" if report.created else "cli.meeting.updated", code=report.meeting_code))
-    for item in report.kept:
-        typer.echo(tr("cli.meeting.kept", item=item))
+    for item in report.kept_named:
+        typer.echo(tr("cli.meeting.kept", item=item.text(tr)))
     if report.notified:
         typer.echo(tr("cli.meeting.notified", residents=report.notified, messages=report.notified_messages))
 
@@ -411,13 +411,15 @@ def outbox_status(as_json: bool = typer.Option(False, "--json", help=tr("cli.hel
 
     def line(r: dict[str, Any]) -> str:
         state = tr(f"cli.state.{r['state']}") if r["state"] in STATES else r["state"]
-        return f"{r['meeting'] or '-':<12} {r['kind']:<10} {state:<14} {r['count']}"
+        kind = tr(f"cli.kind.{r['kind']}") if r["kind"] in KINDS else r["kind"]
+        return f"{r['meeting'] or '-':<12} {kind:<16} {state:<14} {r['count']}"
 
     show(with_db(work), as_json, line, empty=tr("cli.outbox.empty"))
 
 
 STATE_NAMES = {"pending": "queued"}  # the JSON's word; people read the catalogue's (cli.state.*)
 STATES = ("queued", "sent", "failed", "unreachable")
+KINDS = ("reply", "answer", "summary", "notice", "change", "reminder", "village_notice")
 
 
 @outbox_app.command("retry", help=tr("cli.help.outbox_retry"))
@@ -698,7 +700,7 @@ def run(
     except SchemaBehind:
         fail(tr("cli.schema_behind"))
     except NoChannel as exc:
-        fail(tr("cli.run.no_channel", detail=exc))
+        fail(tr("cli.run.no_channel", detail=exc.text(tr)))
 
 
 @zalo_app.command("oa-tokens", help=tr("cli.help.oa_tokens"))

@@ -275,6 +275,7 @@ class LoadReport:
     meeting_code: str
     created: bool
     kept: list[str] = field(default_factory=list)  # villages/topics dropped from the plan but kept for their submissions
+    kept_named: list[Problem] = field(default_factory=list)  # the same, for a door to word
     notified: int = 0  # registrants told that the time or venue changed
     notified_messages: int = 0  # the messages queued to tell them
 
@@ -315,6 +316,7 @@ async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | 
         if village.id is not None and await uow.submissions.count_for_village(village.id):
             village.active = False
             report.kept.append(f"village {name}")
+            report.kept_named.append(Problem("problem.kept.village", name=name))
         elif village.id is not None:
             await _drop_village(uow, village)
             del villages[name]
@@ -382,6 +384,7 @@ async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | 
         if await uow.submissions.count_for_topic(topic.id):
             topic.active = False
             report.kept.append(f"topic {name}")
+            report.kept_named.append(Problem("problem.kept.topic", name=name))
         else:
             await uow.meetings.delete(topic)
     await uow.flush()
