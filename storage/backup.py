@@ -479,7 +479,7 @@ async def _pg_dump(url: str, tmp: Path) -> str:
     finally:
         await db.dispose()
     if revision is None:
-        raise BackupError("problem.backup.no_schema", path=describe(url))
+        raise BackupError("problem.backup.nothing_to_back_up", target=describe(url))
     server = int(server_major) // 10000
     program = _tool("pg_dump", server)
     ours = await _major_version(program)
