@@ -17,6 +17,7 @@ from bot.channels.webhook import build_app, serve, webhook_path
 from bot.config import CommunesFileError, Settings
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Limits, Sender, Transport
+from bot.domain.errors import ServiceError
 from bot.schedule import Schedule
 from storage.db import Database, is_sqlite
 from storage.schema import ensure_current
@@ -33,7 +34,7 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(quiet)
 
 
-class NoChannel(RuntimeError):
+class NoChannel(ServiceError, RuntimeError):
     """Nothing to run: no channel has credentials, or webhooks lack their address and secret."""
 
 
@@ -41,30 +42,24 @@ def configured_channels(settings: Settings) -> list[str]:
     try:
         return [spec.channel for spec in settings.bots()]
     except CommunesFileError as exc:
-        raise NoChannel(str(exc)) from None
+        raise NoChannel("problem.run.communes_file", detail=str(exc)) from None
 
 
 def check(settings: Settings, webhook: bool, workers: int = 1) -> list[str]:
     """The channels to start, or `NoChannel` saying which setting is missing."""
     channels = configured_channels(settings)
     if not channels:
-        raise NoChannel(
-            "no channel is configured: set DOITHOAI_TELEGRAM_TOKEN, DOITHOAI_ZALO_TOKEN, or the "
-            "DOITHOAI_ZALO_OA_APP_ID, _SECRET_KEY and _ACCESS_TOKEN/_REFRESH_TOKEN settings"
-        )
+        raise NoChannel("problem.run.no_channel")
     if webhook and any(kind(c) in ("telegram", "zalo") for c in channels) and not (settings.webhook_base_url and settings.webhook_secret):
-        raise NoChannel("--webhook needs DOITHOAI_WEBHOOK_BASE_URL (the public https:// address) and DOITHOAI_WEBHOOK_SECRET")
+        raise NoChannel("problem.run.webhook_settings")
     if settings.webhook_base_url and any(kind(c) in ("zalo", "zalo_oa") for c in channels) and not settings.files_secret:
-        raise NoChannel(
-            "DOITHOAI_FILES_SECRET is not set: the Zalo bots send files as links to DOITHOAI_WEBHOOK_BASE_URL signed with it "
-            "(at least 16 characters, not the webhook secret; e.g. `openssl rand -hex 32`)"
-        )
+        raise NoChannel("problem.run.files_secret")
     if webhook and settings.webhook_base_url and not settings.webhook_base_url.startswith("https://"):
-        raise NoChannel("DOITHOAI_WEBHOOK_BASE_URL must start with https://: Telegram and Zalo send webhooks over HTTPS only")
+        raise NoChannel("problem.run.https")
     if workers > 1 and not webhook:
-        raise NoChannel("--workers needs --webhook: polling is one process's job")
+        raise NoChannel("problem.run.workers_webhook")
     if workers > 1 and is_sqlite(settings.database_url):
-        raise NoChannel("--workers needs PostgreSQL (DOITHOAI_DATABASE_URL=postgresql://…): SQLite takes one process")
+        raise NoChannel("problem.run.workers_postgresql")
     return channels
 
 
@@ -77,9 +72,9 @@ async def check_communes(settings: Settings, db: Database) -> None:
         wanted.add(settings.commune)
     missing = sorted(code for code in wanted if code not in known)  # type: ignore[misc]
     if missing:
-        raise NoChannel(f"no commune with code {', '.join(missing)}: load its plan first (doithoai meeting load PLAN)")
+        raise NoChannel("problem.run.no_commune", codes=", ".join(missing))
     if settings.commune is None and len(known) > 1 and any(commune_code(c) is None for c in configured_channels(settings)):
-        raise NoChannel(f"the database holds several communes ({', '.join(sorted(known))}): set DOITHOAI_COMMUNE to the one the DOITHOAI_ bots serve")
+        raise NoChannel("problem.run.which_commune", codes=", ".join(sorted(known)))
 
 
 @dataclass

@@ -24,7 +24,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -47,7 +47,18 @@ _NOT_BACKED_UP = "web_session"
 
 
 class BackupError(Exception):
-    """A backup or restore refused or failed; the message tells an operator why and what to do."""
+    """A backup or restore refused or failed: a catalogue key ("problem.backup.…") and its values, which
+    the command line words for the operator (why, and what to do). The storage layer knows no catalogue."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key, params)
+        self.key, self.params = key, params
+
+    def text(self, tr: Callable[..., str]) -> str:
+        return tr(self.key, **self.params)
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.params}"
 
 
 @dataclass(frozen=True)
@@ -80,12 +91,12 @@ def backend(url: str) -> str:
     try:
         name = make_url(url).get_backend_name()
     except ArgumentError:
-        raise BackupError("DOITHOAI_DATABASE_URL is not a database URL") from None
+        raise BackupError("problem.backup.bad_url") from None
     if name in ("postgresql", "postgres"):
         return "postgresql"
     if name == "sqlite":
         return "sqlite"
-    raise BackupError(f"unsupported database: {name} (use sqlite or postgresql)")
+    raise BackupError("problem.backup.unsupported", name=name)
 
 
 def describe(url: str) -> str:
@@ -102,9 +113,9 @@ def file_kind(path: Path) -> str | None:
         with path.open("rb") as f:
             head = f.read(len(SQLITE_MAGIC))
     except IsADirectoryError:
-        raise BackupError(f"{path} is a directory, not a backup file") from None
+        raise BackupError("problem.backup.is_directory", path=path) from None
     except OSError as exc:
-        raise BackupError(f"cannot read {path}: {exc.strerror}") from None
+        raise BackupError("problem.backup.unreadable", path=path, errno=exc.errno or 0) from None
     if head.startswith(SQLITE_MAGIC):
         return "sqlite"
     if head.startswith(PGDUMP_MAGIC):
@@ -130,7 +141,7 @@ async def backup(url: str, path: Path, *, force: bool = False) -> Backup:
     _check_target_file(path, force)
     source = _sqlite_file(url) if kind == "sqlite" else None
     if source is not None and path.resolve() == source.resolve():
-        raise BackupError(f"{path} is the database itself: back up to another file")
+        raise BackupError("problem.backup.onto_itself", path=path)
     with _partial(path) as tmp:
         if source is not None:
             revision = await asyncio.to_thread(_sqlite_backup, source, tmp)
@@ -148,18 +159,15 @@ async def check_restore(url: str, path: Path) -> Backup:
     kind = backend(url)
     found = file_kind(path)
     if found is None:
-        raise BackupError(f"{path} is not a doithoai backup: neither a SQLite database nor a pg_dump custom-format archive")
+        raise BackupError("problem.backup.not_a_backup", path=path)
     if found != kind:
-        raise BackupError(
-            f"{path} is a {KIND_NAMES[found]} backup, but the configured database (DOITHOAI_DATABASE_URL) is "
-            f"{KIND_NAMES[kind]}: a backup restores only into the kind of database it was made from"
-        )
+        raise BackupError("problem.backup.other_kind", path=path, found=KIND_NAMES[found], kind=KIND_NAMES[kind])
     if kind == "sqlite":
         target = _sqlite_file(url)
         if target.exists() and target.resolve() == path.resolve():
-            raise BackupError(f"{path} is the database itself")
+            raise BackupError("problem.backup.from_itself", path=path)
         if not target.parent.is_dir():
-            raise BackupError(f"the database's directory {target.parent} does not exist")
+            raise BackupError("problem.backup.no_db_directory", path=target.parent)
         revision = await asyncio.to_thread(_sqlite_inspect, path)
         _check_known(path, revision)
     else:
@@ -187,10 +195,7 @@ async def restore(url: str, path: Path) -> Restored:
 def _check_known(path: Path, revision: str) -> None:
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
     if revision not in known:
-        raise BackupError(
-            f"{path} holds schema revision {revision}, which this version of doithoai does not know: it was made "
-            "by a newer doithoai; install that version to restore it"
-        )
+        raise BackupError("problem.backup.newer", path=path, revision=revision)
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -198,11 +203,11 @@ def _check_known(path: Path, revision: str) -> None:
 
 def _check_target_file(path: Path, force: bool) -> None:
     if path.is_dir():
-        raise BackupError(f"{path} is a directory: give a file name")
+        raise BackupError("problem.backup.target_directory", path=path)
     if not path.parent.is_dir():
-        raise BackupError(f"directory {path.parent} does not exist")
+        raise BackupError("problem.backup.no_directory", path=path.parent)
     if path.exists() and not force:
-        raise BackupError(f"{path} exists: give --force to replace it")
+        raise BackupError("problem.backup.exists", path=path)
 
 
 @contextmanager
@@ -241,7 +246,7 @@ def _fsync_dir(path: Path) -> None:
 def _sqlite_file(url: str) -> Path:
     path = sqlite_path(url)
     if path is None:
-        raise BackupError("the configured SQLite database is in memory: there is no file to back up or restore")
+        raise BackupError("problem.backup.in_memory")
     return path
 
 
@@ -251,10 +256,10 @@ def _sqlite_uri(path: Path, **params: str) -> str:
 
 def _sqlite_revision(conn: sqlite3.Connection, path: Path) -> str:
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").fetchone() is None:
-        raise BackupError(f"{path} holds no doithoai schema (no alembic_version table)")
+        raise BackupError("problem.backup.no_schema", path=path)
     row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     if row is None:
-        raise BackupError(f"{path} holds no schema revision (its alembic_version table is empty)")
+        raise BackupError("problem.backup.no_revision", path=path)
     return row[0]
 
 
@@ -262,11 +267,11 @@ def _sqlite_backup(source: Path, tmp: Path) -> str:
     """Copy `source` into `tmp` in one step of the backup API: one consistent snapshot, taken while
     the bot goes on writing (WAL readers block nobody). The copy is a single self-contained file."""
     if not source.exists():
-        raise BackupError(f"there is no database at {source}: nothing to back up")
+        raise BackupError("problem.backup.no_database", path=source)
     try:
         src = sqlite3.connect(_sqlite_uri(source, mode="rw"), uri=True, timeout=30)
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot open {source}: {exc}") from None
+        raise BackupError("problem.backup.cannot_open", path=source, detail=exc) from None
     try:
         dst = sqlite3.connect(tmp)
         try:
@@ -279,7 +284,7 @@ def _sqlite_backup(source: Path, tmp: Path) -> str:
         finally:
             dst.close()
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot back up {source}: {exc}") from None
+        raise BackupError("problem.backup.failed", path=source, detail=exc) from None
     finally:
         src.close()
 
@@ -289,14 +294,14 @@ def _sqlite_inspect(path: Path) -> str:
     try:
         conn = sqlite3.connect(_sqlite_uri(path, mode="ro", immutable="1"), uri=True)
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot open {path}: {exc}") from None
+        raise BackupError("problem.backup.cannot_open", path=path, detail=exc) from None
     try:
         result = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
         if result != ["ok"]:
-            raise BackupError(f"{path} is damaged (SQLite's quick_check: {'; '.join(result[:3])})")
+            raise BackupError("problem.backup.damaged", path=path, detail="; ".join(result[:3]))
         return _sqlite_revision(conn, path)
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path} is not a usable SQLite database: {exc}") from None
+        raise BackupError("problem.backup.bad_sqlite", path=path, detail=exc) from None
     finally:
         conn.close()
 
@@ -339,15 +344,13 @@ def _sqlite_lock(target: Path) -> sqlite3.Connection | None:
     try:
         mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
         if mode != "delete":
-            raise BackupError(f"cannot take {target} out of {mode} mode to replace it")
+            raise BackupError("problem.backup.journal_mode", path=target, mode=mode)
         conn.execute("BEGIN EXCLUSIVE")
         return conn
     except sqlite3.OperationalError as exc:
         conn.close()
         if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc):
-            raise BackupError(
-                f"{target} is in use by another process (a running `doithoai run` or `doithoai web`?): stop it, then restore"
-            ) from None
+            raise BackupError("problem.backup.sqlite_in_use", path=target) from None
         return None
     except sqlite3.DatabaseError:
         conn.close()
@@ -413,10 +416,8 @@ def _tool(name: str, server_major: int | None = None) -> str:
     found = shutil.which(name)
     if found is None:
         version = f" {server_major}" if server_major else ""
-        raise BackupError(
-            f"{name} is not installed (or not on PATH): install the PostgreSQL{version} client tools "
-            f"(Debian/Ubuntu: postgresql-client{'-' + str(server_major) if server_major else ''})"
-        )
+        raise BackupError("problem.backup.no_tool", program=name, version=version,
+                          package=f"postgresql-client{'-' + str(server_major) if server_major else ''}")
     return found
 
 
@@ -428,7 +429,7 @@ async def _run(program: str, args: list[str], conn: _Libpq | None = None) -> tup
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
-        raise BackupError(f"cannot run {program}: {exc.strerror}") from None
+        raise BackupError("problem.backup.cannot_run", program=program, errno=exc.errno or 0) from None
     out, err = await proc.communicate()
     text_out, text_err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace").strip()
     if conn is not None:
@@ -448,10 +449,9 @@ async def _pg_connect(url: str, db: Database) -> AsyncConnection:
         return await db.engine.connect()
     except (SQLAlchemyError, OSError) as exc:
         reason = _reason(exc)
-        hint = ""
         if "does not exist" in reason and "database" in reason:
-            hint = f" (the database must exist: create it, as a PostgreSQL superuser: `{_createdb(url)}`)"
-        raise BackupError(f"cannot connect to {describe(url)}: {reason}{hint}") from None
+            raise BackupError("problem.backup.no_pg_database", target=describe(url), detail=reason, command=_createdb(url)) from None
+        raise BackupError("problem.backup.cannot_connect", target=describe(url), detail=reason) from None
 
 
 def _createdb(url: str) -> str:
@@ -479,22 +479,19 @@ async def _pg_dump(url: str, tmp: Path) -> str:
     finally:
         await db.dispose()
     if revision is None:
-        raise BackupError(f"{describe(url)} holds no doithoai schema (no alembic_version): nothing to back up")
+        raise BackupError("problem.backup.nothing_to_back_up", target=describe(url))
     server = int(server_major) // 10000
     program = _tool("pg_dump", server)
     ours = await _major_version(program)
     if ours is None:
-        raise BackupError(f"cannot tell the version of {program} (`{program} --version`)")
+        raise BackupError("problem.backup.tool_version", program=program)
     if ours < server:
-        raise BackupError(
-            f"pg_dump {ours} is older than the server (PostgreSQL {server}) and cannot dump it: "
-            f"install the PostgreSQL {server} client tools (Debian/Ubuntu: postgresql-client-{server})"
-        )
+        raise BackupError("problem.backup.old_pg_dump", ours=ours, server=server)
     libpq = _libpq(url, "backup")
     args = ["--format=custom", "--no-password", f"--exclude-table-data={_NOT_BACKED_UP}", f"--file={tmp}", f"--dbname={libpq.dsn}"]
     code, _, err = await _run(program, args, libpq)
     if code != 0:
-        raise BackupError(f"pg_dump failed:\n{err}")
+        raise BackupError("problem.backup.pg_dump_failed", detail=err)
     return revision
 
 
@@ -506,20 +503,20 @@ async def _pg_inspect(path: Path) -> tuple[str, set[tuple[str, str]]]:
     program = _tool("pg_restore")
     code, toc, err = await _run(program, ["--list", str(path)])
     if code != 0:
-        raise BackupError(f"{path} is not a readable pg_dump archive:\n{err}")
+        raise BackupError("problem.backup.bad_archive", path=path, detail=err)
     tables = {(m.group(1), m.group(2)) for m in map(_TOC_TABLE.match, toc.splitlines()) if m}
     if not any(name == "alembic_version" for _, name in tables):
-        raise BackupError(f"{path} holds no doithoai schema (no alembic_version table)")
+        raise BackupError("problem.backup.no_schema", path=path)
     # Decompress every table's data, so that a truncated or damaged archive is refused now, not half-way.
     code, _, err = await _run(program, [f"--file={os.devnull}", str(path)])
     if code != 0:
-        raise BackupError(f"{path} is damaged:\n{err}")
+        raise BackupError("problem.backup.archive_damaged", path=path, detail=err)
     code, script, err = await _run(program, ["--data-only", "--table=alembic_version", "--file=-", str(path)])
     if code != 0:
-        raise BackupError(f"cannot read the schema revision in {path}:\n{err}")
+        raise BackupError("problem.backup.no_revision_read", path=path, detail=err)
     revision = _copied_value(script)
     if revision is None:
-        raise BackupError(f"{path} holds no schema revision (its alembic_version table is empty)")
+        raise BackupError("problem.backup.no_revision", path=path)
     return revision, tables
 
 
@@ -557,18 +554,12 @@ async def _pg_check_target(url: str, archive_tables: set[tuple[str, str]]) -> No
     finally:
         await db.dispose()
     if others:
-        raise BackupError(
-            f"{describe(url)} is in use: {others} other connection(s) (a running `doithoai run` or `doithoai web`?); "
-            "stop them, then restore"
-        )
+        raise BackupError("problem.backup.pg_in_use", target=describe(url), count=others)
     extra = sorted(present - archive_tables)
     if extra:
         names = ", ".join(f"{schema}.{name}" for schema, name in extra)
-        raise BackupError(
-            f"{describe(url)} has tables the backup does not ({names}), probably made by a migration newer than the "
-            "backup: restoring would leave them behind. Restore into an empty database: re-create it, as a PostgreSQL "
-            f"superuser (`dropdb {make_url(url).database}`, then `{_createdb(url)}`), and run restore again"
-        )
+        raise BackupError("problem.backup.extra_tables", target=describe(url), names=names, dropdb=f"dropdb {make_url(url).database}",
+                          createdb=_createdb(url))
 
 
 async def _pg_restore(url: str, path: Path) -> None:
@@ -582,4 +573,4 @@ async def _pg_restore(url: str, path: Path) -> None:
             f"--dbname={libpq.dsn}", str(path)]
     code, _, err = await _run(program, args, libpq)
     if code != 0:
-        raise BackupError(f"pg_restore failed; the database was left as it was:\n{err}")
+        raise BackupError("problem.backup.pg_restore_failed", detail=err)

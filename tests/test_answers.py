@@ -121,8 +121,8 @@ async def test_staff_mistakes_are_refused_and_change_nothing(meeting_db, double,
     an = await consented(double, "An")
     await register(an)
     for kwargs, message in (
-        (dict(ref="GP-9999", text="x"), "no submission"),
-        (dict(ref="GP-0001", text="  "), "empty"),
+        (dict(ref="GP-9999", text="x"), "không có phiếu mã này"),
+        (dict(ref="GP-0001", text="  "), "đang trống"),
         (dict(ref="GP-0001", text=None, forward_to="UBND tỉnh"), "--expected-by"),
         (dict(ref="GP-0001", text="x", expected_by=date(2026, 7, 1)), "--forward"),
     ):

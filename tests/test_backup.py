@@ -84,7 +84,7 @@ def backup(env: dict, path: Path, *args: str) -> None:
 
 def refused(result, message: str) -> None:
     assert result.returncode == 1, result.stdout
-    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert result.stderr.startswith("Lỗi: ") and message in result.stderr, result.stderr
 
 
 async def test_round_trip_gives_back_exactly_what_was_backed_up(target, plan, tmp_path):
@@ -104,8 +104,8 @@ async def test_round_trip_gives_back_exactly_what_was_backed_up(target, plan, tm
     finally:
         await writer.dispose()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"wrote {path} (") and "KB)" in result.stdout
-    assert f"{NAMES[kind(target)]} backup at schema revision {head_revision()}" in result.stdout
+    assert result.stdout.startswith(f"Đã ghi {path} (") and "KB)" in result.stdout
+    assert f"bản sao lưu {NAMES[kind(target)]}, phiên bản lược đồ {head_revision()}" in result.stdout
     assert path.read_bytes().startswith(HEADERS[kind(target)])
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # personal data
     assert not list(tmp_path.glob(".*.partial"))
@@ -118,12 +118,12 @@ async def test_round_trip_gives_back_exactly_what_was_backed_up(target, plan, tm
     assert {n for n in backed_up if changed[n] != backed_up[n]} >= {"submission", "staff", "outbox", "audit_log"}
 
     declined = cli("restore", str(path), env=target, stdin="n\n")
-    assert declined.returncode == 1 and "Replace ALL data in" in declined.stdout
+    assert declined.returncode == 1 and "Thay TOÀN BỘ dữ liệu trong" in declined.stdout
     assert await snapshot(url) == changed
 
     result = cli("restore", str(path), "--yes", env=target)
     assert result.returncode == 0, result.stderr
-    assert f"restored {path} into" in result.stdout and "db upgrade" not in result.stdout
+    assert f"Đã khôi phục {path} vào" in result.stdout and "db upgrade" not in result.stdout
     assert await snapshot(url) == backed_up
 
     # The restored database goes on as before: the next registration gets the next id and code.
@@ -157,12 +157,12 @@ async def test_backup_refuses_to_overwrite_a_file_unless_forced(target, tmp_path
     assert cli("db", "upgrade", env=target).returncode == 0
     path = tmp_path / "existing.backup"
     path.write_bytes(b"last week's backup")
-    refused(cli("backup", str(path), env=target), f"{path} exists: give --force to replace it")
+    refused(cli("backup", str(path), env=target), f"{path} đã có: thêm --force để ghi đè")
     assert path.read_bytes() == b"last week's backup"
-    refused(cli("backup", str(tmp_path / "no-such-dir" / "x.backup"), env=target), "does not exist")
-    refused(cli("backup", str(tmp_path), env=target), "is a directory")
+    refused(cli("backup", str(tmp_path / "no-such-dir" / "x.backup"), env=target), "không có thư mục")
+    refused(cli("backup", str(tmp_path), env=target), "là thư mục")
     if kind(target) == "sqlite":
-        refused(cli("backup", make_url(target["DOITHOAI_DATABASE_URL"]).database, "--force", env=target), "the database itself")
+        refused(cli("backup", make_url(target["DOITHOAI_DATABASE_URL"]).database, "--force", env=target), "chính là cơ sở dữ liệu")
     backup(target, path, "--force")
     assert path.read_bytes().startswith(HEADERS[kind(target)])
     assert not list(tmp_path.glob(".*.partial"))
@@ -170,7 +170,7 @@ async def test_backup_refuses_to_overwrite_a_file_unless_forced(target, tmp_path
 
 async def test_backup_refuses_a_database_without_the_schema(target, tmp_path):
     result = cli("backup", str(tmp_path / "x.backup"), env=target)
-    refused(result, "nothing to back up")
+    refused(result, "không có gì để sao lưu")
     assert not (tmp_path / "x.backup").exists()
 
 
@@ -186,25 +186,25 @@ async def test_restore_refuses_garbage_a_damaged_file_and_the_other_kind_and_cha
     other = tmp_path / "other.backup"
     if kind(target) == "sqlite":
         other.write_bytes(b"PGDMP" + bytes(range(256)) * 40)
-        mismatch = "is a PostgreSQL backup, but the configured database (DOITHOAI_DATABASE_URL) is SQLite"
+        mismatch = "là bản sao lưu PostgreSQL, nhưng cơ sở dữ liệu đang cấu hình (DOITHOAI_DATABASE_URL) là SQLite"
     else:
         with sqlite3.connect(other) as conn:
             conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
-        mismatch = "is a SQLite backup, but the configured database (DOITHOAI_DATABASE_URL) is PostgreSQL"
+        mismatch = "là bản sao lưu SQLite, nhưng cơ sở dữ liệu đang cấu hình (DOITHOAI_DATABASE_URL) là PostgreSQL"
     damaged = tmp_path / "damaged.backup"
     data = good.read_bytes()
     damaged.write_bytes(data[: len(data) * 3 // 4])  # a copy cut short
     empty = tmp_path / "empty.backup"
     empty.write_bytes(b"")
 
-    refused(cli("restore", str(garbage), "--yes", env=target), "is not a doithoai backup: neither a SQLite database nor a pg_dump")
-    refused(cli("restore", str(empty), "--yes", env=target), "is not a doithoai backup")
+    refused(cli("restore", str(garbage), "--yes", env=target), "không phải bản sao lưu của doithoai (không phải SQLite, cũng không phải bản pg_dump)")
+    refused(cli("restore", str(empty), "--yes", env=target), "không phải bản sao lưu của doithoai")
     refused(cli("restore", str(other), "--yes", env=target), mismatch)
     refused(cli("restore", str(damaged), "--yes", env=target), str(damaged))
-    refused(cli("restore", str(tmp_path / "missing.backup"), "--yes", env=target), "cannot read")
+    refused(cli("restore", str(tmp_path / "missing.backup"), "--yes", env=target), "không đọc được")
     # Without --yes the checks come before the question.
     result = cli("restore", str(garbage), env=target, stdin="y\n")
-    assert result.returncode == 1 and "Replace ALL data" not in result.stdout
+    assert result.returncode == 1 and "Thay TOÀN BỘ" not in result.stdout
     assert await snapshot(url) == before
     assert not list(tmp_path.glob(".*.partial"))
 
@@ -220,7 +220,7 @@ async def test_restore_refuses_a_database_in_use(target, plan, tmp_path):
     try:
         async with running.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT count(*) FROM submission")
-        refused(cli("restore", str(path), "--yes", env=target), "in use")
+        refused(cli("restore", str(path), "--yes", env=target), "đang được")
         assert await snapshot(url) == changed
     finally:
         await running.dispose()
@@ -235,7 +235,7 @@ async def test_an_older_backup_is_restored_and_the_operator_told_to_upgrade(targ
     upgrade(url, previous)
     old = tmp_path / "old.backup"
     result = cli("backup", str(old), env=target)
-    assert result.returncode == 0 and f"schema revision {previous}" in result.stdout
+    assert result.returncode == 0 and f"phiên bản lược đồ {previous}" in result.stdout
 
     if kind(target) == "postgresql":
         # Restored into an empty database (as on a new server): the database must exist, nothing more.
@@ -253,9 +253,9 @@ async def test_an_older_backup_is_restored_and_the_operator_told_to_upgrade(targ
 async def restored_older(env: dict, old: Path, previous: str) -> None:
     result = cli("restore", str(old), "--yes", env=env)
     assert result.returncode == 0, result.stderr
-    assert f"schema revision {previous}" in result.stdout
-    assert f"older than this code's ({head_revision()}): run `doithoai db upgrade`" in result.stdout
-    refused(cli("meeting", "list", env=env), "run `doithoai db upgrade`")
+    assert f"phiên bản lược đồ {previous}" in result.stdout
+    assert f"cũ hơn phần mềm ({head_revision()}): xin chạy `doithoai db upgrade`" in result.stdout
+    refused(cli("meeting", "list", env=env), "xin chạy `doithoai db upgrade`")
     assert cli("db", "upgrade", env=env).returncode == 0
     assert cli("meeting", "list", env=env).returncode == 0
 
@@ -268,7 +268,7 @@ async def test_a_backup_from_a_newer_doithoai_is_refused(target, plan, tmp_path)
     backup(target, path)
     await execute(url, f"UPDATE alembic_version SET version_num = '{head_revision()}'", "DELETE FROM outbox")
     before = await snapshot(url)
-    refused(cli("restore", str(path), "--yes", env=target), "holds schema revision f00dcafe9999, which this version of doithoai does not know")
+    refused(cli("restore", str(path), "--yes", env=target), "có phiên bản lược đồ f00dcafe9999 do bản doithoai mới hơn tạo ra")
     assert await snapshot(url) == before
 
 
@@ -297,13 +297,13 @@ def test_pg_dump_missing_or_older_than_the_server_is_named(pg_target, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     env = {**pg_target, "PATH": str(bin_dir)}
-    refused(cli("backup", str(tmp_path / "x.backup"), env=env), "pg_dump is not installed (or not on PATH): install the PostgreSQL")
+    refused(cli("backup", str(tmp_path / "x.backup"), env=env), "chưa cài pg_dump (hoặc không có trong PATH): xin cài bộ công cụ PostgreSQL")
     fake_tool(bin_dir, "pg_dump", 'echo "pg_dump (PostgreSQL) 9.6.24"\n')
-    refused(cli("backup", str(tmp_path / "x.backup"), env=env), "pg_dump 9 is older than the server (PostgreSQL ")
+    refused(cli("backup", str(tmp_path / "x.backup"), env=env), "pg_dump 9 cũ hơn máy chủ (PostgreSQL ")
     assert not (tmp_path / "x.backup").exists()
     archive = tmp_path / "archive.backup"
     archive.write_bytes(b"PGDMP" + bytes(100))
-    refused(cli("restore", str(archive), "--yes", env=env), "pg_restore is not installed (or not on PATH)")
+    refused(cli("restore", str(archive), "--yes", env=env), "chưa cài pg_restore (hoặc không có trong PATH)")
 
 
 def test_the_password_goes_to_the_tools_in_the_environment_and_is_never_shown(pg_target, tmp_path, plan):
@@ -320,7 +320,7 @@ def test_the_password_goes_to_the_tools_in_the_environment_and_is_never_shown(pg
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     missing = {**env, "DOITHOAI_DATABASE_URL": url.rsplit("/", 1)[0] + "/doithoai_no_such_database"}
     results.append(cli("restore", str(path), "--yes", env=missing))
-    refused(results[-1], 'database "doithoai_no_such_database" does not exist (the database must exist: create it')
+    refused(results[-1], 'database "doithoai_no_such_database" does not exist (cơ sở dữ liệu phải có sẵn: tạo bằng quyền superuser')
     assert "createdb -O postgres doithoai_no_such_database" in results[-1].stderr
     assert all(secret not in r.stdout + r.stderr for r in results)
     assert "postgres:***@" in results[1].stdout
@@ -337,6 +337,6 @@ async def test_restore_refuses_a_database_with_tables_the_backup_lacks(pg_target
     await execute(url, "CREATE TABLE later_feature (id integer PRIMARY KEY, submission_id integer REFERENCES submission (id))")
     before = await snapshot(url)
     result = cli("restore", str(path), "--yes", env=pg_target)
-    refused(result, "has tables the backup does not (public.later_feature)")
-    assert "Restore into an empty database" in result.stderr
+    refused(result, "có bảng mà bản sao lưu không có (public.later_feature)")
+    assert "khôi phục vào cơ sở dữ liệu trống" in result.stderr
     assert await snapshot(url) == before

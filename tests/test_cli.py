@@ -62,20 +62,20 @@ def test_commands_refuse_a_database_that_is_not_upgraded(env, plan):
     for args in (["meeting", "list"], ["meeting", "load", str(plan)], ["submissions", "list"]):
         result = cli(*args, env=env)
         assert result.returncode == 1
-        assert result.stderr.strip().splitlines() == ["error: the database schema is not up to date: run `doithoai db upgrade`"]
+        assert result.stderr.strip().splitlines() == ["Lỗi: cơ sở dữ liệu chưa được cập nhật: xin chạy `doithoai db upgrade`"]
 
 
 def test_upgrade_load_and_list(env, plan):
     assert cli("db", "upgrade", env=env).returncode == 0
     result = cli("meeting", "load", str(plan), env=env)
-    assert result.returncode == 0 and "meeting GP-2026 created" in result.stdout
-    assert "GP-2026 updated" in cli("meeting", "load", str(plan), env=env).stdout
+    assert result.returncode == 0 and "Đã tạo hội nghị GP-2026." in result.stdout
+    assert "Đã cập nhật hội nghị GP-2026." in cli("meeting", "load", str(plan), env=env).stdout
     [meeting] = json.loads(cli("meeting", "list", "--json", env=env).stdout)
     assert meeting["code"] == "GP-2026" and meeting["commune"] == "GP" and meeting["registration_open"] is True
     assert len(meeting["villages"]) == 7 and meeting["topics"][-1] == "Vấn đề khác"
     assert meeting["starts_at"].endswith("+07:00")
     assert "GP-2026" in cli("meeting", "list", env=env).stdout
-    assert "anonymised 0 submissions" in cli("privacy", "purge", env=env).stdout
+    assert "Đã ẩn danh 0 phiếu" in cli("privacy", "purge", env=env).stdout
 
 
 def test_an_invalid_plan_names_each_field_and_writes_nothing(env, tmp_path):
@@ -87,13 +87,13 @@ def test_an_invalid_plan_names_each_field_and_writes_nothing(env, tmp_path):
     path.write_text(bad, encoding="utf-8")
     result = cli("meeting", "load", str(path), env=env)
     assert result.returncode == 1
-    assert "nothing was written" in result.stderr
-    assert "commune.code: must be 2-5 capital letters" in result.stderr
+    assert "chưa ghi gì" in result.stderr
+    assert "commune.code: cần 2–5 chữ in hoa" in result.stderr
     assert "meeting.venue:" in result.stderr
     assert json.loads(cli("meeting", "list", "--json", env=env).stdout) == []
     path.write_text("[meeting\n", encoding="utf-8")
-    assert "not valid TOML" in cli("meeting", "load", str(path), env=env).stderr
-    assert "cannot read" in cli("meeting", "load", str(tmp_path / "missing.toml"), env=env).stderr
+    assert "không đúng định dạng TOML ở dòng" in cli("meeting", "load", str(path), env=env).stderr
+    assert "không có tệp" in cli("meeting", "load", str(tmp_path / "missing.toml"), env=env).stderr
 
 
 def test_deadline_after_start_is_refused(env, tmp_path):
@@ -102,7 +102,7 @@ def test_deadline_after_start_is_refused(env, tmp_path):
     path = tmp_path / "late.toml"
     path.write_text(plan_text(starts=starts, closes=starts + timedelta(days=1)), encoding="utf-8")
     result = cli("meeting", "load", str(path), env=env)
-    assert result.returncode == 1 and "meeting.registration_closes_at: must not be after meeting.starts_at" in result.stderr
+    assert result.returncode == 1 and "meeting.registration_closes_at: không được sau meeting.starts_at" in result.stderr
 
 
 async def test_reload_updates_the_meeting_and_keeps_what_has_submissions(env, tmp_path, plan):
@@ -113,7 +113,7 @@ async def test_reload_updates_the_meeting_and_keeps_what_has_submissions(env, tm
     path.write_text(changed, encoding="utf-8")
     result = cli("meeting", "load", str(path), env=env)
     assert result.returncode == 0, result.stderr
-    assert "kept village Thôn Lai Hà" in result.stdout and "kept topic Vấn đề khác" in result.stdout
+    assert "Giữ lại thôn Thôn Lai Hà" in result.stdout and "Giữ lại lĩnh vực Vấn đề khác" in result.stdout
     [meeting] = json.loads(cli("meeting", "list", "--json", env=env).stdout)
     assert meeting["venue"] == "Nhà Văn hoá thôn Văn Lâm"
     assert meeting["villages"] == ["Thôn Phong Lâm", "Thôn Văn Lâm"]
@@ -132,13 +132,13 @@ async def test_submissions_list_json_has_the_promised_fields(env, plan):
     assert datetime.fromisoformat(row["created_at"]).tzinfo is not None
     assert "GP-0001" in cli("submissions", "list", env=env).stdout
     result = cli("submissions", "list", "--meeting", "NOPE", env=env)
-    assert result.returncode == 1 and "no meeting with code NOPE" in result.stderr
+    assert result.returncode == 1 and "không có hội nghị mã NOPE" in result.stderr
 
 
 def test_run_without_a_token_says_what_to_set(env):
     assert cli("db", "upgrade", env=env).returncode == 0
     result = cli("run", env=env)
-    assert result.returncode == 1 and "no channel is configured" in result.stderr
+    assert result.returncode == 1 and "chưa cấu hình kênh nào" in result.stderr
     assert "DOITHOAI_TELEGRAM_TOKEN" in result.stderr and "DOITHOAI_ZALO_TOKEN" in result.stderr
 
 
@@ -158,29 +158,29 @@ async def test_answer_publish_and_outbox_commands_refuse_mistakes_clearly(env, p
     result = cli("conclusion", "publish", "--meeting", "GP-2026", "--force", env=env)
     assert result.returncode == 1 and "GP-0001" in result.stderr and "--allow-unanswered" in result.stderr
     result = cli("answer", "GP-0001", "--forward", "UBND thành phố", "--expected-by", "31/02/2026", env=env)
-    assert result.returncode == 1 and "--expected-by: '31/02/2026' is not a date" in result.stderr
+    assert result.returncode == 1 and "--expected-by: 31/02/2026 không phải ngày" in result.stderr
     result = cli("answer", "GP-0001", "--forward", "UBND thành phố", env=env)
     assert result.returncode == 1 and "--expected-by" in result.stderr
     result = cli("answer", "GP-0042", "--text", "Trả lời.", env=env)
-    assert result.returncode == 1 and "GP-0042: no submission" in result.stderr
+    assert result.returncode == 1 and "GP-0042: không có phiếu mã này" in result.stderr
     result = cli("answer", "GP-0001", "--forward", "UBND thành phố", "--expected-by", "2026-07-15", env=env)
-    assert result.returncode == 0 and "GP-0001: forwarded" in result.stdout and "sent when the conclusion is published" in result.stdout
+    assert result.returncode == 0 and "GP-0001: đã chuyển" in result.stdout and "sẽ gửi khi công bố kết luận" in result.stdout
     [row] = json.loads(cli("submissions", "list", "--json", env=env).stdout)
     assert row["status"] == "forwarded"
     fake = tmp_path / "ket-luan.pdf"
     fake.write_text("not a pdf", encoding="utf-8")
     result = cli("conclusion", "publish", "--meeting", "GP-2026", "--document", str(fake), env=env)
-    assert result.returncode == 1 and "is not a PDF" in result.stderr
+    assert result.returncode == 1 and "không phải tệp PDF" in result.stderr
     result = cli("conclusion", "publish", "--meeting", "GP-2026", env=env)
-    assert result.returncode == 1 and "has not ended yet" in result.stderr and "--force" in result.stderr
+    assert result.returncode == 1 and "chưa kết thúc" in result.stderr and "--force" in result.stderr
     result = cli("conclusion", "publish", "--meeting", "GP-2026", "--force", env=env)
-    assert result.returncode == 0 and "1 answers queued" in result.stdout
+    assert result.returncode == 0 and "1 câu trả lời" in result.stdout
     status = json.loads(cli("outbox", "status", "--json", env=env).stdout)
     assert {"meeting": "GP-2026", "kind": "answer", "state": "queued", "count": 1} in status
     assert cli("outbox", "retry", env=env).returncode == 1
     actions = [e["action"] for e in json.loads(cli("audit", "list", "--json", env=env).stdout)]
     assert actions == ["meeting.publish", "submission.answer", "meeting.plan"]  # newest first; refused attempts left no trace
-    assert "0 failed messages queued again" in cli("outbox", "retry", "--failed", env=env).stdout
+    assert "Đã xếp hàng gửi lại 0 tin nhắn lỗi." in cli("outbox", "retry", "--failed", env=env).stdout
 
 
 def cli_under_a_terminal(*args: str, env: dict, stdin: str) -> subprocess.CompletedProcess:

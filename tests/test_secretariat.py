@@ -92,7 +92,7 @@ async def test_similar_questions_are_suggested_and_a_duplicate_is_answered_throu
         suggestions = await similar(uow, second)
     assert [s.ref for s in suggestions] == ["GP-0001"] and suggestions[0].score >= 60
     await as_(db, staff["secretary"], lambda uow, a: mark_duplicate(uow, a, "GP-0002", "GP-0001", now=utcnow()))
-    with pytest.raises(AnswerError, match="duplicate"):
+    with pytest.raises(AnswerError, match="trùng"):
         await as_(db, staff["secretary"], lambda uow, a: answer(uow, a, "GP-0002", text="x", now=utcnow()))
     await as_(db, staff["secretary"], lambda uow, a: answer(uow, a, "GP-0001", text="Đã có kế hoạch sửa đường.", by="UBND xã", now=utcnow()))
     subs = {s.ref: s for s in await rows(db, Submission)}

@@ -272,14 +272,14 @@ async def test_a_refusal_from_record_answer_midway_leaves_the_session_untouched(
 
     async def refusing(uow, ref, **kw):
         if ref == "GP-0002":
-            raise AnswerError(f"{ref}: refused")
+            raise AnswerError("problem.answer.withdrawn", ref=ref)
         return await record_answer(uow, ref, **kw)
 
     monkeypatch.setattr("bot.services.spreadsheet.record_answer", refusing)
     async with UnitOfWork(registered) as uow:
         with pytest.raises(SpreadsheetError) as caught:
             await import_answers(uow, OPERATOR, path, now=NOW)
-        assert caught.value.problems == ["dòng 3: GP-0002: refused"]
+        assert caught.value.problems == ["dòng 3: GP-0002: người dân đã rút câu hỏi này, không cần trả lời"]
         await uow.commit()
     assert state((await stored(registered))["GP-0001"]) == ("received", None, None, None, None)
 

@@ -49,12 +49,12 @@ def test_staff_are_added_listed_removed_and_audited(env):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--role", "mayor", "--login", "x1x"], "role 'mayor'"),
-        (["--role", "village_head", "--login", "th1"], "needs at least one --village"),
-        (["--role", "village_head", "--village", "Thôn Không Có", "--login", "th2"], "no village named"),
-        (["--role", "department", "--login", "pk1"], "needs --department"),
-        (["--role", "secretariat", "--telegram-id", "abc"], "digits only"),
-        (["--role", "secretariat", "--login", "A B"], "login"),
+        (["--role", "mayor", "--login", "x1x"], "vai trò mayor không có"),
+        (["--role", "village_head", "--login", "th1"], "cần ít nhất một --village"),
+        (["--role", "village_head", "--village", "Thôn Không Có", "--login", "th2"], "không có thôn Thôn Không Có"),
+        (["--role", "department", "--login", "pk1"], "cần --department"),
+        (["--role", "secretariat", "--telegram-id", "abc"], "chỉ gồm chữ số"),
+        (["--role", "secretariat", "--login", "A B"], "tên đăng nhập"),
     ],
 )
 def test_bad_staff_requests_are_refused_and_change_nothing(env, args, message):
@@ -70,7 +70,7 @@ def test_password_is_prompted_never_an_argument_and_stored_hashed(env):
     assert result.returncode == 0, result.stderr
     assert "mat-khau" not in result.stdout + result.stderr
     short = cli("staff", "password", "vanphong", env=env, stdin="ngan\nngan\n")
-    assert short.returncode == 1 and "at least 10" in short.stderr
+    assert short.returncode == 1 and "ít nhất 10 ký tự" in short.stderr
     log = cli("audit", "list", "--json", env=env).stdout
     assert "staff.password" in log and "mat-khau" not in log and "argon2" not in log
 
@@ -118,7 +118,7 @@ async def test_thirty_wrong_passwords_at_once_lock_the_account(meeting_db):
 async def test_only_an_admin_manages_staff(meeting_db):
     async with UnitOfWork(meeting_db) as uow:
         secretary = await add_staff(uow, name="Văn phòng", role="secretariat", login="vanphong", actor=OPERATOR, now=utcnow())
-        with pytest.raises(StaffError, match="only an admin"):
+        with pytest.raises(StaffError, match="chỉ quản trị viên"):
             await add_staff(uow, name="Kẻ lạ", role="admin", login="kela", actor=Actor("staff", secretary), now=utcnow())
 
 

@@ -48,16 +48,16 @@ async def test_a_meeting_from_registration_to_answers_as_staff_and_residents_liv
     # "7 working days before" is already overdue, so it goes out as soon as the bot is back.
     soon = today + timedelta(days=3, hours=1)
     plan.write_text(plan_text(closes=soon - timedelta(hours=2), starts=soon), encoding="utf-8")
-    assert "updated" in await ok(env, "meeting", "load", str(plan))
+    assert "Đã cập nhật hội nghị GP-2026." in await ok(env, "meeting", "load", str(plan))
     await bot.start()
     try:
         for p in (an, binh):
             await p.expect("Thay đổi lịch hội nghị", timeout=30)
             await p.expect("mời Ông/Bà dự hội nghị đối thoại", timeout=30)
         # Answers: one on the command line, one through the spreadsheet.
-        assert "GP-0001: answered" in await ok(env, "answer", "GP-0001", "--text", "Xã sẽ rải nhựa trong tháng tới.", "--by", "Phòng Kinh tế")
+        assert "GP-0001: đã trả lời" in await ok(env, "answer", "GP-0001", "--text", "Xã sẽ rải nhựa trong tháng tới.", "--by", "Phòng Kinh tế")
         sheet = tmp_path / "answers.xlsx"
-        assert "2 submissions" in await ok(env, "answers", "export", "--meeting", "GP-2026", str(sheet))
+        assert "Đã ghi 2 phiếu" in await ok(env, "answers", "export", "--meeting", "GP-2026", str(sheet))
         wb = load_workbook(sheet)
         ws = wb.active
         headers = [c.value for c in ws[1]]
@@ -70,7 +70,7 @@ async def test_a_meeting_from_registration_to_answers_as_staff_and_residents_liv
         await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
         await an.expect("Trả lời câu hỏi GP-0001", "Xã sẽ rải nhựa trong tháng tới.", timeout=30)
         await binh.expect("Trả lời câu hỏi GP-0002", "Đường ống nước sạch", timeout=30)
-        assert "published (already published" in await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
+        assert "(đã công bố trước đó: chỉ gửi phần mới)" in await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
         await an.say("/trogiup", "Hướng dẫn")  # anything queued before this would have arrived first
         await binh.say("/trogiup", "Hướng dẫn")
     finally:
@@ -105,7 +105,7 @@ async def test_kill_9_in_the_middle_of_a_broadcast_loses_nothing(env, double, tm
             await uow.commit()
     finally:
         await db.dispose()
-    assert "queued to 150 residents" in await ok(env, "announce", "--meeting", "GP-2026", "--text", "Kính mời bà con.")
+    assert "thông báo cho 150 người dân" in await ok(env, "announce", "--meeting", "GP-2026", "--text", "Kính mời bà con.")
     env = {**env, "DOITHOAI_TELEGRAM_RATE": "40"}
     double.enforce_limits(per_second=40, chat_per_second=1.0, chat_burst=3)
     bot = RunningBot(env, tmp_path / "run.log")

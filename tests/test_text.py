@@ -142,7 +142,7 @@ async def test_staff_answers_notices_and_summaries_with_control_characters_are_r
         for kw in ({"text": "Đã có\x00 kế hoạch."}, {"text": "Đã có kế hoạch.", "by": "Phòng\x1b Kinh tế"}):
             with pytest.raises(AnswerError, match="U\\+00"):
                 await record_answer(uow, "GP-0001", now=utcnow(), **kw)
-        with pytest.raises(AnswerError, match="no submission"):
+        with pytest.raises(AnswerError, match="không có phiếu mã này"):
             await record_answer(uow, "GP-0001\x00", text="Đã có kế hoạch.", now=utcnow())
         with pytest.raises(NoticeError, match="U\\+0001"):
             await announce(uow, OPERATOR, "GP-2026", now=utcnow(), text="Xin mời\x01 bà con dự họp.")
@@ -170,10 +170,11 @@ def test_a_plan_reports_every_problem_each_with_its_field():
     bad = bad.replace('venue = "Hội', 'venue = "\\u0000Hội')  # TOML lets an escaped NUL through
     with pytest.raises(PlanError) as caught:
         parse_plan(bad)
-    assert caught.value.problems == [
-        "commune.code: must be 2-5 capital letters without diacritics, e.g. GP",
-        "meeting.venue: holds the character U+0000, which is not text: remove it",
-        "meeting.ends_at: must be after meeting.starts_at",
+    # Field names as the file writes them; what is wrong with each, in Vietnamese.
+    assert [str(p) for p in caught.value.problems] == [
+        "commune.code: cần 2–5 chữ in hoa không dấu, ví dụ GP",
+        "meeting.venue: có ký tự U+0000 không phải là chữ: xin xoá ký tự đó rồi nhập lại",
+        "meeting.ends_at: phải sau meeting.starts_at",
     ]
 
 
@@ -342,7 +343,7 @@ async def test_the_answer_command_refuses_control_characters_and_records_nothing
     plan.write_text(plan_text(), encoding="utf-8")
     await registered(env, plan)
     result = cli("answer", "GP-0001", "--text", "Đã có\x1b[2J kế hoạch sửa đường.", env=env)
-    assert result.returncode == 1 and "U+001B" in result.stderr and "the answer" in result.stderr
+    assert result.returncode == 1 and "U+001B" in result.stderr and "nội dung trả lời" in result.stderr
     result = cli("answer", "GP-0001", "--text", "Đã có kế hoạch.", "--by", "Phòng\x07 Kinh tế", env=env)
     assert result.returncode == 1 and "U+0007" in result.stderr
     listed = cli("submissions", "list", "--json", env=env)

@@ -15,6 +15,8 @@ import typer
 
 from bot.config import Settings, get_settings
 from bot.core.formatting import local, when
+from bot.domain.errors import file_problem
+from bot.i18n import Translator
 from bot.services.plans import Plan, PlanError, load_plan, parse_plan, read_plan
 from storage.db import Database
 from storage.models import utcnow
@@ -23,22 +25,42 @@ from storage.uow import UnitOfWork
 
 T = TypeVar("T")
 
+# Operators are commune staff: every line this command prints, its errors and its --help, is Vietnamese
+# from the catalogue (the services' errors carry catalogue keys and are worded here).
+tr = Translator("vi")
+
+
+def _framework_words() -> None:
+    """The panel titles and notes typer prints around our texts. (Its vendored click's own few words,
+    "Usage:", "Show this message and exit." and its usage errors, are fixed English there.)"""
+    import typer.rich_utils as rich
+
+    rich.OPTIONS_PANEL_TITLE, rich.ARGUMENTS_PANEL_TITLE = tr("cli.framework.options"), tr("cli.framework.arguments")
+    rich.COMMANDS_PANEL_TITLE, rich.ERRORS_PANEL_TITLE = tr("cli.framework.commands"), tr("cli.framework.error")
+    rich.REQUIRED_LONG_STRING = "[" + tr("cli.framework.required") + "]"
+    rich.DEFAULT_STRING = "[" + tr("cli.framework.default").replace("{default}", "{}") + "]"
+    rich.RICH_HELP = tr("cli.framework.try_help")
+    rich.ABORTED_TEXT = tr("cli.restore.aborted")
+
+
+_framework_words()
+
 app = typer.Typer(
-    help="doithoai: citizen dialogue meetings (hội nghị đối thoại) by chat.",
+    help=tr("cli.help.app"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-meeting_app = typer.Typer(help="Meeting plans.", no_args_is_help=True)
-submissions_app = typer.Typer(help="Residents' registrations (submissions).", no_args_is_help=True)
-answers_app = typer.Typer(help="Answers in bulk, through a spreadsheet.", no_args_is_help=True)
-conclusion_app = typer.Typer(help="The conclusion notice (Thông báo kết luận).", no_args_is_help=True)
-outbox_app = typer.Typer(help="The delivery queue.", no_args_is_help=True)
-privacy_app = typer.Typer(help="Personal data (Law 91/2025/QH15).", no_args_is_help=True)
-staff_app = typer.Typer(help="Staff and their roles: admin, secretariat, village_head, department.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log of staff actions.", no_args_is_help=True)
-zalo_app = typer.Typer(help="The Zalo Official Account's tokens.", no_args_is_help=True)
+db_app = typer.Typer(help=tr("cli.help.db"), no_args_is_help=True)
+meeting_app = typer.Typer(help=tr("cli.help.meetings"), no_args_is_help=True)
+submissions_app = typer.Typer(help=tr("cli.help.submissions"), no_args_is_help=True)
+answers_app = typer.Typer(help=tr("cli.help.answers"), no_args_is_help=True)
+conclusion_app = typer.Typer(help=tr("cli.help.conclusion"), no_args_is_help=True)
+outbox_app = typer.Typer(help=tr("cli.help.outbox"), no_args_is_help=True)
+privacy_app = typer.Typer(help=tr("cli.help.privacy"), no_args_is_help=True)
+staff_app = typer.Typer(help=tr("cli.help.staff"), no_args_is_help=True)
+audit_app = typer.Typer(help=tr("cli.help.audit"), no_args_is_help=True)
+zalo_app = typer.Typer(help=tr("cli.help.zalo"), no_args_is_help=True)
 for name, sub in (("zalo", zalo_app), ("db", db_app), ("meeting", meeting_app), ("submissions", submissions_app), ("answers", answers_app),
                   ("conclusion", conclusion_app), ("outbox", outbox_app), ("privacy", privacy_app), ("staff", staff_app),
                   ("audit", audit_app)):
@@ -46,7 +68,7 @@ for name, sub in (("zalo", zalo_app), ("db", db_app), ("meeting", meeting_app), 
 
 
 def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(tr("cli.error", message=message), err=True)
     raise typer.Exit(code)
 
 
@@ -54,7 +76,7 @@ def settings() -> Settings:
     try:
         return get_settings()
     except Exception as exc:  # pydantic's ValidationError names the variable
-        fail(f"bad configuration: {exc}")
+        fail(tr("cli.bad_configuration", detail=exc))
         raise
 
 
@@ -72,43 +94,42 @@ def with_db(work: Callable[[Database], Awaitable[T]], *, check_schema: bool = Tr
 
     try:
         return asyncio.run(go())
-    except SchemaBehind as exc:
-        fail(str(exc))
+    except SchemaBehind:
+        fail(tr("cli.schema_behind"))
         raise
 
 
 # --- db ----------------------------------------------------------------------------------
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=tr("cli.help.db_upgrade"))
 def db_upgrade() -> None:
-    """Apply the database migrations (creates the SQLite file on first use)."""
     url = settings().database_url
     try:
         upgrade(url)
     except Exception as exc:
-        fail(f"migration failed: {exc}")
-    typer.echo("database is up to date")
+        fail(tr("cli.db.failed", detail=exc))
+    typer.echo(tr("cli.db.up_to_date"))
 
 
 # --- meeting -----------------------------------------------------------------------------
 
 
-@meeting_app.command("load")
-def meeting_load(plan_file: Path = typer.Argument(..., help="A meeting plan (.toml), like bot/demo/gia-phuc-2026.toml")) -> None:
-    """Load or update a meeting plan. A plan with any error writes nothing."""
+@meeting_app.command("load", help=tr("cli.help.meeting_load"))
+def meeting_load(plan_file: Path = typer.Argument(..., help=tr("cli.help.plan_file"))) -> None:
     try:
         plan = read_plan(plan_file)
     except PlanError as exc:
-        _problems(f"{plan_file} is not a valid meeting plan; nothing was written", exc.problems)
-    report = with_db(lambda db: _load(db, plan, plan_file.name))
-    verb = "created" if report.created else "updated"
-    typer.echo(f"meeting {report.meeting_code} {verb}")
-    for item in report.kept:
-        typer.echo(f"kept {item}: it has submissions, so it is hidden from new registrations instead of deleted")
+        _problems(tr("cli.plan.invalid", path=plan_file), [p.text(tr) for p in exc.problems])
+    try:
+        report = with_db(lambda db: _load(db, plan, plan_file.name))
+    except PlanError as exc:
+        _problems(tr("cli.plan.invalid", path=plan_file), [p.text(tr) for p in exc.problems])
+    typer.echo(tr("cli.meeting.created" if report.created else "cli.meeting.updated", code=report.meeting_code))
+    for item in report.kept_named:
+        typer.echo(tr("cli.meeting.kept", item=item.text(tr)))
     if report.notified:
-        typer.echo(f"the time or venue changed: {report.notified} registrants will be told "
-                   f"({report.notified_messages} messages queued; they are sent by `doithoai run`)")
+        typer.echo(tr("cli.meeting.notified", residents=report.notified, messages=report.notified_messages))
 
 
 async def _load(db: Database, plan: Plan, source: str | None = None) -> Any:
@@ -120,9 +141,8 @@ async def _load(db: Database, plan: Plan, source: str | None = None) -> Any:
         return report
 
 
-@meeting_app.command("list")
-def meeting_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
-    """List the meetings."""
+@meeting_app.command("list", help=tr("cli.help.meeting_list"))
+def meeting_list(as_json: bool = typer.Option(False, "--json", help=tr("cli.help.json"))) -> None:
 
     async def work(db: Database) -> list[dict[str, Any]]:
         async with UnitOfWork(db) as uow:
@@ -147,10 +167,11 @@ def meeting_list(as_json: bool = typer.Option(False, "--json", help="Print a JSO
             return out
 
     def line(m: dict[str, Any]) -> str:
-        state = "open" if m["registration_open"] else "closed"
-        return f"{m['code']}  {m['starts_at'][:16].replace('T', ' ')}  {m['commune_name']}  registration {state}  {m['title']}"
+        state = tr("cli.meeting.open" if m["registration_open"] else "cli.meeting.closed")
+        starts = datetime.fromisoformat(m["starts_at"])
+        return f"{m['code']}  {starts:%H:%M %d/%m/%Y}  {m['commune_name']}  {state}  {m['title']}"
 
-    show(with_db(work), as_json, line, empty="no meetings yet: load a plan with `doithoai meeting load PLAN.toml`")
+    show(with_db(work), as_json, line, empty=tr("cli.meeting.none"))
 
 
 def show(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str], *, empty: str) -> None:
@@ -167,17 +188,16 @@ def show(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, An
 # --- submissions --------------------------------------------------------------------------
 
 
-@submissions_app.command("list")
+@submissions_app.command("list", help=tr("cli.help.submissions_list"))
 def submissions_list(
-    meeting: Optional[str] = typer.Option(None, "--meeting", help="Only this meeting's code."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+    meeting: Optional[str] = typer.Option(None, "--meeting", help=tr("cli.help.only_meeting")),
+    as_json: bool = typer.Option(False, "--json", help=tr("cli.help.json")),
 ) -> None:
-    """List submissions (personal data: handle the output with care)."""
 
     async def work(db: Database) -> list[dict[str, Any]]:
         async with UnitOfWork(db) as uow:
             if meeting is not None and await uow.meetings.by_code(meeting) is None:
-                fail(f"no meeting with code {meeting}")
+                fail(tr("problem.no_meeting", code=meeting))
             return [
                 {
                     "ref": r.submission.ref,
@@ -196,10 +216,14 @@ def submissions_list(
             ]
 
     def line(r: dict[str, Any]) -> str:
-        mode = "speak" if r["wants_to_speak"] else "written"
-        return f"{r['ref']}  {r['status']:<9} {mode:<7} {r['village']}  {r['topic']}  {r['name'] or '(anonymised)'}"
+        mode = tr("cli.submission.speak" if r["wants_to_speak"] else "cli.submission.written")
+        status = tr(f"cli.status.{r['status']}") if r["status"] in STATUSES else r["status"]
+        return f"{r['ref']}  {status:<12} {mode:<10} {r['village']}  {r['topic']}  {r['name'] or tr('cli.submission.anonymised')}"
 
-    show(with_db(work), as_json, line, empty="no submissions")
+    show(with_db(work), as_json, line, empty=tr("cli.submission.none"))
+
+
+STATUSES = ("received", "answered", "forwarded", "withdrawn")
 
 
 # --- answers and the conclusion -----------------------------------------------------------
@@ -214,20 +238,18 @@ def _date(value: Optional[str]) -> Optional[date]:
             return datetime.strptime(value.strip(), fmt).date()
         except ValueError:
             pass
-    fail(f"--expected-by: {value!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    fail(tr("cli.answer.bad_date", value=value))
     raise AssertionError
 
 
-@app.command("answer")
+@app.command("answer", help=tr("cli.help.answer"))
 def answer(
-    ref: str = typer.Argument(..., help="The submission's code, e.g. GP-0042"),
-    text: Optional[str] = typer.Option(None, "--text", help="The answer, as the resident will read it."),
-    by: Optional[str] = typer.Option(None, "--by", help='Who answers, e.g. "Phòng Kinh tế".'),
-    forward: Optional[str] = typer.Option(None, "--forward", help='Beyond the commune\'s authority: where it was sent, e.g. "UBND thành phố".'),
-    expected_by: Optional[str] = typer.Option(None, "--expected-by", help="With --forward: when the resident can expect news (YYYY-MM-DD)."),
+    ref: str = typer.Argument(..., help=tr("cli.help.ref")),
+    text: Optional[str] = typer.Option(None, "--text", help=tr("cli.help.answer_text")),
+    by: Optional[str] = typer.Option(None, "--by", help=tr("cli.help.answer_by")),
+    forward: Optional[str] = typer.Option(None, "--forward", help=tr("cli.help.answer_forward")),
+    expected_by: Optional[str] = typer.Option(None, "--expected-by", help=tr("cli.help.answer_expected_by")),
 ) -> None:
-    """Record or change a submission's answer. After the conclusion is published, the resident gets it at once
-    (a change is sent as a correction)."""
     from bot.services.answers import AnswerError
     from bot.services.secretariat import answer as answer_submission
     from bot.services.staff import OPERATOR
@@ -244,17 +266,17 @@ def answer(
     try:
         submission, meeting = with_db(work)
     except AnswerError as exc:
-        fail(str(exc))
-    sent = "queued to the resident" if meeting.concluded_at else "sent when the conclusion is published"
-    typer.echo(f"{submission.ref}: {submission.status} (revision {submission.answer_revision}); {sent}")
+        fail(exc.text(tr))
+    status = tr(f"cli.status.{submission.status}") if submission.status in STATUSES else submission.status
+    sent = tr("cli.answer.queued" if meeting.concluded_at else "cli.answer.later")
+    typer.echo(tr("cli.answer.done", ref=submission.ref, status=status, revision=submission.answer_revision, sent=sent))
 
 
-@answers_app.command("export")
+@answers_app.command("export", help=tr("cli.help.answers_export"))
 def answers_export(
-    path: Path = typer.Argument(..., help="The .xlsx file to write."),
-    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
+    path: Path = typer.Argument(..., help=tr("cli.help.xlsx_out")),
+    meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
 ) -> None:
-    """Write one row per submission, with the answer columns to fill in Excel."""
     from bot.services.spreadsheet import SpreadsheetError, export_answers
     from bot.services.staff import OPERATOR
 
@@ -267,13 +289,12 @@ def answers_export(
     try:
         count = with_db(work)
     except SpreadsheetError as exc:
-        _problems(f"cannot export {meeting}", exc.problems)
-    typer.echo(f"{count} submissions written to {path}")
+        _problems(tr("cli.export.failed", code=meeting), exc.problems)
+    typer.echo(tr("cli.export.done", count=count, path=path))
 
 
-@answers_app.command("import")
-def answers_import(path: Path = typer.Argument(..., help="A sheet written by `answers export`, with answers filled in.")) -> None:
-    """Record the answers in a filled-in sheet. Any invalid row rejects the whole file: nothing half-applied."""
+@answers_app.command("import", help=tr("cli.help.answers_import"))
+def answers_import(path: Path = typer.Argument(..., help=tr("cli.help.xlsx_in"))) -> None:
     from bot.services.spreadsheet import SpreadsheetError, import_answers
     from bot.services.staff import OPERATOR
 
@@ -286,29 +307,26 @@ def answers_import(path: Path = typer.Argument(..., help="A sheet written by `an
     try:
         report = with_db(work)
     except SpreadsheetError as exc:
-        _problems(f"{path} was not imported; nothing was changed", exc.problems)
-    typer.echo(
-        f"{report.answered} answered, {report.forwarded} forwarded, {report.unchanged} unchanged, "
-        f"{report.skipped_empty} rows without an answer yet"
-    )
+        _problems(tr("cli.import.failed", path=path), exc.problems)
+    typer.echo(tr("cli.import.done", answered=report.answered, forwarded=report.forwarded, unchanged=report.unchanged,
+                  empty=report.skipped_empty))
 
 
 def _problems(head: str, problems: list[str]) -> None:
-    typer.echo(f"error: {head}:", err=True)
+    typer.echo(tr("cli.error", message=head), err=True)
     for problem in problems:
         typer.echo(f"  - {problem}", err=True)
     raise typer.Exit(1)
 
 
-@conclusion_app.command("publish")
+@conclusion_app.command("publish", help=tr("cli.help.conclusion_publish"))
 def conclusion_publish(
-    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
-    summary_file: Optional[Path] = typer.Option(None, "--summary-file", help="A text file: the conclusion's summary, sent to every registrant."),
-    document: Optional[Path] = typer.Option(None, "--document", help="The conclusion notice as a PDF, sent to every registrant."),
-    allow_unanswered: bool = typer.Option(False, "--allow-unanswered", help="Publish even though some questions have no answer yet."),
-    force: bool = typer.Option(False, "--force", help="Publish before the meeting has ended (residents get answers to a meeting not yet held)."),
+    meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
+    summary_file: Optional[Path] = typer.Option(None, "--summary-file", help=tr("cli.help.summary_file")),
+    document: Optional[Path] = typer.Option(None, "--document", help=tr("cli.help.document")),
+    allow_unanswered: bool = typer.Option(False, "--allow-unanswered", help=tr("cli.help.allow_unanswered")),
+    force: bool = typer.Option(False, "--force", help=tr("cli.help.publish_force")),
 ) -> None:
-    """Publish the conclusion: every submitter gets the answer to their own question, once. Refused before the meeting ends unless --force."""
     from bot.services.answers import AnswerError, NotOver, Unanswered, publish_conclusion
     from bot.services.staff import OPERATOR
 
@@ -318,9 +336,9 @@ def conclusion_publish(
         try:
             data = document.read_bytes()
         except OSError as exc:
-            fail(f"cannot read {document}: {exc.strerror}")
+            fail(file_problem(exc, document).text(tr))
         if not data.startswith(b"%PDF"):
-            fail(f"{document} is not a PDF")
+            fail(tr("cli.publish.not_pdf", path=document))
         doc = (document.name, data)
 
     async def work(db: Database) -> Any:
@@ -333,33 +351,34 @@ def conclusion_publish(
     try:
         r = with_db(work)
     except Unanswered as exc:
-        fail(f"{len(exc.refs)} submissions have no answer yet: {', '.join(exc.refs)} (answer them, or use --allow-unanswered)")
+        fail(tr("cli.publish.unanswered", count=len(exc.refs), refs=", ".join(exc.refs)))
     except NotOver as exc:
-        fail(f"{exc}: nothing was published (after the meeting, or with --force, which sends residents answers before it is held)")
+        fail(tr("cli.publish.not_over", reason=exc.text(tr)))
     except AnswerError as exc:
-        fail(str(exc))
-    again = " (already published: only what was new is sent)" if r.already_published else ""
-    typer.echo(f"conclusion of {r.meeting_code} published{again}: {r.answers_queued} answers queued, {r.summaries_queued} summaries queued")
+        fail(exc.text(tr))
+    again = tr("cli.publish.again") if r.already_published else ""
+    typer.echo(tr("cli.publish.done", code=r.meeting_code, again=again, answers=r.answers_queued, summaries=r.summaries_queued))
     if r.still_pending:
-        typer.echo(f"still being handled (residents told so; the answer goes out when recorded): {', '.join(r.still_pending)}")
-    typer.echo("messages are sent by `doithoai run`")
+        typer.echo(tr("cli.publish.pending", refs=", ".join(r.still_pending)))
+    typer.echo(tr("cli.sent_by_run"))
 
 
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {path} as UTF-8 text: {exc}")
+    except OSError as exc:
+        fail(file_problem(exc, path).text(tr))
+        raise
+    except UnicodeDecodeError:
+        fail(tr("problem.file.not_utf8", path=path))
         raise
 
 
-@app.command("announce")
+@app.command("announce", help=tr("cli.help.announce"))
 def announce(
-    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
-    text: Optional[str] = typer.Option(None, "--text", help="A few words added to the notice."),
+    meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
+    text: Optional[str] = typer.Option(None, "--text", help=tr("cli.help.announce_text")),
 ) -> None:
-    """Send the meeting notice (time, place, agenda, map pin, calendar file) to the invited villages and every registrant.
-    The same notice is sent once; a different --text is a new notice."""
     from bot.services.notices import NoticeError, Queued
     from bot.services.notices import announce as announce_meeting
     from bot.services.staff import OPERATOR
@@ -373,14 +392,13 @@ def announce(
     try:
         queued = with_db(work)
     except NoticeError as exc:
-        fail(str(exc))
-    typer.echo(f"notice queued to {queued.residents} residents ({queued.messages} messages); messages are sent by `doithoai run`")
+        fail(exc.text(tr))
+    typer.echo(tr("cli.announce.done", residents=queued.residents, messages=queued.messages))
+    typer.echo(tr("cli.sent_by_run"))
 
 
-@outbox_app.command("status")
-def outbox_status(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
-    """Messages by state (queued, sent, failed, unreachable), per meeting and kind."""
-
+@outbox_app.command("status", help=tr("cli.help.outbox_status"))
+def outbox_status(as_json: bool = typer.Option(False, "--json", help=tr("cli.help.json"))) -> None:
     from bot.services.queue import queue_counts
     from bot.services.staff import OPERATOR
 
@@ -392,19 +410,22 @@ def outbox_status(as_json: bool = typer.Option(False, "--json", help="Print a JS
             ]
 
     def line(r: dict[str, Any]) -> str:
-        return f"{r['meeting'] or '-':<12} {r['kind']:<10} {r['state']:<12} {r['count']}"
+        state = tr(f"cli.state.{r['state']}") if r["state"] in STATES else r["state"]
+        kind = tr(f"cli.kind.{r['kind']}") if r["kind"] in KINDS else r["kind"]
+        return f"{r['meeting'] or '-':<12} {kind:<16} {state:<14} {r['count']}"
 
-    show(with_db(work), as_json, line, empty="the queue is empty")
+    show(with_db(work), as_json, line, empty=tr("cli.outbox.empty"))
 
 
-STATE_NAMES = {"pending": "queued"}
+STATE_NAMES = {"pending": "queued"}  # the JSON's word; people read the catalogue's (cli.state.*)
+STATES = ("queued", "sent", "failed", "unreachable")
+KINDS = ("reply", "answer", "summary", "notice", "change", "reminder", "village_notice")
 
 
-@outbox_app.command("retry")
-def outbox_retry(failed: bool = typer.Option(False, "--failed", help="Queue the failed messages again.")) -> None:
-    """Queue failed messages again (after fixing what made them fail)."""
+@outbox_app.command("retry", help=tr("cli.help.outbox_retry"))
+def outbox_retry(failed: bool = typer.Option(False, "--failed", help=tr("cli.help.retry_failed"))) -> None:
     if not failed:
-        fail("say what to retry: --failed")
+        fail(tr("cli.retry.what"))
 
     async def work(db: Database) -> int:
         async with UnitOfWork(db) as uow:
@@ -412,7 +433,7 @@ def outbox_retry(failed: bool = typer.Option(False, "--failed", help="Queue the 
             await uow.commit()
             return count
 
-    typer.echo(f"{with_db(work)} failed messages queued again")
+    typer.echo(tr("cli.retry.done", count=with_db(work)))
 
 
 # --- staff, audit, posters ------------------------------------------------------------------
@@ -431,37 +452,32 @@ def _staff_call(work: Callable[..., Awaitable[T]]) -> T:
     try:
         return with_db(go)
     except StaffError as exc:
-        fail(str(exc))
+        fail(exc.text(tr))
         raise
 
 
-@staff_app.command("add")
+@staff_app.command("add", help=tr("cli.help.staff_add"))
 def staff_add(
-    role: str = typer.Option(..., "--role", help="admin, secretariat, village_head or department."),
-    village: list[str] = typer.Option([], "--village", help="A village a village_head serves (repeat for several)."),
-    department: Optional[str] = typer.Option(None, "--department", help="The answering office, for the department role."),
-    telegram_id: Optional[str] = typer.Option(None, "--telegram-id", help="Their numeric Telegram user id (for the bot's staff commands)."),
-    login: Optional[str] = typer.Option(None, "--login", help="Their web console login (set the password with `doithoai staff password`)."),
-    name: Optional[str] = typer.Option(None, "--name", help="How they are shown; defaults to the department, login or Telegram id."),
-    commune: Optional[str] = typer.Option(
-        None, "--commune", help="The code of the only commune they work for (a village head's: that of their villages). "
-        "Without it, they see every commune of the deployment.",
-    ),
+    role: str = typer.Option(..., "--role", help=tr("cli.help.role")),
+    village: list[str] = typer.Option([], "--village", help=tr("cli.help.village")),
+    department: Optional[str] = typer.Option(None, "--department", help=tr("cli.help.department")),
+    telegram_id: Optional[str] = typer.Option(None, "--telegram-id", help=tr("cli.help.telegram_id")),
+    login: Optional[str] = typer.Option(None, "--login", help=tr("cli.help.login")),
+    name: Optional[str] = typer.Option(None, "--name", help=tr("cli.help.name")),
+    commune: Optional[str] = typer.Option(None, "--commune", help=tr("cli.help.commune")),
 ) -> None:
-    """Add a staff member. Recorded in the audit log."""
     from bot.services.staff import OPERATOR, add_staff
 
     shown = name or department or login or (f"Telegram {telegram_id}" if telegram_id else None)
     if shown is None:
-        fail("give at least one of --name, --login, --telegram-id or --department")
+        fail(tr("cli.staff.who"))
     staff = _staff_call(lambda uow: add_staff(uow, name=shown, role=role, villages=village, department=department,
                                                telegram_id=telegram_id, login=login, commune=commune, actor=OPERATOR, now=utcnow()))
-    typer.echo(f"staff {staff.id} added: {staff.name} ({staff.role})")
+    typer.echo(tr("cli.staff.added", id=staff.id, name=staff.name, role=staff.role))
 
 
-@staff_app.command("list")
-def staff_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
-    """List staff with their roles, villages and departments."""
+@staff_app.command("list", help=tr("cli.help.staff_list"))
+def staff_list(as_json: bool = typer.Option(False, "--json", help=tr("cli.help.json"))) -> None:
     from bot.services.staff import describe
 
     async def work(db: Database) -> list[dict[str, Any]]:
@@ -472,16 +488,15 @@ def staff_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON 
         where = ", ".join(r["villages"]) or r["department"] or ""
         return f"{r['id']:>4}  {r['role']:<12} {r['name']:<24} {where}  login={r['login'] or '-'} telegram={r['telegram_id'] or '-'}"
 
-    show(with_db(work), as_json, line, empty="no staff yet: add one with `doithoai staff add`")
+    show(with_db(work), as_json, line, empty=tr("cli.staff.none"))
 
 
-@staff_app.command("remove")
-def staff_remove(ident: str = typer.Argument(..., help="The staff member's id, login or Telegram id.")) -> None:
-    """Remove a staff member. Recorded in the audit log."""
+@staff_app.command("remove", help=tr("cli.help.staff_remove"))
+def staff_remove(ident: str = typer.Argument(..., help=tr("cli.help.ident"))) -> None:
     from bot.services.staff import OPERATOR, remove_staff
 
     staff = _staff_call(lambda uow: remove_staff(uow, ident, actor=OPERATOR, now=utcnow()))
-    typer.echo(f"staff {staff.id} removed: {staff.name}")
+    typer.echo(tr("cli.staff.removed", id=staff.id, name=staff.name))
 
 
 def _piped_secrets(count: int) -> list[str] | None:
@@ -492,25 +507,23 @@ def _piped_secrets(count: int) -> list[str] | None:
     return [sys.stdin.readline().rstrip("\r\n") for _ in range(count)]
 
 
-@staff_app.command("password")
-def staff_password(login: str = typer.Argument(..., help="The web console login.")) -> None:
-    """Set a web login's password. It is asked for (twice, hidden), never given as an argument, and stored
-    as an Argon2 hash. When standard input is not a terminal, the password is its first line instead
-    (`printf '%s\\n' "$PW" | doithoai staff password LOGIN`)."""
+@staff_app.command("password", help=tr("cli.help.staff_password"))
+def staff_password(login: str = typer.Argument(..., help=tr("cli.help.password_login"))) -> None:
+    """Set a web login's password: asked for twice, hidden, or read from standard input's first line when it
+    is not a terminal; never an argument; stored as an Argon2 hash."""
     from bot.services.staff import OPERATOR, set_password
 
     piped = _piped_secrets(1)
-    password = piped[0] if piped else typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    password = piped[0] if piped else typer.prompt(tr("cli.password.prompt"), hide_input=True, confirmation_prompt=tr("cli.password.again"))
     _staff_call(lambda uow: set_password(uow, login, password, actor=OPERATOR, now=utcnow()))
-    typer.echo(f"password set for {login}")
+    typer.echo(tr("cli.password.done", login=login))
 
 
-@audit_app.command("list")
+@audit_app.command("list", help=tr("cli.help.audit_list"))
 def audit_list(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
-    limit: int = typer.Option(100, "--limit", min=1, help="The newest N entries."),
+    as_json: bool = typer.Option(False, "--json", help=tr("cli.help.json")),
+    limit: int = typer.Option(100, "--limit", min=1, help=tr("cli.help.limit")),
 ) -> None:
-    """Who did what, when, with the values before and after (newest first)."""
 
     async def work(db: Database) -> list[dict[str, Any]]:
         async with UnitOfWork(db, readonly=True) as uow:
@@ -520,39 +533,33 @@ def audit_list(
             ]
 
     def line(r: dict[str, Any]) -> str:
-        return f"{r['at'][:19].replace('T', ' ')}  {r['actor']:<28} {r['action']:<18} {r['target']}"
+        return f"{datetime.fromisoformat(r['at']):%H:%M:%S %d/%m/%Y}  {r['actor']:<28} {r['action']:<18} {r['target']}"
 
-    show(with_db(work), as_json, line, empty="the audit log is empty")
+    show(with_db(work), as_json, line, empty=tr("cli.audit.empty"))
 
 
-@app.command("web")
+@app.command("web", help=tr("cli.help.web"))
 def web(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (put a TLS reverse proxy in front for others)."),
-    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help=tr("cli.help.web_host")),
+    port: int = typer.Option(8080, "--port", help=tr("cli.help.port")),
 ) -> None:
-    """Serve the secretariat's web console (log in with a staff login; see `doithoai staff password`)."""
     from bot.web.app import serve
 
     s = settings()
     try:
         with_db(lambda db: asyncio.sleep(0))  # refuse an old schema before serving anything
         serve(s, host, port)
-    except SchemaBehind as exc:
-        fail(str(exc))
+    except SchemaBehind:
+        fail(tr("cli.schema_behind"))
 
 
-@app.command("posters")
+@app.command("posters", help=tr("cli.help.posters"))
 def posters(
-    path: Path = typer.Argument(..., help="The PDF to write."),
-    meeting: str = typer.Option(..., "--meeting", help="The meeting's code."),
-    bot_username: Optional[str] = typer.Option(None, "--bot-username", help="The bot's Telegram username; asked of Telegram (getMe) when not given."),
-    zalo_link: Optional[str] = typer.Option(
-        None, "--zalo-link",
-        help="The commune's Zalo address (the OA's or the Zalo bot's, e.g. https://zalo.me/123456789): adds a second QR code. "
-        "{village_id} in it, if your Zalo setup can carry it, becomes each village's id.",
-    ),
+    path: Path = typer.Argument(..., help=tr("cli.help.pdf_out")),
+    meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
+    bot_username: Optional[str] = typer.Option(None, "--bot-username", help=tr("cli.help.bot_username")),
+    zalo_link: Optional[str] = typer.Option(None, "--zalo-link", help=tr("cli.help.zalo_link")),
 ) -> None:
-    """One printable A4 poster per invited village: the meeting card and a QR code opening the bot with that village chosen."""
     from bot.services.posters import PosterError, render_posters
 
     username = bot_username or _bot_username(_meeting_commune(meeting))
@@ -564,9 +571,9 @@ def posters(
     try:
         pdf = with_db(work)
     except PosterError as exc:
-        fail(str(exc))
+        fail(exc.text(tr))
     path.write_bytes(pdf)
-    typer.echo(f"posters written to {path}")
+    typer.echo(tr("cli.posters.done", path=path))
 
 
 def _meeting_commune(meeting_code: str) -> str | None:
@@ -591,16 +598,16 @@ def _bot_username(commune: str | None) -> str:
     try:
         own = s.commune_credentials().get(commune or "")
     except CommunesFileError as exc:
-        fail(str(exc))
+        fail(tr("cli.bad_configuration", detail=exc))
         raise
     if own is not None:
-        token, where = own.telegram_token, f"telegram_token under [{commune}] in DOITHOAI_COMMUNES_FILE"
+        token, where = own.telegram_token, tr("cli.posters.communes_file", code=commune)
     elif s.commune is None or commune is None or commune == s.commune:
         token, where = s.telegram_token, "DOITHOAI_TELEGRAM_TOKEN"
     else:
-        token, where = None, f"telegram_token under [{commune}] in DOITHOAI_COMMUNES_FILE"
+        token, where = None, tr("cli.posters.communes_file", code=commune)
     if token is None:
-        fail(f"give --bot-username, or set {where} so it can be asked of Telegram")
+        fail(tr("cli.posters.username", where=where))
 
     async def ask() -> str:
         bot = make_bot(token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
@@ -612,25 +619,18 @@ def _bot_username(commune: str | None) -> str:
     try:
         return asyncio.run(ask())
     except Exception as exc:
-        fail(f"could not ask Telegram for the bot's username ({type(exc).__name__}); give --bot-username")
+        fail(tr("cli.posters.telegram_failed", kind=type(exc).__name__))
         raise
 
 
 # --- backup -------------------------------------------------------------------------------
 
 
-@app.command("backup")
+@app.command("backup", help=tr("cli.help.backup"))
 def backup(
-    path: Path = typer.Argument(..., help="The backup file to write (readable by its owner only: it holds personal data)."),
-    force: bool = typer.Option(False, "--force", help="Replace PATH if it exists."),
+    path: Path = typer.Argument(..., help=tr("cli.help.backup_path")),
+    force: bool = typer.Option(False, "--force", help=tr("cli.help.backup_force")),
 ) -> None:
-    """Back up the whole database to one file, while the bot keeps running.
-
-    SQLite: a consistent copy, made with SQLite's online backup.
-
-    PostgreSQL: a pg_dump custom-format archive (needs pg_dump of the server's major version or newer).
-
-    A database whose schema is behind the code can be backed up: do it before `doithoai db upgrade`."""
     from storage.backup import BackupError, human_size
     from storage.backup import backup as backup_database
 
@@ -638,25 +638,16 @@ def backup(
     try:
         made = asyncio.run(backup_database(url, path, force=force))
     except BackupError as exc:
-        fail(str(exc))
+        fail(exc.text(tr))
         raise
-    typer.echo(f"wrote {made.path} ({human_size(made.size)}): {made.kind_name} backup at schema revision {made.revision}")
+    typer.echo(tr("cli.backup.done", path=made.path, size=human_size(made.size), kind=made.kind_name, revision=made.revision))
 
 
-@app.command("restore")
+@app.command("restore", help=tr("cli.help.restore"))
 def restore(
-    path: Path = typer.Argument(..., help="A file written by `doithoai backup`."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    path: Path = typer.Argument(..., help=tr("cli.help.restore_path")),
+    yes: bool = typer.Option(False, "--yes", "-y", help=tr("cli.help.yes")),
 ) -> None:
-    """Replace ALL data in the configured database with a backup made by `doithoai backup`: all or nothing.
-
-    Stop `doithoai run` and `doithoai web` first: a database in use is refused.
-
-    The backup must be of the same kind as the database, SQLite or PostgreSQL, and is checked before anything changes.
-
-    PostgreSQL: needs pg_restore; the database must exist, empty or holding no table the backup lacks.
-
-    A backup older than the code is restored as it is: then run `doithoai db upgrade`."""
     from storage.backup import BackupError, check_restore, describe, human_size
     from storage.backup import restore as restore_database
 
@@ -664,29 +655,24 @@ def restore(
     try:
         if not yes:  # the checks come before the question (restore repeats them)
             found = asyncio.run(check_restore(url, path))
-            typer.confirm(
-                f"Replace ALL data in {describe(url)} with {path} ({found.kind_name} backup at schema revision "
-                f"{found.revision}, {human_size(found.size)})?",
-                abort=True,
-            )
+            if not typer.confirm(tr("cli.restore.confirm", target=describe(url), path=path, kind=found.kind_name,
+                                    revision=found.revision, size=human_size(found.size))):
+                fail(tr("cli.restore.aborted"))
         done = asyncio.run(restore_database(url, path))
     except BackupError as exc:
-        fail(str(exc))
+        fail(exc.text(tr))
         raise
-    typer.echo(f"restored {path} into {describe(url)}: schema revision {done.revision}")
+    typer.echo(tr("cli.restore.done", path=path, target=describe(url), revision=done.revision))
     if done.behind:
-        typer.echo(f"the backup's schema (revision {done.revision}) is older than this code's ({done.head}): "
-                   "run `doithoai db upgrade` before starting the bot")
+        typer.echo(tr("cli.restore.behind", revision=done.revision, head=done.head))
 
 
 # --- privacy ------------------------------------------------------------------------------
 
 
 
-@privacy_app.command("purge")
+@privacy_app.command("purge", help=tr("cli.help.privacy_purge"))
 def privacy_purge() -> None:
-    """Anonymise submissions of meetings that ended over 12 months ago, delete residents with
-    nothing left to receive, and drop delivered messages older than 30 days. Run it daily (cron)."""
     from bot.services.privacy import purge_expired
 
     async def work(db: Database) -> Any:
@@ -696,27 +682,19 @@ def privacy_purge() -> None:
             return report
 
     r = with_db(work)
-    typer.echo(f"anonymised {r.submissions_anonymised} submissions, deleted {r.residents_deleted} residents and {r.messages_deleted} delivered messages")
+    typer.echo(tr("cli.purge.done", submissions=r.submissions_anonymised, residents=r.residents_deleted, messages=r.messages_deleted))
 
 
 # --- run and demo -------------------------------------------------------------------------
 
 
-@app.command("run")
+@app.command("run", help=tr("cli.help.run"))
 def run(
-    webhook: bool = typer.Option(False, "--webhook", help="Serve webhooks (/webhook/telegram, /webhook/zalo, /webhook/zalo-oa; a further commune's bots: /webhook/telegram/CODE…) instead of polling."),
-    host: Optional[str] = typer.Option(None, help="Webhook listen address (default: DOITHOAI_WEBHOOK_HOST)."),
-    port: Optional[int] = typer.Option(None, help="Webhook listen port (default: DOITHOAI_WEBHOOK_PORT)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the webhook port (with --webhook, on PostgreSQL)."),
+    webhook: bool = typer.Option(False, "--webhook", help=tr("cli.help.webhook")),
+    host: Optional[str] = typer.Option(None, help=tr("cli.help.run_host")),
+    port: Optional[int] = typer.Option(None, help=tr("cli.help.run_port")),
+    workers: int = typer.Option(1, "--workers", min=1, help=tr("cli.help.workers")),
 ) -> None:
-    """Start every bot that has credentials (Telegram, Zalo bot, Zalo OA; the DOITHOAI_ settings'
-    own and each commune's in DOITHOAI_COMMUNES_FILE).
-
-    Without --webhook, Telegram and the Zalo bot long-poll; the Zalo OA, which has no polling,
-    gets its webhook listener whenever it is configured. With --workers N, N processes serve the
-    webhooks and share the work through the database. Ctrl-C or SIGTERM stops after the updates
-    in hand.
-    """
     from bot.app import NoChannel, check, configure_logging, run_bot
 
     s = settings()
@@ -729,11 +707,13 @@ def run(
             supervise(s, host or s.webhook_host, port or s.webhook_port, workers)
         else:
             asyncio.run(run_bot(s, webhook=webhook, host=host, port=port))
-    except (SchemaBehind, NoChannel) as exc:
-        fail(str(exc))
+    except SchemaBehind:
+        fail(tr("cli.schema_behind"))
+    except NoChannel as exc:
+        fail(tr("cli.run.no_channel", detail=exc.text(tr)))
 
 
-@zalo_app.command("oa-tokens")
+@zalo_app.command("oa-tokens", help=tr("cli.help.oa_tokens"))
 def zalo_oa_tokens() -> None:
     """Store a new OA access/refresh token pair (prompted, hidden, never an argument), e.g. after the refresh
     chain broke. When standard input is not a terminal, the access token is its first line and the refresh
@@ -745,10 +725,10 @@ def zalo_oa_tokens() -> None:
     if piped:
         access, refresh = (line.strip() for line in piped)
     else:
-        access = typer.prompt("Access token", hide_input=True).strip()
-        refresh = typer.prompt("Refresh token", hide_input=True).strip()
+        access = typer.prompt(tr("cli.tokens.access"), hide_input=True).strip()
+        refresh = typer.prompt(tr("cli.tokens.refresh"), hide_input=True).strip()
     if not access or not refresh:
-        fail("both tokens are needed")
+        fail(tr("cli.tokens.both"))
 
     async def work(db: Database) -> None:
         async with UnitOfWork(db) as uow:
@@ -756,17 +736,15 @@ def zalo_oa_tokens() -> None:
             await uow.commit()
 
     with_db(work)
-    typer.echo("Zalo OA tokens stored; a running `doithoai run` picks them up at its next refresh or restart")
+    typer.echo(tr("cli.tokens.done"))
 
 
-@app.command("demo")
+@app.command("demo", help=tr("cli.help.demo"))
 def demo(
-    web: bool = typer.Option(False, "--web", help="Serve the web console instead, with a dozen sample questions in every state "
-                             "and a staff login printed here."),
-    host: str = typer.Option("127.0.0.1", "--host", help="With --web: address to listen on."),
-    port: int = typer.Option(8080, "--port", help="With --web: port to listen on."),
+    web: bool = typer.Option(False, "--web", help=tr("cli.help.demo_web")),
+    host: str = typer.Option("127.0.0.1", "--host", help=tr("cli.help.demo_host")),
+    port: int = typer.Option(8080, "--port", help=tr("cli.help.demo_port")),
 ) -> None:
-    """Chat with the bot in this terminal (or, with --web, browse the console), on a throw-away database with the example plan."""
     from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport
     from bot.core.conversation import Conversation
     from bot.delivery.sender import Sender

@@ -8,7 +8,7 @@ and noncharacters are refused by the XML inside Word and Excel files. None of th
 person meant to type, so a door refuses them (the person is told and types again) rather than
 guessing, and an export drops them rather than failing on rows stored before these rules.
 
-No imports from the rest of the application: anything may use this module.
+No imports from the rest of the application but bot.domain: anything may use this module.
 """
 
 from __future__ import annotations
@@ -16,16 +16,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.domain.errors import ServiceError
+
 # Whitespace that ends a line: Word pastes its manual line break as a vertical tab, and some
 # programs use form feed, NEL or the Unicode line and paragraph separators.
 _LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
 
 
-class BadText(ValueError):
+class BadText(ServiceError, ValueError):
     """Text holding a character nobody types; `char` is the first such character."""
 
     def __init__(self, char: str) -> None:
-        super().__init__(f"holds the character U+{ord(char):04X}, which is not text: remove it")
+        super().__init__("problem.text.bad_char", code=f"U+{ord(char):04X}")
         self.char = char
 
 

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 from bot.channels.traits import translator
 from bot.core.formatting import date as fmt_date
-from bot.core.formatting import shorten
+from bot.core.formatting import local, shorten
 from bot.core.io import Button, Reply
 from bot.delivery.outbox import enqueue
 from bot.domain import text as textrules
+from bot.domain.errors import Problem, ServiceError
 from bot.i18n import Translator
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
 from storage.uow import UnitOfWork
@@ -29,15 +30,16 @@ ANSWERED, FORWARDED, RECEIVED, WITHDRAWN = "answered", "forwarded", "received", 
 FEEDBACK_YES, FEEDBACK_NO = "satisfied", "unsatisfied"
 
 
-class AnswerError(ValueError):
-    """What staff asked for cannot be done; the message says why, naming the code."""
+class AnswerError(ServiceError, ValueError):
+    """What staff asked for cannot be done; the problem says why, naming the code."""
 
 
 def _clean(text: str | None, field: str, ref: str, *, lines: bool = False) -> str | None:
+    """`field`: the catalogue key of the field's name."""
     try:
         text = (textrules.block if lines else textrules.line)(text or "")
     except textrules.BadText as exc:
-        raise AnswerError(f"{ref}: {field} {exc}") from None
+        raise AnswerError("problem.answer.bad_text", ref=ref, field=Problem(field), reason=exc.problem) from None
     return text or None
 
 
@@ -59,20 +61,20 @@ async def record_answer(
     """Record (or replace) a submission's answer; after publication, queue it to the resident. The caller commits."""
     submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
-        raise AnswerError(f"{ref}: no submission with this code")
+        raise AnswerError("problem.answer.no_code", ref=ref)
     # Read again under a row lock: two staff answering at once must not both write revision N+1,
     # or a correction would count as delivered and never reach the resident.
     await uow.session.refresh(submission, with_for_update=True)
     if submission.status == WITHDRAWN:
-        raise AnswerError(f"{ref}: the resident withdrew this question")
-    text = _clean(text, "the answer", ref, lines=True)
-    by, forward_to = _clean(by, "who answers", ref), _clean(forward_to, "where it was forwarded", ref)
+        raise AnswerError("problem.answer.withdrawn", ref=ref)
+    text = _clean(text, "problem.field.answer", ref, lines=True)
+    by, forward_to = _clean(by, "problem.field.by", ref), _clean(forward_to, "problem.field.forward", ref)
     if forward_to is None and expected_by is not None:
-        raise AnswerError(f"{ref}: an expected date goes with a forwarding (--forward)")
+        raise AnswerError("problem.answer.date_without_forward", ref=ref)
     if forward_to is not None and expected_by is None:
-        raise AnswerError(f"{ref}: say when the resident can expect news from {forward_to} (--expected-by)")
+        raise AnswerError("problem.answer.forward_without_date", ref=ref, office=forward_to)
     if text is None and forward_to is None:
-        raise AnswerError(f"{ref}: the answer is empty")
+        raise AnswerError("problem.answer.empty", ref=ref)
     new = (text, by, forward_to, expected_by)
     if new == (submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by):
         return submission  # nothing changed: no new revision, nothing re-sent
@@ -178,15 +180,15 @@ class PublishReport:
 
 class Unanswered(AnswerError):
     def __init__(self, refs: list[str]) -> None:
-        super().__init__("these submissions have no answer yet: " + ", ".join(refs))
+        super().__init__("problem.answer.unanswered", refs=", ".join(refs))
         self.refs = refs
 
 
 class NotOver(AnswerError):
     """The meeting has not ended: its conclusion cannot be known yet, unless staff force it."""
 
-    def __init__(self, meeting: Meeting) -> None:
-        super().__init__(f"meeting {meeting.code} has not ended yet (it ends {meeting.ends_at.isoformat()})")
+    def __init__(self, meeting: Meeting, tz: str) -> None:
+        super().__init__("problem.answer.not_over", code=meeting.code, ends=local(meeting.ends_at, tz))
         self.ends_at = meeting.ends_at
 
 
@@ -195,7 +197,7 @@ async def _meeting_to_run(uow: UnitOfWork, actor: "Actor", meeting_code: str) ->
 
     meeting = await run_meeting(uow, actor, meeting_code)
     if meeting is None:
-        raise AnswerError(f"no meeting with code {meeting_code}")
+        raise AnswerError("problem.no_meeting", code=meeting_code)
     assert meeting.id is not None
     return meeting
 
@@ -220,9 +222,10 @@ async def publish_conclusion(
     meeting = await _meeting_to_run(uow, actor, meeting_code)
     assert meeting.id is not None
     if now < meeting.ends_at and not force and meeting.concluded_at is None:
-        raise NotOver(meeting)
+        commune = await uow.communes.get(meeting.commune_id)
+        raise NotOver(meeting, commune.timezone if commune is not None else "Asia/Ho_Chi_Minh")
     if summary is not None:
-        summary = _clean(summary, "the summary", meeting_code, lines=True) or ""
+        summary = _clean(summary, "problem.field.summary", meeting_code, lines=True) or ""
     rows = await uow.submissions.for_meeting(meeting.id)
     live = [s for s in rows if s.status != WITHDRAWN]
     unanswered = [s.ref for s in live if s.answer_revision == 0]

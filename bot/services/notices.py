@@ -19,6 +19,7 @@ from bot.core.formatting import meeting_card, when
 from bot.core.io import Reply
 from bot.delivery.outbox import enqueue
 from bot.domain import text as textrules
+from bot.domain.errors import ServiceError
 from bot.i18n import Translator
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from bot.services.filetypes import file_name, sniff
@@ -36,8 +37,8 @@ NOTICE_FILE_MAX = 10 * 1024 * 1024
 PROGRESS_AFTER = timedelta(minutes=1)
 
 
-class NoticeError(ValueError):
-    pass
+class NoticeError(ServiceError, ValueError):
+    """A notice that cannot be sent; the problem says why."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,12 @@ async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, tex
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None and meeting.id is not None
     if now > meeting.ends_at:
-        raise NoticeError(f"meeting {meeting.code} is over: no notice sent")
+        raise NoticeError("problem.notice.over", code=meeting.code)
     if text is not None:
         try:
             text = textrules.block(text)
         except textrules.BadText as exc:
-            raise NoticeError(f"the notice's text {exc}") from None
+            raise NoticeError("problem.notice.bad_text", reason=exc.problem) from None
     # The same notice (same text) is sent once; a notice with new text is a new notice.
     key = key or "manual-" + hashlib.sha256((text or "").strip().encode()).hexdigest()[:12]
     recipients = {r.id: r for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
@@ -138,7 +139,7 @@ async def _meeting_to_run(uow: UnitOfWork, actor: "Actor", meeting_code: str) ->
 
     meeting = await run_meeting(uow, actor, meeting_code)
     if meeting is None:
-        raise NoticeError(f"no meeting with code {meeting_code}")
+        raise NoticeError("problem.no_meeting", code=meeting_code)
     return meeting
 
 
@@ -286,10 +287,10 @@ async def village_recipients(uow: UnitOfWork, village_ids: list[int]) -> list[Re
 async def keep_notice_file(uow: UnitOfWork, *, filename: str, mime_type: str, data: bytes, now: datetime) -> int:
     """Store the photo or file a village head attaches to a notice; it stays until every copy is delivered."""
     if not data or len(data) > NOTICE_FILE_MAX:
-        raise NoticeError(f"a notice's file needs 1 byte to {NOTICE_FILE_MAX} bytes")
+        raise NoticeError("problem.notice.file_size", mb=NOTICE_FILE_MAX // (1024 * 1024))
     kind = sniff(data)  # the claimed `mime_type` is the sender's word only
     if kind is None:
-        raise NoticeError("a notice's file must be an image, a PDF or an Office document")
+        raise NoticeError("problem.notice.file_kind")
     attachment = uow.meetings.add(Attachment(filename=file_name(filename, kind), mime_type=kind.mime, data=data, created_at=now))
     await uow.flush()
     assert attachment.id is not None
@@ -314,19 +315,19 @@ async def notify_villages(
     try:
         text = textrules.block(text)
     except textrules.BadText as exc:
-        raise NoticeError(f"the notice {exc}") from None
+        raise NoticeError("problem.notice.bad_text", reason=exc.problem) from None
     if not village_ids or any(not actor.may_act_for_village(v) for v in village_ids):
         raise Forbidden("villages")
     if not 5 <= len(text) <= VILLAGE_NOTICE_MAX:
-        raise NoticeError(f"a notice needs 5 to {VILLAGE_NOTICE_MAX} characters")
+        raise NoticeError("problem.notice.length", max=VILLAGE_NOTICE_MAX)
     villages = {v: await uow.meetings.village(v) for v in village_ids}
     if any(v is None for v in villages.values()):
-        raise NoticeError("no such village")
+        raise NoticeError("problem.notice.no_village")
     if any(not actor.may_see_commune(v.commune_id) for v in villages.values() if v is not None):
         raise Forbidden("villages")  # another commune's
     attachment = await uow.session.get(Attachment, attachment_id) if attachment_id is not None else None
     if attachment_id is not None and attachment is None:
-        raise NoticeError("no such file")
+        raise NoticeError("problem.notice.no_file")
     batch = uuid.uuid4().hex[:12]
     recipients = await village_recipients(uow, village_ids)
     for resident in recipients:

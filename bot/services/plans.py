@@ -15,8 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from bot.domain import text as textrules
+from bot.domain.errors import Problem, file_problem
 from bot.services.notices import Change, tell_change
 from bot.services.secretariat import Forbidden
 from bot.services.staff import Actor, audit
@@ -33,11 +35,19 @@ class OtherCommune(Forbidden):
 
 
 class PlanError(ValueError):
-    """A plan that cannot be loaded; `problems` name each field and what is wrong with it."""
+    """A plan that cannot be loaded; `problems` name each field (as the file writes it) and what is wrong with it."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(*(p.key for p in problems))
         self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+def _invalid(key: str, **context: object) -> PydanticCustomError:
+    # The error's type is the catalogue key, so `_describe` words it in the reader's language.
+    return PydanticCustomError(key, key, context)
 
 
 def _clean(text: str) -> str:
@@ -73,7 +83,7 @@ class CommunePlan(_Strict):
     @classmethod
     def _code(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Z]{2,5}", v):
-            raise ValueError("must be 2-5 capital letters without diacritics, e.g. GP")
+            raise _invalid("problem.plan.commune_code")
         return v
 
     @field_validator("timezone")
@@ -82,7 +92,7 @@ class CommunePlan(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Ho_Chi_Minh)") from None
+            raise _invalid("problem.plan.timezone", value=v) from None
         return v
 
     @field_validator("villages")
@@ -91,7 +101,7 @@ class CommunePlan(_Strict):
         names = [_clean(x.name) for x in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"village listed twice: {', '.join(dupes)}")
+            raise _invalid("problem.plan.village_twice", names=", ".join(dupes))
         return v
 
 
@@ -114,18 +124,18 @@ class MeetingPlan(_Strict):
     def _topics(cls, v: list[str]) -> list[str]:
         cleaned = [_clean(t) for t in v]
         if any(not t for t in cleaned):
-            raise ValueError("a topic is empty")
+            raise _invalid("problem.plan.topic_empty")
         if any(len(t) > 200 for t in cleaned):
-            raise ValueError("a topic is longer than 200 characters")
+            raise _invalid("problem.plan.topic_long", max=200)
         dupes = sorted({t for t in cleaned if cleaned.count(t) > 1})
         if dupes:
-            raise ValueError(f"topic listed twice: {', '.join(dupes)}")
+            raise _invalid("problem.plan.topic_twice", names=", ".join(dupes))
         return cleaned
 
     @model_validator(mode="after")
     def _order(self) -> "MeetingPlan":
         if (self.latitude is None) != (self.longitude is None):
-            raise ValueError("latitude and longitude go together: give both or neither")
+            raise _invalid("problem.plan.lat_lon")
         return self
 
 
@@ -152,7 +162,7 @@ def _readable(adapter: TypeAdapter, value: object) -> object | None:
         return None  # reported by the field's own validation
 
 
-def _consistency(data: object) -> list[str]:
+def _consistency(data: object) -> list[Problem]:
     """The rules between fields, checked on whatever fields can be read, so that a plan with a bad field
     still hears about every other problem at once. Each problem names its field."""
     if not isinstance(data, dict):
@@ -168,45 +178,80 @@ def _consistency(data: object) -> list[str]:
         value = _readable(TypeAdapter(datetime), meeting.get(name))
         if isinstance(value, datetime) and (value.tzinfo is not None or tz is not None):
             times[name] = value if value.tzinfo is not None else value.replace(tzinfo=tz)
-    problems = []
+    problems: list[Problem] = []
     if "starts_at" in times and "ends_at" in times and times["ends_at"] <= times["starts_at"]:
-        problems.append("meeting.ends_at: must be after meeting.starts_at")
+        problems.append(Problem("problem.plan.ends_before_start", field="meeting.ends_at", other="meeting.starts_at"))
     closes = times.get("registration_closes_at")
     if "starts_at" in times and closes is not None and closes > times["starts_at"]:
-        problems.append("meeting.registration_closes_at: must not be after meeting.starts_at")
+        problems.append(Problem("problem.plan.closes_after_start", field="meeting.registration_closes_at", other="meeting.starts_at"))
     invited = _readable(TypeAdapter(list[str]), meeting.get("villages"))
     listed = commune.get("villages")
     if isinstance(invited, list) and isinstance(listed, list):
         known = {_clean(v["name"]) for v in listed if isinstance(v, dict) and isinstance(v.get("name"), str)}
         unknown = [v for v in invited if _clean(v) not in known]
         if unknown:
-            problems.append(f"meeting.villages: not among commune.villages: {', '.join(unknown)}")
+            problems.append(Problem("problem.plan.unknown_villages", field="meeting.villages", other="commune.villages", names=", ".join(unknown)))
         if not invited:
-            problems.append("meeting.villages: invites no village")
+            problems.append(Problem("problem.plan.no_villages", field="meeting.villages"))
     return problems
 
 
-def _describe(err: ValidationError) -> list[str]:
+# pydantic's error types, worded by the catalogue (its own messages are English).
+_PYDANTIC = {
+    "missing": "problem.plan.missing",
+    "extra_forbidden": "problem.plan.extra",
+    "string_too_short": "problem.plan.too_short",
+    "string_too_long": "problem.plan.too_long",
+    "too_short": "problem.plan.list_too_short",
+    "string_pattern_mismatch": "problem.plan.pattern",
+    "string_type": "problem.plan.not_text",
+    "datetime_type": "problem.plan.not_datetime",
+    "datetime_parsing": "problem.plan.not_datetime",
+    "datetime_from_date_parsing": "problem.plan.not_datetime",
+    "float_type": "problem.plan.not_number",
+    "float_parsing": "problem.plan.not_number",
+    "greater_than_equal": "problem.plan.at_least",
+    "less_than_equal": "problem.plan.at_most",
+    "list_type": "problem.plan.not_list",
+    "model_type": "problem.plan.not_table",
+    "dict_type": "problem.plan.not_table",
+    "model_attributes_type": "problem.plan.not_table",
+}
+
+
+def _describe(err: ValidationError) -> list[Problem]:
     out = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "is required"
-        elif e["type"] == "extra_forbidden":
-            msg = "is not a field of a meeting plan"
-        out.append(f"{where}: {msg}" if where else msg)
+        where = ".".join(str(p) for p in e["loc"]) or "-"
+        ctx = e.get("ctx") or {}
+        cause = ctx.get("error")
+        if e["type"].startswith("problem."):
+            out.append(Problem(e["type"], field=where, **ctx))
+        elif isinstance(cause, textrules.BadText):
+            out.append(Problem("problem.plan.bad_text", field=where, reason=cause.problem))
+        else:
+            limits = {"min": ctx.get("min_length"), "max": ctx.get("max_length"), "limit": ctx.get("ge", ctx.get("le"))}
+            key = _PYDANTIC.get(e["type"], "problem.plan.invalid")
+            out.append(Problem(key, field=where, **{k: v for k, v in limits.items() if v is not None}))
     return out
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+    # Python 3.11's TOMLDecodeError carries its position only in its (English) message.
+    at = re.search(r"line (\d+), column (\d+)", str(exc))
+    if at:
+        return Problem("problem.plan.toml_at", line=int(at[1]), column=int(at[2]))
+    return Problem("problem.plan.toml")
 
 
 def parse_plan(text: str) -> Plan:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PlanError([f"not valid TOML: {exc}"]) from None
+        raise PlanError([_toml_problem(exc)]) from None
     except RecursionError:  # tomllib recurses into nested arrays and tables: a hostile file nests thousands deep
-        raise PlanError(["not valid TOML: nested too deeply"]) from None
-    plan, problems = None, []
+        raise PlanError([Problem("problem.plan.too_deep")]) from None
+    plan, problems = None, list[Problem]()
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
@@ -221,9 +266,9 @@ def read_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlanError([f"cannot read {path}: {exc.strerror}"]) from None
+        raise PlanError([file_problem(exc, path)]) from None
     except UnicodeDecodeError:
-        raise PlanError([f"{path} is not UTF-8 text"]) from None
+        raise PlanError([Problem("problem.file.not_utf8", path=path)]) from None
     return parse_plan(text)
 
 
@@ -232,6 +277,7 @@ class LoadReport:
     meeting_code: str
     created: bool
     kept: list[str] = field(default_factory=list)  # villages/topics dropped from the plan but kept for their submissions
+    kept_named: list[Problem] = field(default_factory=list)  # the same, for a door to word
     notified: int = 0  # registrants told that the time or venue changed
     notified_messages: int = 0  # the messages queued to tell them
 
@@ -272,6 +318,7 @@ async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | 
         if village.id is not None and await uow.submissions.count_for_village(village.id):
             village.active = False
             report.kept.append(f"village {name}")
+            report.kept_named.append(Problem("problem.kept.village", name=name))
         elif village.id is not None:
             await _drop_village(uow, village)
             del villages[name]
@@ -297,7 +344,7 @@ async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | 
         await uow.flush()
     else:
         if meeting.commune_id != commune.id:
-            raise PlanError([f"meeting.code: {mp.code} belongs to another commune"])
+            raise PlanError([Problem("problem.plan.other_communes_meeting", field="meeting.code", code=mp.code)])
         change = Change(
             starts_at=(meeting.starts_at, mp.starts_at) if meeting.starts_at != mp.starts_at else None,
             venue=(meeting.venue, fields["venue"]) if meeting.venue != fields["venue"] else None,
@@ -339,6 +386,7 @@ async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | 
         if await uow.submissions.count_for_topic(topic.id):
             topic.active = False
             report.kept.append(f"topic {name}")
+            report.kept_named.append(Problem("problem.kept.topic", name=name))
         else:
             await uow.meetings.delete(topic)
     await uow.flush()

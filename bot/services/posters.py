@@ -24,6 +24,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, PathPaintRule, WrapMode
 
 from bot.core.formatting import date, local, time, weekday, when
+from bot.domain.errors import ServiceError
 from bot.domain.text import printable
 from bot.i18n import Translator
 from storage.uow import UnitOfWork
@@ -56,7 +57,7 @@ GAP = 4.0  # the least space between two blocks; what the page has left is share
 USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 
 
-class PosterError(ValueError):
+class PosterError(ServiceError, ValueError):
     pass
 
 
@@ -73,7 +74,7 @@ def zalo_village_link(template: str, village_id: int) -> str:
 def _username(value: str) -> str:
     name = value.strip().removeprefix("https://t.me/").removeprefix("@").strip("/")
     if not USERNAME.fullmatch(name):
-        raise PosterError(f"not a Telegram bot username: {value!r} (5-32 letters, digits or _, such as GiaPhucBot)")
+        raise PosterError("problem.poster.bad_username", value=value)
     return name
 
 
@@ -84,7 +85,7 @@ def _zalo_template(value: str | None) -> str | None:
     # Zalo passes nothing like Telegram's /start payload to a bot: without `{village_id}` the code
     # opens the chat and the resident picks the village there.
     if not value.startswith(("https://", "http://")) or " " in value:
-        raise PosterError(f"the Zalo link must be an http(s) address, such as https://zalo.me/123456789: {value!r}")
+        raise PosterError("problem.poster.bad_zalo_link", value=value)
     return value
 
 
@@ -131,12 +132,12 @@ async def render_posters(
     zalo = _zalo_template(zalo_link)
     meeting = await uow.meetings.by_code(meeting_code)
     if meeting is None:
-        raise PosterError(f"no meeting with code {meeting_code!r}")
+        raise PosterError("problem.no_meeting", code=meeting_code)
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None and meeting.id is not None
     villages = await uow.meetings.invited_villages(meeting.id)
     if not villages:
-        raise PosterError(f"meeting {meeting_code!r} invites no village: there is no poster to print")
+        raise PosterError("problem.poster.no_village", code=meeting_code)
 
     tr = Translator(lang)
     start = local(meeting.starts_at, commune.timezone)
@@ -182,7 +183,7 @@ def _font_files() -> dict[str, Path]:
     try:
         return {"": fontpkg.path(FONT, 400), "B": fontpkg.path(FONT, 700)}
     except fontpkg.FontpkgError as exc:
-        raise PosterError(f"the poster font {FONT!r} is not installed (pip install fontpkg-be-vietnam-pro): {exc}") from exc
+        raise PosterError("problem.poster.no_font", font=FONT) from exc
 
 
 def _pdf(pages: list[_Page], title: str, lang: str) -> bytes:
@@ -276,7 +277,7 @@ class _Layout:
             layout = cls(pdf, page, _Sizes().scaled(1 - 0.05 * step))
             if layout.fits:
                 return layout
-        raise PosterError(f"the poster for {page.title!r} does not fit on one A4 page: shorten the meeting's title or venue, or the village's name")
+        raise PosterError("problem.poster.too_long", title=page.title)
 
     def _height(self, text: str, width: float, size: float, style: str = "", leading: float = 1.25, wrap: WrapMode = WrapMode.WORD) -> float:
         self.pdf.set_font(FAMILY, style, size)

@@ -18,6 +18,7 @@ from docx.shared import Cm, Pt
 
 from bot.core.formatting import date as fmt_date
 from bot.core.formatting import local, when
+from bot.domain.errors import ServiceError
 from bot.domain.text import printable
 from bot.i18n import Translator
 from bot.services.access import run_meeting
@@ -29,7 +30,7 @@ from storage.uow import UnitOfWork
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX"]
 
 
-class ReportError(ValueError):
+class ReportError(ServiceError, ValueError):
     pass
 
 
@@ -60,11 +61,11 @@ async def build_report(
     has started or its conclusion is published."""
     meeting = await run_meeting(uow, actor, meeting_code)
     if meeting is None:
-        raise ReportError(f"no meeting with code {meeting_code}")
+        raise ReportError("problem.no_meeting", code=meeting_code)
     if grouped_by is None:
         grouped_by = "answer" if meeting.concluded_at or (now or utcnow()) > meeting.starts_at else "topic"
     if grouped_by not in ("topic", "answer"):
-        raise ReportError("grouped_by must be 'topic' or 'answer'")
+        raise ReportError("problem.report.grouping")
     await audit(uow, actor, "meeting.export_report", f"meeting {meeting.code}", after={"grouped_by": grouped_by}, now=now or utcnow())
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None

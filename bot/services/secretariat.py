@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from rapidfuzz import fuzz
 
 from bot.domain import text as textrules
+from bot.domain.errors import Problem
 from bot.services.answers import AnswerError, no_such_code, record_answer
 from bot.services.staff import Actor, audit
 from storage.models import Submission
@@ -43,7 +44,7 @@ def _snapshot(s: Submission) -> dict[str, Any]:
 async def _submission(uow: UnitOfWork, ref: str) -> Submission:
     submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
-        raise AnswerError(f"{ref}: no submission with this code")
+        raise AnswerError("problem.answer.no_code", ref=ref)
     return submission
 
 
@@ -81,13 +82,13 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
     if topic_id is not None:
         topic = await uow.meetings.topic(topic_id)
         if topic is None or topic.meeting_id != submission.meeting_id:
-            raise AnswerError(f"{ref}: that topic is not one of this meeting's")
+            raise AnswerError("problem.answer.other_topic", ref=ref)
         submission.topic_id = topic_id
     if department is not None:
         try:
             submission.department = textrules.line(department) or None
         except textrules.BadText as exc:
-            raise AnswerError(f"{ref}: the department {exc}") from None
+            raise AnswerError("problem.answer.bad_text", ref=ref, field=Problem("problem.field.department"), reason=exc.problem) from None
     await audit(uow, actor, "submission.classify", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
     return submission
 
@@ -99,7 +100,7 @@ async def answer(
     """Record an answer (a department only for what is assigned to it); duplicates get the same answer."""
     submission = await visible(uow, actor, ref)
     if submission.duplicate_of_id is not None:
-        raise AnswerError(f"{ref}: is a duplicate; answer the original and this one follows")
+        raise AnswerError("problem.answer.is_duplicate", ref=ref)
     if actor.role == "department" and actor.staff is not None:
         by = by or actor.staff.department
     before = _snapshot(submission)
@@ -118,15 +119,15 @@ async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: 
     submission = await visible(uow, actor, ref)
     original = await visible(uow, actor, original_ref)
     if original.id == submission.id:
-        raise AnswerError(f"{ref}: a question cannot duplicate itself")
+        raise AnswerError("problem.answer.self_duplicate", ref=ref)
     if original.meeting_id != submission.meeting_id:
-        raise AnswerError(f"{ref}: {original.ref} belongs to another meeting")
+        raise AnswerError("problem.answer.other_meeting", ref=ref, original=original.ref)
     while original.duplicate_of_id is not None:  # point at the root, never at a chain
         parent = await uow.submissions.get(original.duplicate_of_id)
         assert parent is not None
         original = parent
     if original.id == submission.id:
-        raise AnswerError(f"{ref}: {original_ref} is already a duplicate of {ref}")
+        raise AnswerError("problem.answer.circular", ref=ref, original=original_ref)
     before = _snapshot(submission)
     submission.duplicate_of_id = original.id
     for child in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]

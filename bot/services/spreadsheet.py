@@ -309,7 +309,7 @@ async def _apply(uow: UnitOfWork, row: _Row, now: datetime, report: ImportReport
             uow, row.ref, text=row.text, by=row.by, forward_to=row.forward_to, expected_by=row.expected_by, now=now
         )
     except AnswerError as e:
-        raise SpreadsheetError([tr("sheet.error.row", row=row.number, problem=e)]) from e
+        raise SpreadsheetError([tr("sheet.error.row", row=row.number, problem=e.text(tr))]) from e
     if submission.answer_revision == before:
         report.unchanged += 1
     elif submission.status == FORWARDED:

@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.core.io import number
+from bot.domain.errors import ServiceError
 from storage.models import AuditEntry, Staff, StaffVillage
 from storage.uow import UnitOfWork
 
@@ -37,7 +38,7 @@ ANONYMOUS = "web:anonymous"
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
 
-class StaffError(ValueError):
+class StaffError(ServiceError, ValueError):
     """A staff-management request that cannot be done; the message says why."""
 
 
@@ -126,7 +127,7 @@ def _clean_login(login: str | None) -> str | None:
         return None
     login = login.strip().lower()
     if not re.fullmatch(r"[a-z0-9._-]{3,64}", login):
-        raise StaffError(f"login {login!r}: use 3-64 letters a-z, digits, dot, dash or underscore")
+        raise StaffError("problem.staff.bad_login", login=login)
     return login
 
 
@@ -160,44 +161,44 @@ async def add_staff(
     """`commune`: the code of the only commune they work for; without it, a village head's is that
     of their villages, and anyone else's is every commune of the deployment."""
     if not actor.may_manage_staff():
-        raise StaffError("only an admin manages staff")
+        raise StaffError("problem.staff.admin_only")
     if role not in ROLES:
-        raise StaffError(f"role {role!r}: must be one of {', '.join(ROLES)}")
+        raise StaffError("problem.staff.bad_role", role=role, roles=", ".join(ROLES))
     name = " ".join(name.split())
     if not 2 <= len(name) <= 200:
-        raise StaffError("name: 2-200 characters")
+        raise StaffError("problem.staff.bad_name")
     if role == VILLAGE_HEAD and not villages:
-        raise StaffError("a village_head needs at least one --village")
+        raise StaffError("problem.staff.head_needs_village")
     if role != VILLAGE_HEAD and villages:
-        raise StaffError("--village is for village_head only")
+        raise StaffError("problem.staff.village_for_heads")
     if role == DEPARTMENT and not (department or "").strip():
-        raise StaffError("a department needs --department, the answering office's name")
+        raise StaffError("problem.staff.department_needs_name")
     if role != DEPARTMENT and department:
-        raise StaffError("--department is for the department role only")
+        raise StaffError("problem.staff.department_for_departments")
     if telegram_id is not None and not re.fullmatch(r"\d{1,20}", telegram_id.strip()):
-        raise StaffError(f"telegram id {telegram_id!r}: digits only (the user's numeric Telegram id)")
+        raise StaffError("problem.staff.bad_telegram_id", telegram_id=telegram_id)
     login = _clean_login(login)
     if telegram_id and await uow.staff.by_telegram(telegram_id.strip()):
-        raise StaffError(f"telegram id {telegram_id} already belongs to a staff member")
+        raise StaffError("problem.staff.telegram_taken", telegram_id=telegram_id)
     if login and await uow.staff.by_login(login):
-        raise StaffError(f"login {login} is taken")
+        raise StaffError("problem.staff.login_taken", login=login)
     commune_id = None
     if commune is not None:
         found_commune = await uow.communes.by_code(commune.strip().upper())
         if found_commune is None:
-            raise StaffError(f"no commune with code {commune!r} (load its plan first)")
+            raise StaffError("problem.staff.no_commune", code=commune)
         commune_id = found_commune.id
     village_ids, village_communes = [], set()
     for village_name in villages:
         matches = await uow.staff.villages_named(" ".join(village_name.split()), commune_id)
         if not matches:
-            raise StaffError(f"no village named {village_name!r} (see `doithoai meeting list --json`)")
+            raise StaffError("problem.staff.no_village", village=village_name)
         if len(matches) > 1:
-            raise StaffError(f"several communes have a village named {village_name!r}: give --commune")
+            raise StaffError("problem.staff.village_ambiguous", village=village_name)
         village_ids.append(matches[0].id)
         village_communes.add(matches[0].commune_id)
     if len(village_communes) > 1:
-        raise StaffError("a village head's villages must all be in one commune")
+        raise StaffError("problem.staff.villages_one_commune")
     if commune_id is None and village_communes:
         commune_id = village_communes.pop()
     staff = uow.staff.add(
@@ -214,7 +215,7 @@ async def add_staff(
 
 async def remove_staff(uow: UnitOfWork, ident: str, *, actor: Actor, now: datetime) -> Staff:
     if not actor.may_manage_staff():
-        raise StaffError("only an admin manages staff")
+        raise StaffError("problem.staff.admin_only")
     staff = await find(uow, ident)
     assert staff.id is not None
     before = describe(staff, await uow.staff.village_names(staff.id))
@@ -233,18 +234,18 @@ async def find(uow: UnitOfWork, ident: str) -> Staff:
         staff = await uow.staff.by_telegram(ident)
     staff = staff or await uow.staff.by_login(ident.lower())
     if staff is None:
-        raise StaffError(f"no staff member {ident!r} (by id, login or Telegram id)")
+        raise StaffError("problem.staff.not_found", ident=ident)
     return staff
 
 
 async def set_password(uow: UnitOfWork, login: str, password: str, *, actor: Actor, now: datetime) -> None:
     if not actor.may_manage_staff():
-        raise StaffError("only an admin sets passwords")
+        raise StaffError("problem.staff.admin_only_passwords")
     staff = await uow.staff.by_login(login.strip().lower())
     if staff is None:
-        raise StaffError(f"no staff member with login {login!r}")
+        raise StaffError("problem.staff.no_login", login=login)
     if len(password) < 10:
-        raise StaffError("a password needs at least 10 characters")
+        raise StaffError("problem.staff.short_password")
     staff.password_hash = _hasher.hash(password)
     staff.failed_logins, staff.locked_until = 0, None
     assert staff.id is not None

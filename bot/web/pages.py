@@ -229,11 +229,11 @@ async def upload_plan(request: Request) -> Response:
     except OtherCommune as exc:
         return await _meetings_page(request, actor, problems=[c.tr("web.plan.other_commune", code=exc.code)], status=403)
     except PlanError as exc:
-        return await _meetings_page(request, actor, problems=exc.problems, status=400)
+        return await _meetings_page(request, actor, problems=[p.text(c.tr) for p in exc.problems], status=400)
     key = "web.plan.created" if report.created else "web.plan.updated"
     flash(request, c.tr(key, code=report.meeting_code))
     if report.kept:
-        flash(request, c.tr("web.plan.kept", items=", ".join(report.kept)), "info")
+        flash(request, c.tr("web.plan.kept", items=", ".join(p.text(c.tr) for p in report.kept_named)), "info")
     if report.notified:
         flash(request, c.tr("web.plan.notified", residents=report.notified, messages=report.notified_messages), "info")
     return redirect("/meetings")
@@ -384,7 +384,7 @@ async def _act(request: Request, actor: Actor, ref: str, work: Any, values: dict
             await work(uow)
             await uow.commit()
     except AnswerError as exc:
-        return await _submission_page(request, actor, ref, error=c.tr("web.error.refused", reason=str(exc)), values=values, status=400)
+        return await _submission_page(request, actor, ref, error=c.tr("web.error.refused", reason=exc.text(c.tr)), values=values, status=400)
     return None
 
 
