@@ -210,7 +210,7 @@ def test_piped_secrets_are_read_from_stdin_even_when_a_terminal_is_open(env, tmp
     assert cli("db", "upgrade", env=env).returncode == 0
     assert cli("staff", "add", "--role", "secretariat", "--login", "vanphong", env=env).returncode == 0
     password = cli_under_a_terminal("staff", "password", "vanphong", env=env, stdin="mat-khau-rat-dai-2026\n")
-    assert password.returncode == 0 and "password set for vanphong" in password.stdout, password.stderr
+    assert password.returncode == 0 and "Đã đặt mật khẩu cho vanphong" in password.stdout, password.stderr
     assert "staff.password" in cli("audit", "list", "--json", env=env).stdout
     tokens = cli_under_a_terminal("zalo", "oa-tokens", env=env, stdin="access-3\nrefresh-3\n")
     assert tokens.returncode == 0, tokens.stderr

@@ -275,7 +275,7 @@ async def test_bot_killed_while_delivering_the_conclusion_sends_each_answer_once
             await bot.start()
             await double.wait_until(lambda: all(texts_of(double, c) for c in chats), timeout=STARTUP)
 
-            assert "120 answers queued" in await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
+            assert "120 câu trả lời" in await ok(env, "conclusion", "publish", "--meeting", "GP-2026", "--force")
             await double.wait_until(lambda: sum(bool(answers_to(double, c)) for c in chats) >= SUBMITTERS // 4, timeout=120)
             # The next answers to go (past the ones that may be on their way already) are held up.
             waiting = sorted((c for c in chats if not answers_to(double, c)), key=refs.__getitem__)
