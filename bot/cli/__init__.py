@@ -760,26 +760,35 @@ def demo(
             _demo_web(url, plan, host, port, tr)
             return
 
-        async def go() -> None:
-            db = Database(url)
-            try:
-                await _load(db, plan)
-                transport = ConsoleTransport(sys.stdout, tr)
-                chat = ConsoleChat(Conversation(db), Sender(db, {CHANNEL: transport}), transport, input)
-                typer.echo(tr("demo.banner"))
-                if shifted:
-                    tz = plan.commune.timezone
-                    typer.echo(tr("demo.shifted", start=when(plan.meeting.starts_at, tz, tr), deadline=when(plan.meeting.registration_closes_at, tz, tr)))
-                await chat.send("/start")
-                await chat.run()
-            finally:
-                await db.dispose()
+        async def chat_in_the_terminal(db: Database) -> None:
+            transport = ConsoleTransport(sys.stdout, tr)
+            chat = ConsoleChat(Conversation(db), Sender(db, {CHANNEL: transport}), transport, input)
+            typer.echo(tr("demo.banner"))
+            if shifted:
+                tz = plan.commune.timezone
+                typer.echo(tr("demo.shifted", start=when(plan.meeting.starts_at, tz, tr), deadline=when(plan.meeting.registration_closes_at, tz, tr)))
+            await chat.send("/start")
+            await chat.run()
 
-        try:
-            asyncio.run(go())
-        except KeyboardInterrupt:
-            pass
+        _on_demo_database(url, plan, chat_in_the_terminal)
     typer.echo("\n" + tr("demo.bye"))
+
+
+def _on_demo_database(url: str, plan: Plan, work: Callable[[Database], Awaitable[None]]) -> None:
+    """`work` on the demo's throw-away database with the example plan loaded, until it ends or Ctrl-C."""
+
+    async def go() -> None:
+        db = Database(url)
+        try:
+            await _load(db, plan)
+            await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
 
 
 def _demo_web(url: str, plan: Plan, host: str, port: int, tr: Any) -> None:
@@ -790,22 +799,14 @@ def _demo_web(url: str, plan: Plan, host: str, port: int, tr: Any) -> None:
     from bot.demo.sample import fill
     from bot.web.app import create_app
 
-    async def go() -> None:
-        db = Database(url)
-        try:
-            await _load(db, plan)
-            login, password = await fill(db, utcnow())
-            app = create_app(db, secret_key=secrets.token_urlsafe(32))
-            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
-            typer.echo(tr("demo.web", url=f"http://{host}:{port}/", login=login, password=password))
-            await server.serve()
-        finally:
-            await db.dispose()
+    async def serve_the_console(db: Database) -> None:
+        login, password = await fill(db, utcnow())
+        app = create_app(db, secret_key=secrets.token_urlsafe(32))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning"))
+        typer.echo(tr("demo.web", url=f"http://{host}:{port}/", login=login, password=password))
+        await server.serve()
 
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        pass
+    _on_demo_database(url, plan, serve_the_console)
     typer.echo(tr("demo.bye"))
 
 
