@@ -138,9 +138,6 @@ class Settings(BaseSettings):
         parse_dates(v)  # refuse a bad date at start-up, naming it
         return v
 
-    def telegram_limits(self) -> "Limits":
-        return self.limits("telegram")
-
     def limits(self, channel: str) -> "Limits":
         """A channel's sending limits (DOITHOAI_<CHANNEL>_RATE…) and the shared retry policy."""
         from bot.delivery.sender import Limits
@@ -155,10 +152,6 @@ class Settings(BaseSettings):
             backoff_base=getattr(self, f"{channel}_backoff_seconds", None) or self.delivery_backoff_seconds,
             concurrency=self.delivery_concurrency,
         )
-
-    @property
-    def zalo_oa_configured(self) -> bool:
-        return "zalo_oa" in self._own_credentials().kinds()
 
     def _own_credentials(self) -> BotCredentials:
         return BotCredentials(**{name: getattr(self, name) for name in BotCredentials.model_fields})

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from bot.delivery.sender import nap
+from bot.delivery.sender import pause
 from storage.db import Database
 from storage.locks import ChatLocks
 from storage.models import utcnow
@@ -194,7 +194,7 @@ class Inbox:
                     await self.pass_once()
                 except Exception:
                     log.exception("inbox pass failed")
-                await nap(stop, self._wake, self.poll_interval)
+                await pause(stop, self.poll_interval, self._wake)
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -42,9 +42,9 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-async def nap(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    """A background loop's pause: until there is new work (`wake`), `stop` is set, or `timeout` passes."""
-    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+async def pause(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> None:
+    """A background loop's pause: until `timeout` passes, `stop` is set or (if given) there is new work (`wake`)."""
+    waiters = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(wake.wait())] if wake is not None else [])
     await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     for w in waiters:
         w.cancel()
@@ -466,7 +466,7 @@ class Sender:
                     await self.flush_due()
                 except Exception:
                     log.exception("delivery pass failed")
-                await nap(stop, self._wake, self.poll_interval)
+                await pause(stop, self.poll_interval, self._wake)
                 # Several chats finishing at once wake us once, not once each.
                 await asyncio.sleep(0.02)
         finally:

@@ -27,7 +27,7 @@ from bot.channels.respond import respond
 from bot.core.conversation import Conversation, Handled
 from bot.core.flows import village_head
 from bot.core.io import Event
-from bot.delivery.sender import Sender
+from bot.delivery.sender import Sender, pause
 from bot.i18n import LANGUAGES, Translator
 from storage.uow import UnitOfWork
 
@@ -184,7 +184,7 @@ class TelegramBot:
                 if updates is None:
                     break
                 if isinstance(updates, Exception):
-                    await _sleep_or_stop(delay, stop)
+                    await pause(stop, delay)
                     delay = min(delay * 2, 30.0)
                     continue
                 delay = 1.0
@@ -258,9 +258,3 @@ def _chat_key(update: Update) -> Any:
         return query.message.chat.id if query.message is not None else query.from_user.id
     return ("update", update.update_id)
 
-
-async def _sleep_or_stop(delay: float, stop: asyncio.Event) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay)
-    except asyncio.TimeoutError:
-        pass

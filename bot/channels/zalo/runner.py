@@ -13,7 +13,7 @@ from dataclasses import replace
 from bot.channels.inbox import Inbox
 from bot.channels.respond import respond
 from bot.core.conversation import Conversation
-from bot.delivery.sender import Sender
+from bot.delivery.sender import Sender, pause
 
 from .api import ZaloAPIError, ZaloBotAPI
 from .events import chat_and_key, from_update, unwrap
@@ -87,10 +87,7 @@ class ZaloBot:
                 if exc.code == 401:
                     raise
                 log.warning("Zalo getUpdates failed: %s", exc.code)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except asyncio.TimeoutError:
-                    pass
+                await pause(stop, delay)
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 1.0
