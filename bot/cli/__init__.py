@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 import typer
 
 from bot.config import Settings, get_settings
-from bot.core.formatting import local, when
+from bot.core.formatting import local, parse_day, when
 from bot.domain.errors import file_problem
 from bot.i18n import Translator
 from bot.services.plans import Plan, PlanError, load_plan, parse_plan, read_plan
@@ -233,13 +233,10 @@ STATUSES = ("received", "answered", "forwarded", "withdrawn")
 def _date(value: Optional[str]) -> Optional[date]:
     if value is None:
         return None
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            pass
-    fail(tr("cli.answer.bad_date", value=value))
-    raise AssertionError
+    day = parse_day(value)
+    if day is None:
+        fail(tr("cli.answer.bad_date", value=value))
+    return day
 
 
 @app.command("answer", help=tr("cli.help.answer"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date as _date
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -40,6 +41,16 @@ def date(dt: datetime) -> str:
 
 def time(dt: datetime) -> str:
     return dt.strftime("%H:%M")
+
+
+def parse_day(text: str) -> _date | None:
+    """A day as staff type it: dd/mm/yyyy, or yyyy-mm-dd as spreadsheets and scripts write it; None otherwise."""
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            pass
+    return None
 
 
 def when(dt: datetime, tz: str, tr: Translator) -> str:

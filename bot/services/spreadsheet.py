@@ -28,6 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.core.formatting import parse_day
 from bot.domain.text import first_refused, printable
 from bot.i18n import LANGUAGES, Translator
 from bot.services.access import run_meeting
@@ -397,9 +398,6 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-_DATE_TEXT_FORMATS = ("%d/%m/%Y", "%Y-%m-%d")
-
-
 def _date(value: Any) -> tuple[date | None, bool]:
     """The expected date and whether the cell was acceptable: a date cell, dd/mm/yyyy or yyyy-mm-dd text."""
     if value is None:
@@ -409,13 +407,9 @@ def _date(value: Any) -> tuple[date | None, bool]:
     if isinstance(value, date):
         return value, True
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
+        if not value.strip():
             return None, True
-        for fmt in _DATE_TEXT_FORMATS:
-            try:
-                return datetime.strptime(text, fmt).date(), True
-            except ValueError:
-                pass
+        day = parse_day(value)
+        return day, day is not None
     return None, False
 

@@ -17,7 +17,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.core.formatting import weekday
+from bot.core.formatting import date as day
+from bot.core.formatting import local, time, weekday
 from bot.i18n import Translator
 from bot.services.access import NotYours
 from bot.services.secretariat import Forbidden
@@ -78,25 +78,23 @@ def console(request: Request) -> Console:
 
 
 def _local(value: datetime, tz: str | None) -> datetime:
-    return value.astimezone(ZoneInfo(tz or "Asia/Ho_Chi_Minh"))
+    return local(value, tz or "Asia/Ho_Chi_Minh")
 
 
 def fmt_when(value: datetime | None, tz: str | None = None) -> str:
     """dd/mm/yyyy HH:MM in the commune's timezone."""
-    return "" if value is None else _local(value, tz).strftime("%d/%m/%Y %H:%M")
+    return "" if value is None else f"{fmt_day(value, tz)} {fmt_time(value, tz)}"
 
 
 def fmt_day(value: date | datetime | None, tz: str | None = None) -> str:
     """dd/mm/yyyy (a datetime is taken in the commune's timezone)."""
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        value = _local(value, tz)
-    return value.strftime("%d/%m/%Y")
+    return day(_local(value, tz) if isinstance(value, datetime) else value)  # type: ignore[arg-type]
 
 
 def fmt_time(value: datetime | None, tz: str | None = None) -> str:
-    return "" if value is None else _local(value, tz).strftime("%H:%M")
+    return "" if value is None else time(_local(value, tz))
 
 
 def fmt_weekday(value: datetime, tz: str | None = None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlencode
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from bot.core.formatting import collation_key
+from bot.core.formatting import collation_key, parse_day
 from bot.core.io import number
 from bot.domain import text as textrules
 from bot.services import secretariat
@@ -75,15 +75,6 @@ def _text(form: Any, name: str) -> str:
 def _bad(*values: str) -> bool:
     """A NUL or another control character, refused at this door rather than stored (bot/domain/text.py)."""
     return any(textrules.first_refused(v) is not None for v in values)
-
-
-def _parse_day(text: str) -> date | None:
-    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text.strip(), fmt).date()
-        except ValueError:
-            pass
-    return None
 
 
 async def _meetings(uow: UnitOfWork, actor: Actor) -> Sequence[tuple[Meeting, Commune]]:
@@ -423,7 +414,7 @@ async def answer(request: Request, ref: str) -> Response:
     problem = None
     expected_by = None
     if mode == "forward":
-        expected_by = _parse_day(expected) if expected else None
+        expected_by = parse_day(expected) if expected else None
         if not forward_to:
             problem = c.tr("web.answer.error_no_forward")
         elif not expected:
