@@ -771,9 +771,6 @@ class SessionRepository(_Repository):
     async def forget_expired(self, now: datetime) -> int:
         return (await self.session.exec(delete(WebSession).where(col(WebSession.expires_at) <= now))).rowcount  # type: ignore[call-overload]
 
-    async def of_staff(self, staff_id: int) -> Sequence[WebSession]:
-        return (await self.session.exec(select(WebSession).where(WebSession.staff_id == staff_id))).all()
-
 
 class ChoiceRepository(_Repository):
     """What a chat on a channel without buttons was last offered to choose from."""
