@@ -60,6 +60,13 @@ async def rows(db: Database, model) -> list:
         return list((await uow.session.exec(select(model))).all())
 
 
+async def invited_village(db: Database, name: str, meeting: str = "GP-2026"):
+    """The village of that name among the meeting's invited villages (for deep links and poster codes)."""
+    async with UnitOfWork(db, readonly=True) as uow:
+        found = await uow.meetings.by_code(meeting)
+        return next(v for v in await uow.meetings.invited_villages(found.id) if v.name == name)
+
+
 async def load(db: Database, text: str) -> None:
     async with UnitOfWork(db) as uow:
         await load_plan(uow, OPERATOR, parse_plan(text))

@@ -10,8 +10,7 @@ import pytest
 from bot.core.conversation import Conversation
 from bot.core.flows.registration import normalise_phone
 from storage.models import Outbox, Resident, Submission
-from storage.uow import UnitOfWork
-from tests.conftest import load, plan_text, rows
+from tests.conftest import invited_village, load, plan_text, rows
 from tests.support.core_chat import CoreChat
 
 
@@ -76,9 +75,7 @@ async def test_second_registration_offers_remembered_name_and_numbers_on(chat, m
 
 
 async def test_deep_link_preselects_the_village(conv, meeting_db):
-    async with UnitOfWork(meeting_db) as uow:
-        meeting = await uow.meetings.by_code("GP-2026")
-        village = [v for v in await uow.meetings.invited_villages(meeting.id) if v.name == "Thôn Lai Hà"][0]
+    village = await invited_village(meeting_db, "Thôn Lai Hà")
     c = CoreChat(conv)
     await c.text(f"/start v{village.id}")
     assert await rows(meeting_db, Resident) == []  # the village rides in the button, not the database

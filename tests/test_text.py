@@ -18,7 +18,7 @@ from bot.services.spreadsheet import export_answers
 from bot.services.staff import OPERATOR
 from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
-from tests.conftest import rows
+from tests.conftest import invited_village, rows
 from tests.support.core_chat import CoreChat
 
 # --- the rules ------------------------------------------------------------------------------
@@ -255,9 +255,7 @@ async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(ch
 
 
 async def test_a_deep_link_starts_the_form_at_once_shows_its_village_and_counts_steps_in_order(conv, meeting_db):
-    async with UnitOfWork(meeting_db) as uow:
-        meeting = await uow.meetings.by_code("GP-2026")
-        village = [v for v in await uow.meetings.invited_villages(meeting.id) if v.name == "Thôn Lai Hà"][0]
+    village = await invited_village(meeting_db, "Thôn Lai Hà")
     c = CoreChat(conv)
     await c.text(f"/start v{village.id}")
     text = c.texts(await c.press("Đồng ý"))
