@@ -12,11 +12,11 @@ from typing import Any
 
 from bot.channels.files import FileLinks
 from bot.channels.inbox import Inbox
-from bot.channels.traits import commune_code, kind
 from bot.channels.webhook import build_app, serve, webhook_path
 from bot.config import CommunesFileError, Settings
 from bot.core.conversation import Conversation
 from bot.delivery.sender import Limits, Sender, Transport
+from bot.domain.channels import commune_code, kind
 from bot.domain.errors import ServiceError
 from bot.schedule import Schedule
 from storage.db import Database, is_sqlite

@@ -162,7 +162,7 @@ def test_the_file_links_need_a_key_of_their_own(monkeypatch):
 async def test_zalo_sends_as_a_photo_only_what_is_an_image_and_its_link_opens(meeting_db):
     from bot.channels.zalo.api import ZaloBotAPI
     from bot.channels.zalo.transport import ZaloTransport
-    from bot.core.io import Reply
+    from bot.domain.messages import Reply
     from tests.support.zalo_double import ZaloBotDouble
 
     picture = await stored(meeting_db, "so-do.png", "image/png", png())

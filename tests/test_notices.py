@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from bot.config import Settings
 from bot.core.conversation import Conversation
-from bot.core.io import Reply
+from bot.domain.messages import Reply
 from bot.schedule import Schedule
 from bot.services.notices import DEADLINE, EVE, NOTICE, Queued, announce, due_times
 from bot.services.staff import OPERATOR

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.io import number
+from bot.domain.messages import number
 from storage.models import Resident
 from tests.conftest import rows
 from tests.support.phone import running_bot

@@ -18,9 +18,9 @@ from bot.channels.inbox import Inbox
 from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.core.conversation import Claim, Conversation
-from bot.core.io import Event, Kind, Reply
 from bot.delivery.outbox import enqueue
 from bot.delivery.sender import Limits, Sender
+from bot.domain.messages import Event, Kind, Reply
 from storage.db import Database
 from storage.locks import ChatLocks, elected
 from storage.models import Outbox, utcnow

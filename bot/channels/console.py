@@ -13,8 +13,8 @@ from typing import Callable, TextIO
 
 from bot.channels.respond import respond
 from bot.core.conversation import Conversation, Handled
-from bot.core.io import Button, Event, KeyButton, Kind, Reply, number, split_command, typed_event
 from bot.delivery.sender import Sender
+from bot.domain.messages import Button, Event, KeyButton, Kind, Reply, number, split_command, typed_event
 from bot.i18n import Translator
 from storage.models import Attachment
 

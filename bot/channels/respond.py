@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from bot.core.conversation import Conversation, Handled
-from bot.core.io import Event
 from bot.delivery.sender import Sender
+from bot.domain.messages import Event
 
 
 async def respond(

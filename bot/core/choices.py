@@ -16,7 +16,7 @@ from typing import Sequence
 from rapidfuzz import fuzz
 
 from bot.core.formatting import fold
-from bot.core.io import Reply
+from bot.domain.messages import Reply
 
 # A typed name must be this close (rapidfuzz ratio on folded text) to count as a choice…
 FUZZY_AT = 80

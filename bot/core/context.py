@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.io import Button, Event, KeyButton, Outcome, Reply
+from bot.domain.messages import Button, Event, KeyButton, Outcome, Reply
 from bot.i18n import Translator
 from storage.models import Commune, Meeting, Resident, Staff
 from storage.uow import UnitOfWork

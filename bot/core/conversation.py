@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
-from bot.channels.traits import commune_code, kind, traits
 from bot.core.choices import Choice, pick
 from bot.core.context import Context
 from bot.core.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
 from bot.core.formatting import fold
-from bot.core.io import Event, Kind, Outcome, Reply
 from bot.delivery.outbox import enqueue
+from bot.domain.channels import commune_code, kind, traits
+from bot.domain.messages import Event, Kind, Outcome, Reply
 from bot.i18n import Translator, pick_language
 from storage.db import Database
 from storage.models import Resident, Staff, utcnow

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.channels.traits import traits
 from bot.core.choices import numbered, offered
-from bot.core.io import Reply
+from bot.domain.channels import traits
+from bot.domain.messages import Reply
 from storage.uow import UnitOfWork
 
 # Higher goes first: what a person is waiting for now, then answers, then broadcasts.

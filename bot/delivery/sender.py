@@ -31,10 +31,10 @@ from typing import AsyncIterator, Protocol
 
 from sqlalchemy import Row, text
 
-from bot.channels.traits import traits
 from bot.core.choices import offered
 from bot.core.conversation import Claim, Handled
-from bot.core.io import Reply
+from bot.domain.channels import traits
+from bot.domain.messages import Reply
 from storage.db import Database
 from storage.models import Attachment, utcnow
 from storage.uow import UnitOfWork

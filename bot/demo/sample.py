@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 
 from bot.core.conversation import Conversation
-from bot.core.io import Button, Event, Kind, Reply
+from bot.domain.messages import Button, Event, Kind, Reply
 from bot.i18n import Translator
 from bot.services import secretariat
 from bot.services.staff import OPERATOR, SECRETARIAT, add_staff, set_password

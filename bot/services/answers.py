@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from bot.channels.traits import translator
 from bot.core.formatting import date as fmt_date
 from bot.core.formatting import local, shorten
-from bot.core.io import Button, Reply
 from bot.delivery.outbox import enqueue
 from bot.domain import text as textrules
+from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
+from bot.domain.messages import Button, Reply
 from bot.i18n import Translator
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
 from storage.uow import UnitOfWork

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Container
 
-from bot.channels.traits import translator
 from bot.core.formatting import meeting_card, when
-from bot.core.io import Reply
 from bot.delivery.outbox import enqueue
 from bot.domain import text as textrules
+from bot.domain.channels import translator
 from bot.domain.errors import ServiceError
+from bot.domain.messages import Reply
 from bot.i18n import Translator
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from bot.services.filetypes import file_name, sniff

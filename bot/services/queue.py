@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.channels.traits import commune_code
+from bot.domain.channels import commune_code
 from bot.services.access import may_run_meetings
 from bot.services.staff import Actor
 from storage.uow import UnitOfWork

@@ -20,8 +20,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from bot.core.io import number
 from bot.domain.errors import ServiceError
+from bot.domain.messages import number
 from storage.models import AuditEntry, Staff, StaffVillage
 from storage.uow import UnitOfWork
 

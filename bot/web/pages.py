@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from bot.core.formatting import collation_key, parse_day
-from bot.core.io import number
 from bot.domain import text as textrules
+from bot.domain.messages import number
 from bot.services import secretariat
 from bot.services.access import may_act_in_village
 from bot.services.answers import AnswerError, NotOver, Unanswered, publication_preview, publish_conclusion

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from bot.core.conversation import Conversation, Handled
-from bot.core.io import Button, Event, Kind, Reply
+from bot.domain.messages import Button, Event, Kind, Reply
 from storage.uow import UnitOfWork
 
 _updates = itertools.count(1)

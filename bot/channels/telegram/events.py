@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 from aiogram import Bot
 from aiogram.types import CallbackQuery, Message
 
-from bot.core.io import Event, FileRef, FileUnavailable, Kind, split_command
+from bot.domain.messages import Event, FileRef, FileUnavailable, Kind, split_command
 
 CHANNEL = "telegram"
 DOWNLOAD_TIMEOUT = 60  # seconds for getFile plus the download itself

@@ -26,8 +26,8 @@ from bot.channels.payload import identifier
 from bot.channels.respond import respond
 from bot.core.conversation import Conversation, Handled
 from bot.core.flows import village_head
-from bot.core.io import Event
 from bot.delivery.sender import Sender, pause
+from bot.domain.messages import Event
 from bot.i18n import LANGUAGES, Translator
 from storage.uow import UnitOfWork
 

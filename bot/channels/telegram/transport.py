@@ -23,8 +23,8 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from bot.core.io import Reply
 from bot.delivery.sender import DeliveryError
+from bot.domain.messages import Reply
 from storage.models import Attachment
 
 from .events import CHANNEL

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.channels.payload import identifier
-from bot.core.io import Event, Kind, typed_event
+from bot.domain.messages import Event, Kind, typed_event
 
 CHANNEL = "zalo"
 TEXT = "message.text.received"

@@ -6,8 +6,8 @@ import logging
 
 from bot.channels.files import FileLinks
 from bot.channels.zalo.api import ZaloAPIError, ZaloBotAPI
-from bot.core.io import Reply
 from bot.delivery.sender import DeliveryError
+from bot.domain.messages import Reply
 from bot.services.filetypes import sniff
 from storage.models import Attachment
 

@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timezone
 
 from bot.channels.payload import Malformed, identifier, parse
-from bot.core.io import Event, Kind, typed_event
+from bot.domain.messages import Event, Kind, typed_event
 
 from .api import CHANNEL
 

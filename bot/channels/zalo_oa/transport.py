@@ -8,8 +8,8 @@ import logging
 from bot.channels.files import FileLinks
 from bot.channels.zalo.transport import map_link
 from bot.core.choices import offered
-from bot.core.io import Reply
 from bot.delivery.sender import DeliveryError
+from bot.domain.messages import Reply
 from storage.models import Attachment
 
 from .api import OUTSIDE_WINDOW, TOKEN_INVALID, OAClient, OAError

@@ -10,7 +10,7 @@ from bot.core.choices import Choice
 from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import meeting_card
-from bot.core.io import Button, number
+from bot.domain.messages import Button, number
 from storage.models import Resident
 
 ACCEPT = "c:y"

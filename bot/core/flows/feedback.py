@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.io import number
+from bot.domain.messages import number
 from bot.services.answers import record_feedback
 
 

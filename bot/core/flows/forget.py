@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.io import Button
+from bot.domain.messages import Button
 
 CONFIRM = "x:y"
 KEEP = "x:n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.formatting import shorten
-from bot.core.io import Button, number
+from bot.domain.messages import Button, number
 from storage.models import Submission
 
 WITHDRAWABLE = ("received",)

@@ -12,11 +12,11 @@ import re
 import secrets
 from typing import Any, Awaitable, Callable, Sequence
 
-from bot.channels.traits import kind
 from bot.core.context import Context
 from bot.core.formatting import fold, shorten, when
-from bot.core.io import Button, KeyButton, Kind, number
 from bot.domain import text as textrules
+from bot.domain.channels import kind
+from bot.domain.messages import Button, KeyButton, Kind, number
 from bot.services.access import may_act_in_village
 from bot.services.staff import actor_for, audit
 from storage.models import Submission

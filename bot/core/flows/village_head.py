@@ -12,8 +12,8 @@ import secrets
 from bot.core.context import Context
 from bot.core.flows import registration
 from bot.core.formatting import shorten
-from bot.core.io import Button, FileUnavailable, Kind, number
 from bot.domain import text as textrules
+from bot.domain.messages import Button, FileUnavailable, Kind, number
 from bot.services.access import may_act_in_village
 from bot.services.answers import to_hand_over
 from bot.services.filetypes import file_name, sniff
