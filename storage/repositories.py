@@ -720,7 +720,6 @@ class StaffRepository(_Repository):
 
     async def remove(self, staff: Staff) -> None:
         await self.session.exec(delete(StaffVillage).where(col(StaffVillage.staff_id) == staff.id))  # type: ignore[call-overload]
-        await self.session.exec(delete(WebSession).where(col(WebSession.staff_id) == staff.id))  # type: ignore[call-overload]
         await self.session.exec(  # type: ignore[call-overload]
             update(Submission).where(col(Submission.entered_by_staff_id) == staff.id).values(entered_by_staff_id=None)
         )

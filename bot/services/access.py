@@ -8,10 +8,14 @@ another commune holds, not even that it exists.
 
 from __future__ import annotations
 
-from bot.services.secretariat import Forbidden
+from bot.domain.errors import ServiceError
 from bot.services.staff import Actor
 from storage.models import Meeting, Submission, Village
 from storage.uow import UnitOfWork
+
+
+class Forbidden(PermissionError):
+    """The actor's role does not allow this. Shown to staff as a plain refusal, without details."""
 
 
 class NotYours(Forbidden):
@@ -36,6 +40,15 @@ async def run_meeting(uow: UnitOfWork, actor: Actor, code: str) -> Meeting | Non
     meeting = await uow.meetings.by_code(code.strip())
     if meeting is not None:
         in_reach(actor, meeting.commune_id)
+    return meeting
+
+
+async def meeting_to_run(uow: UnitOfWork, actor: Actor, code: str, missing: type[ServiceError]) -> Meeting:
+    """As `run_meeting`, with no such meeting refused as the calling service's own `missing` error."""
+    meeting = await run_meeting(uow, actor, code)
+    if meeting is None:
+        raise missing("problem.no_meeting", code=code)
+    assert meeting.id is not None
     return meeting
 
 

@@ -20,6 +20,7 @@ from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
 from bot.domain.messages import Button, Reply
 from bot.i18n import Translator
+from bot.services.access import meeting_to_run
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
 from storage.uow import UnitOfWork
 
@@ -34,8 +35,8 @@ class AnswerError(ServiceError, ValueError):
     """What staff asked for cannot be done; the problem says why, naming the code."""
 
 
-def _clean(text: str | None, field: str, ref: str, *, lines: bool = False) -> str | None:
-    """`field`: the catalogue key of the field's name."""
+def clean_field(text: str | None, field: str, ref: str, *, lines: bool = False) -> str | None:
+    """A staff-written text by the text rules, or AnswerError naming `field` (its name's catalogue key); empty: None."""
     try:
         text = (textrules.block if lines else textrules.line)(text or "")
     except textrules.BadText as exc:
@@ -67,8 +68,8 @@ async def record_answer(
     await uow.session.refresh(submission, with_for_update=True)
     if submission.status == WITHDRAWN:
         raise AnswerError("problem.answer.withdrawn", ref=ref)
-    text = _clean(text, "problem.field.answer", ref, lines=True)
-    by, forward_to = _clean(by, "problem.field.by", ref), _clean(forward_to, "problem.field.forward", ref)
+    text = clean_field(text, "problem.field.answer", ref, lines=True)
+    by, forward_to = clean_field(by, "problem.field.by", ref), clean_field(forward_to, "problem.field.forward", ref)
     if forward_to is None and expected_by is not None:
         raise AnswerError("problem.answer.date_without_forward", ref=ref)
     if forward_to is not None and expected_by is None:
@@ -192,14 +193,9 @@ class NotOver(AnswerError):
         self.ends_at = meeting.ends_at
 
 
-async def _meeting_to_run(uow: UnitOfWork, actor: "Actor", meeting_code: str) -> Meeting:
-    from bot.services.access import run_meeting  # access builds on secretariat, which builds on this module
-
-    meeting = await run_meeting(uow, actor, meeting_code)
-    if meeting is None:
-        raise AnswerError("problem.no_meeting", code=meeting_code)
-    assert meeting.id is not None
-    return meeting
+def _early(meeting: Meeting, now: datetime) -> bool:
+    """Not held yet and never published: publishing now needs forcing."""
+    return meeting.concluded_at is None and now < meeting.ends_at
 
 
 async def publish_conclusion(
@@ -219,13 +215,12 @@ async def publish_conclusion(
     conclusion of a meeting that has not been held."""
     from bot.services.staff import audit
 
-    meeting = await _meeting_to_run(uow, actor, meeting_code)
-    assert meeting.id is not None
-    if now < meeting.ends_at and not force and meeting.concluded_at is None:
+    meeting = await meeting_to_run(uow, actor, meeting_code, AnswerError)
+    if _early(meeting, now) and not force:
         commune = await uow.communes.get(meeting.commune_id)
         raise NotOver(meeting, commune.timezone if commune is not None else "Asia/Ho_Chi_Minh")
     if summary is not None:
-        summary = _clean(summary, "problem.field.summary", meeting_code, lines=True) or ""
+        summary = clean_field(summary, "problem.field.summary", meeting_code, lines=True) or ""
     rows = await uow.submissions.for_meeting(meeting.id)
     live = [s for s in rows if s.status != WITHDRAWN]
     unanswered = [s.ref for s in live if s.answer_revision == 0]
@@ -330,8 +325,7 @@ class PublicationPreview:
 
 async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime) -> PublicationPreview:
     """What publishing would do, for the confirmation staff see before they publish."""
-    meeting = await _meeting_to_run(uow, actor, meeting_code)
-    assert meeting.id is not None
+    meeting = await meeting_to_run(uow, actor, meeting_code, AnswerError)
     live = [s for s in await uow.submissions.for_meeting(meeting.id) if s.status != WITHDRAWN]
     people: set[str] = set()
     for s in live:
@@ -341,5 +335,5 @@ async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str
             people.add(f"resident:{s.resident_id}")
     return PublicationPreview(
         answered=sum(1 for s in live if s.answer_revision), unanswered=[s.ref for s in live if not s.answer_revision], residents=len(people),
-        early=meeting.concluded_at is None and now < meeting.ends_at,
+        early=_early(meeting, now),
     )

@@ -21,6 +21,7 @@ from bot.domain.channels import translator
 from bot.domain.errors import ServiceError
 from bot.domain.messages import Reply
 from bot.i18n import Translator
+from bot.services.access import Forbidden, meeting_to_run
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from bot.services.filetypes import file_name, sniff
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
@@ -134,21 +135,12 @@ async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, tex
     return Queued(residents, messages)
 
 
-async def _meeting_to_run(uow: UnitOfWork, actor: "Actor", meeting_code: str) -> Meeting:
-    from bot.services.access import run_meeting  # access builds on secretariat, which builds on answers
-
-    meeting = await run_meeting(uow, actor, meeting_code)
-    if meeting is None:
-        raise NoticeError("problem.no_meeting", code=meeting_code)
-    return meeting
-
-
 async def announce(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime, text: str | None = None) -> Queued:
     """Queue the meeting notice to the invited villages and everyone registered, for those who run
     the meeting's commune; audited. The caller commits."""
     from bot.services.staff import audit
 
-    meeting = await _meeting_to_run(uow, actor, meeting_code)
+    meeting = await meeting_to_run(uow, actor, meeting_code, NoticeError)
     queued = await _queue_notice(uow, meeting, now=now, text=text)
     await audit(uow, actor, "meeting.announce", f"meeting {meeting.code}",
                 after={"residents": queued.residents, "messages": queued.messages, "text": (text or "").strip() or None}, now=now)
@@ -164,7 +156,7 @@ class AnnouncePreview:
 
 async def announce_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime) -> AnnouncePreview:
     """Who the notice would reach, for the page staff confirm it on."""
-    meeting = await _meeting_to_run(uow, actor, meeting_code)
+    meeting = await meeting_to_run(uow, actor, meeting_code, NoticeError)
     assert meeting.id is not None
     people = {r.id for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
     invited = await uow.meetings.invited_villages(meeting.id)
@@ -309,7 +301,6 @@ async def notify_villages(
 ) -> int:
     """A staff notice to the consented residents of chosen villages (a head: only their own), with an optional
     photo or file (`keep_notice_file`) sent after the text. Returns how many are queued."""
-    from bot.services.secretariat import Forbidden
     from bot.services.staff import audit
 
     try:

@@ -19,8 +19,8 @@ from pydantic_core import PydanticCustomError
 
 from bot.domain import text as textrules
 from bot.domain.errors import Problem, file_problem
+from bot.services.access import Forbidden, may_run_meetings
 from bot.services.notices import Change, tell_change
-from bot.services.secretariat import Forbidden
 from bot.services.staff import Actor, audit
 from storage.models import Commune, Meeting, MeetingVillage, Topic, Village, utcnow
 from storage.uow import UnitOfWork
@@ -288,8 +288,7 @@ async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | 
     For the secretariat and admins; staff of one commune load only their own commune's plans.
     Leaving without committing is a dry run: the report says what the plan would do, the
     residents a change would tell included."""
-    if not actor.may_run_meetings():
-        raise Forbidden("meetings")
+    may_run_meetings(actor)
     now = now or utcnow()
     cp, mp = plan.commune, plan.meeting
     commune = await uow.communes.by_code(cp.code)

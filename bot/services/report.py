@@ -21,7 +21,7 @@ from bot.core.formatting import local, when
 from bot.domain.errors import ServiceError
 from bot.domain.text import printable
 from bot.i18n import Translator
-from bot.services.access import run_meeting
+from bot.services.access import meeting_to_run
 from bot.services.staff import Actor, audit
 from storage.models import utcnow
 from storage.repositories import SubmissionRow
@@ -59,9 +59,7 @@ async def build_report(
 
     Without `grouped_by`: by topic before the meeting (the chair reads from it), by answer once it
     has started or its conclusion is published."""
-    meeting = await run_meeting(uow, actor, meeting_code)
-    if meeting is None:
-        raise ReportError("problem.no_meeting", code=meeting_code)
+    meeting = await meeting_to_run(uow, actor, meeting_code, ReportError)
     if grouped_by is None:
         grouped_by = "answer" if meeting.concluded_at or (now or utcnow()) > meeting.starts_at else "topic"
     if grouped_by not in ("topic", "answer"):

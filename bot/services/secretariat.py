@@ -13,19 +13,14 @@ from typing import Any, Sequence
 
 from rapidfuzz import fuzz
 
-from bot.domain import text as textrules
-from bot.domain.errors import Problem
-from bot.services.answers import AnswerError, no_such_code, record_answer
+from bot.services.access import Forbidden, submission_in_reach
+from bot.services.answers import AnswerError, clean_field, no_such_code, record_answer
 from bot.services.staff import Actor, audit
 from storage.models import Submission
 from storage.repositories import SubmissionFilter, SubmissionRow
 from storage.uow import UnitOfWork
 
 SIMILAR_AT = 60  # rapidfuzz token_set_ratio: above this two questions likely ask the same thing
-
-
-class Forbidden(PermissionError):
-    """The actor's role does not allow this. Shown to staff as a plain refusal, without details."""
 
 
 def _snapshot(s: Submission) -> dict[str, Any]:
@@ -53,8 +48,6 @@ async def visible(uow: UnitOfWork, actor: Actor, ref: str) -> Submission:
 
     Every action on one submission looks it up here and nowhere else: another commune's is
     refused (NotYours) before anything about it, its department included, is considered."""
-    from bot.services.access import submission_in_reach  # access builds on Forbidden, defined here
-
     submission = await _submission(uow, ref)
     await submission_in_reach(uow, actor, submission)
     if not (actor.may_run_meetings() or actor.may_answer(submission.department)):
@@ -85,10 +78,7 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
             raise AnswerError("problem.answer.other_topic", ref=ref)
         submission.topic_id = topic_id
     if department is not None:
-        try:
-            submission.department = textrules.line(department) or None
-        except textrules.BadText as exc:
-            raise AnswerError("problem.answer.bad_text", ref=ref, field=Problem("problem.field.department"), reason=exc.problem) from None
+        submission.department = clean_field(department, "problem.field.department", ref)
     await audit(uow, actor, "submission.classify", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
     return submission
 

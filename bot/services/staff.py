@@ -219,6 +219,7 @@ async def remove_staff(uow: UnitOfWork, ident: str, *, actor: Actor, now: dateti
     staff = await find(uow, ident)
     assert staff.id is not None
     before = describe(staff, await uow.staff.village_names(staff.id))
+    await uow.sessions.end_for(staff.id)  # signed in on the console: out at once, as after a new password
     await uow.staff.remove(staff)
     await audit(uow, actor, "staff.remove", f"staff {staff.id}", before=before, now=now)
     return staff
@@ -228,8 +229,9 @@ async def find(uow: UnitOfWork, ident: str) -> Staff:
     """By id, login or Telegram id."""
     ident = ident.strip()
     staff = None
-    if number(ident) is not None:
-        staff = await uow.staff.get(number(ident)) or await uow.staff.by_telegram(ident)  # type: ignore[arg-type]
+    staff_id = number(ident)
+    if staff_id is not None:
+        staff = await uow.staff.get(staff_id) or await uow.staff.by_telegram(ident)
     elif ident.isascii() and ident.isdigit():  # a Telegram id longer than any of our ids
         staff = await uow.staff.by_telegram(ident)
     staff = staff or await uow.staff.by_login(ident.lower())

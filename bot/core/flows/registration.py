@@ -384,9 +384,9 @@ async def _act(ctx: Context, action: str, value: str) -> None:
     if action == "name" and value == "same" and ctx.resident and ctx.resident.name and not ctx.paper and state["step"] == "name":
         _set(ctx, name=ctx.resident.name)
         await _advance(ctx, tr("form.chosen", value=ctx.resident.name))
-    elif action in _LISTS and state["step"] == action and number(value) is not None:
+    elif action in _LISTS and state["step"] == action and (picked := number(value)) is not None:
         options, field = _LISTS[action]
-        chosen = next((o for o in await options(ctx) if o.id == number(value)), None)
+        chosen = next((o for o in await options(ctx) if o.id == picked), None)
         if chosen is None:
             await prompt(ctx, tr("form.choice_gone"))
             return
