@@ -38,6 +38,12 @@ def _shallow(value: Any) -> bool:
     return False
 
 
+def part(parent: dict, name: str) -> dict:
+    """`parent[name]` when it is an object, else an empty one: a field of the wrong type reads as absent."""
+    found = parent.get(name)
+    return found if isinstance(found, dict) else {}
+
+
 def identifier(value: Any) -> str | None:
     """A chat's, a person's or a message's id as the platforms send it (a string or a whole number), as text."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.channels.payload import identifier
+from bot.channels.payload import identifier, part
 from bot.domain.messages import Event, Kind, typed_event
 
 CHANNEL = "zalo"
@@ -20,23 +20,18 @@ def unwrap(body: Any) -> dict | None:
     return body
 
 
-def _part(parent: dict, name: str) -> dict:
-    found = parent.get(name)
-    return found if isinstance(found, dict) else {}
-
-
 def chat_and_key(update: dict) -> tuple[str, str] | None:
     """The chat an update belongs to and the key it is recognised by when delivered twice."""
-    message = _part(update, "message")
-    chat, message_id = identifier(_part(message, "chat").get("id")), identifier(message.get("message_id"))
+    message = part(update, "message")
+    chat, message_id = identifier(part(message, "chat").get("id")), identifier(message.get("message_id"))
     if not chat or not message_id:
         return None
     return chat, message_id
 
 
 def from_update(update: dict) -> Event | None:
-    message = _part(update, "message")
-    sender, chat = _part(message, "from"), _part(message, "chat")
+    message = part(update, "message")
+    sender, chat = part(message, "from"), part(message, "chat")
     user_id, chat_id = identifier(sender.get("id")), identifier(chat.get("id"))
     if sender.get("is_bot") or not user_id or not chat_id:
         return None

@@ -7,7 +7,7 @@ import hmac
 import re
 from datetime import datetime, timezone
 
-from bot.channels.payload import Malformed, identifier, parse
+from bot.channels.payload import Malformed, identifier, parse, part
 from bot.domain.messages import Event, Kind, typed_event
 
 from .api import CHANNEL
@@ -56,20 +56,15 @@ def chat_and_key(event: dict) -> tuple[str, str] | None:
     name = event.get("event_name")
     if not isinstance(name, str):
         return None
-    sender = identifier(_part(event, "sender").get("id"))
+    sender = identifier(part(event, "sender").get("id"))
     if not sender:
         return None
     if name == "follow":
         return sender, f"follow:{sender}:{event.get('timestamp')}"
     if name != TEXT and name not in OTHER_MESSAGES:
         return None
-    msg_id = identifier(_part(event, "message").get("msg_id"))
+    msg_id = identifier(part(event, "message").get("msg_id"))
     return (sender, msg_id) if msg_id else None
-
-
-def _part(parent: dict, name: str) -> dict:
-    found = parent.get(name)
-    return found if isinstance(found, dict) else {}
 
 
 def from_event(event: dict) -> Event | None:
@@ -82,7 +77,7 @@ def from_event(event: dict) -> Event | None:
     if name == "follow":
         # Following the OA is the "Start" of a chat: greet and ask for consent.
         return Event(kind=Kind.COMMAND, text="/start", command="start", **base)
-    text = _part(event, "message").get("text")
+    text = part(event, "message").get("text")
     if name == TEXT and isinstance(text, str) and text.strip():
         return typed_event(text, **base)
     return Event(kind=Kind.UNSUPPORTED, **base)
