@@ -117,11 +117,8 @@ def db_upgrade() -> None:
 
 @meeting_app.command("load", help=tr("cli.help.meeting_load"))
 def meeting_load(plan_file: Path = typer.Argument(..., help=tr("cli.help.plan_file"))) -> None:
-    try:
+    try:  # the file's own problems, or the database's objection (a code another commune holds)
         plan = read_plan(plan_file)
-    except PlanError as exc:
-        _problems(tr("cli.plan.invalid", path=plan_file), [p.text(tr) for p in exc.problems])
-    try:
         report = with_db(lambda db: _load(db, plan, plan_file.name))
     except PlanError as exc:
         _problems(tr("cli.plan.invalid", path=plan_file), [p.text(tr) for p in exc.problems])
