@@ -24,7 +24,7 @@ from tests.support.process import command, free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-PLAN = ROOT / "bot" / "demo" / "gia-phuc-2026.toml"
+PLAN = ROOT / "bot" / "entrypoints" / "demo" / "gia-phuc-2026.toml"
 PG_SERVER = os.environ.get("DOITHOAI_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 SECRET = "bench-webhook-secret-0123456789"
 # Telegram opens at most this many connections at once to a webhook (setWebhook's max_connections default).

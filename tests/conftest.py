@@ -14,7 +14,7 @@ from storage.schema import upgrade
 from storage.uow import UnitOfWork
 from tests.support import pg
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "bot" / "demo" / "gia-phuc-2026.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "bot" / "entrypoints" / "demo" / "gia-phuc-2026.toml"
 
 
 def plan_text(
@@ -141,7 +141,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def conv(meeting_db: Database):
     """The conversation core on the example meeting, without any channel."""
-    from bot.core.conversation import Conversation
+    from bot.conversation.engine import Conversation
 
     return Conversation(meeting_db)
 

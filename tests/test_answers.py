@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from bot.services.answers import AnswerError, Unanswered, publish_conclusion, record_answer
 from bot.services.staff import OPERATOR
 from storage.models import Outbox, Resident, Submission, utcnow

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from storage.db import Database
 from storage.schema import alembic_config, head_revision, upgrade
 from tests.conftest import plan_text

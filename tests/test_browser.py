@@ -15,8 +15,8 @@ import pytest
 from docx import Document
 from openpyxl import load_workbook
 
-from bot.i18n import Translator
-from bot.web.app import create_app
+from bot.entrypoints.web.app import create_app
+from bot.text.catalogue import Translator
 from storage.models import Meeting, Outbox, Submission
 from tests.conftest import rows
 from tests.test_web import PASSWORD, SECRET, populate

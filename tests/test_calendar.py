@@ -1,6 +1,6 @@
 """Holidays, working days, due moments and the meeting's calendar file (bot/services/calendar.py).
 
-The example is Xã Gia Phúc's plan (bot/demo/gia-phuc-2026.toml): the meeting is at 08:00 on
+The example is Xã Gia Phúc's plan (bot/entrypoints/demo/gia-phuc-2026.toml): the meeting is at 08:00 on
 Thursday 11/06/2026 in Asia/Ho_Chi_Minh (UTC+7), registration closes at 23:59 on 15/05/2026.
 """
 
@@ -14,7 +14,6 @@ import pytest
 from holidays import country_holidays
 from icalendar import Calendar
 
-from bot.i18n import Translator
 from bot.services.calendar import (
     PRODID,
     deadline_reminder_due,
@@ -26,6 +25,7 @@ from bot.services.calendar import (
     parse_dates,
     working_days_before,
 )
+from bot.text.catalogue import Translator
 
 TZ = "Asia/Ho_Chi_Minh"
 VN = ZoneInfo(TZ)

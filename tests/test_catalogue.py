@@ -7,7 +7,7 @@ import re
 import string
 from pathlib import Path
 
-from bot.i18n import LANGUAGES, catalogue
+from bot.text.catalogue import LANGUAGES, catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 USED = re.compile(r"""\b(?:tr|t|all_labels)\(\s*["']([a-z_]+\.[a-z_.]+)["']""")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.choices import Choice, numbered, offered, pick
+from bot.domain.choices import Choice, numbered, offered, pick
 from bot.domain.messages import Button, KeyButton, Reply
 
 VILLAGES = [Choice(name, data=f"v:{n}") for n, name in enumerate(["Thôn Phong Lâm", "Thôn Đông", "Thôn Tây", "Tổ dân phố 3"], 1)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from storage.db import Database
 from tests.conftest import plan_text
 from tests.support.core_chat import CoreChat

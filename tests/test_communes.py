@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import NoChannel, check_communes
-from bot.config import CommunesFileError, Settings
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
+from bot.entrypoints.bootstrap import NoChannel, check_communes
+from bot.entrypoints.settings import CommunesFileError, Settings
 from bot.services import secretariat
 from bot.services.secretariat import Forbidden
 from bot.services.staff import Actor, add_staff
@@ -136,8 +136,8 @@ async def test_staff_of_one_commune_see_and_touch_only_its_submissions(two_commu
 
 
 async def test_the_console_shows_a_communes_staff_only_their_commune(two_communes):
+    from bot.entrypoints.web.app import create_app
     from bot.services.staff import set_password
-    from bot.web.app import create_app
     from tests.test_web import PASSWORD, client_for, csrf_of, sign_in
 
     conv = Conversation(two_communes, commune="GP")
@@ -219,8 +219,8 @@ async def test_a_further_communes_village_head_hears_back_through_that_communes_
 async def test_the_district_console_loads_every_communes_villages_and_topics_in_one_query_each(two_communes):
     from sqlalchemy import event
 
+    from bot.entrypoints.web.app import create_app
     from bot.services.staff import set_password
-    from bot.web.app import create_app
     from tests.test_web import PASSWORD, client_for, sign_in
 
     async with UnitOfWork(two_communes) as uow:

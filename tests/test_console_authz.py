@@ -14,6 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
+from bot.entrypoints.web.app import create_app
 from bot.services import secretariat
 from bot.services.answers import publication_preview, publish_conclusion
 from bot.services.notices import announce, announce_preview, notify_villages
@@ -23,7 +24,6 @@ from bot.services.report import build_report
 from bot.services.secretariat import Forbidden
 from bot.services.spreadsheet import SpreadsheetError, export_answers, import_answers
 from bot.services.staff import OPERATOR, Actor, actor_for, add_staff, set_password
-from bot.web.app import create_app
 from storage.models import AuditEntry, Outbox, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import load, plan_text, rows, second_commune_plan
@@ -199,7 +199,7 @@ async def test_every_service_refuses_an_actor_of_another_commune_and_changes_not
 
 async def test_a_duplicate_cannot_point_at_another_communes_question(two):
     """Merging one's own question into another commune's would copy that commune's answer across."""
-    from bot.core.conversation import Conversation
+    from bot.conversation.engine import Conversation
     from tests.test_communes import consented
 
     conv = Conversation(two, commune="GP")
@@ -232,7 +232,7 @@ async def test_an_answers_sheet_naming_another_communes_codes_records_nothing(tw
 
 
 async def test_the_queue_counts_only_the_actors_commune(two):
-    from bot.core.conversation import Conversation
+    from bot.conversation.engine import Conversation
     from tests.test_communes import consented
 
     await (await consented(Conversation(two, commune="GP"), "telegram:TP", "702")).register(village="Thôn Đông Hải")

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.core.conversation import Conversation
-from bot.core.flows.registration import normalise_phone
+from bot.conversation.engine import Conversation
+from bot.conversation.flows.registration import normalise_phone
 from storage.models import Outbox, Resident, Submission
 from tests.conftest import invited_village, load, plan_text, rows
 from tests.support.core_chat import CoreChat
@@ -333,7 +333,7 @@ async def test_hundreds_registering_at_once_get_unique_consecutive_codes(meeting
 
 
 async def test_an_unexpected_error_rolls_back_and_apologises(chat, meeting_db, monkeypatch):
-    import bot.core.conversation as conversation
+    import bot.conversation.engine as conversation
 
     await chat.text("/dangky")
 

@@ -10,9 +10,9 @@ from sqlmodel import select
 
 from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.delivery.outbox import enqueue, split_text
 from bot.delivery.sender import Limits, Sender
 from bot.domain.messages import Button, Reply
+from bot.services.outbox import enqueue, split_text
 from storage.models import Outbox, Resident, utcnow
 from storage.uow import UnitOfWork
 from tests.support.botapi_double import BotAPIDouble, SimUser

@@ -519,4 +519,4 @@ def test_what_the_dockerfile_copies_is_enough_for_its_pip_install(tmp_path: Path
     expected = {p.relative_to(context).as_posix() for src in ("bot", "storage") for p in (context / src).rglob("*") if p.is_file()}
     assert expected and expected <= names, sorted(expected - names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "doithoai = bot.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "doithoai = bot.entrypoints.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -13,10 +13,10 @@ from aiohttp import web
 from PIL import Image
 from pydantic import ValidationError
 
-from bot.app import NoChannel, check
 from bot.channels.files import FileLinks
 from bot.channels.webhook import build_app
-from bot.config import Settings
+from bot.entrypoints.bootstrap import NoChannel, check
+from bot.entrypoints.settings import Settings
 from bot.services.notices import NoticeError, keep_notice_file
 from storage.models import Attachment
 from storage.uow import UnitOfWork

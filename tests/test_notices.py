@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from bot.config import Settings
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from bot.domain.messages import Reply
-from bot.schedule import Schedule
+from bot.entrypoints.schedule import Schedule
+from bot.entrypoints.settings import Settings
 from bot.services.notices import DEADLINE, EVE, NOTICE, Queued, announce, due_times
 from bot.services.staff import OPERATOR
 from storage.models import Attachment, NoticeRun, Outbox

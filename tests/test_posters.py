@@ -16,9 +16,9 @@ import pytest
 import zxingcpp
 from pypdf import PdfReader
 
-from bot.core.formatting import date, local, when
-from bot.i18n import Translator
 from bot.services.posters import PosterError, render_posters
+from bot.text.catalogue import Translator
+from bot.text.formatting import date, local, when
 from storage.db import Database
 from storage.uow import UnitOfWork
 from tests.conftest import load, plan_text

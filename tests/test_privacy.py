@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from bot.services.privacy import purge_expired
 from storage.models import Outbox, Submission, utcnow
 from storage.uow import UnitOfWork

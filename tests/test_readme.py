@@ -31,7 +31,7 @@ def test_ci_runs_the_readme_test_command_unchanged():
 
 
 def test_every_setting_is_in_env_example_and_the_readme():
-    from bot.config import Settings
+    from bot.entrypoints.settings import Settings
 
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ import io
 import pytest
 from docx import Document
 
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from bot.services.answers import AnswerError, publication_preview, publish_conclusion
 from bot.services.report import build_report
 from bot.services.secretariat import Forbidden, answer, classify, mark_duplicate, search, similar

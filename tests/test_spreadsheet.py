@@ -11,11 +11,11 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import select
 
-from bot.core.conversation import Conversation
-from bot.i18n import Translator
+from bot.conversation.engine import Conversation
 from bot.services.answers import AnswerError, record_answer
 from bot.services.spreadsheet import COLUMNS, ImportReport, SpreadsheetError, export_answers, import_answers
 from bot.services.staff import OPERATOR
+from bot.text.catalogue import Translator
 from storage.db import Database
 from storage.models import Submission
 from storage.uow import UnitOfWork

@@ -1,4 +1,4 @@
-"""Bad bytes: text is cleaned at every door (bot/domain/text.py) and exports survive what is already stored."""
+"""Bad bytes: text is cleaned at every door (bot/domain/validation.py) and exports survive what is already stored."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from docx import Document
 from openpyxl import load_workbook
 from sqlmodel import select
 
-from bot.core.conversation import Conversation
-from bot.domain import text as textrules
+from bot.conversation.engine import Conversation
+from bot.domain import validation as textrules
 from bot.services.report import build_report
 from bot.services.spreadsheet import export_answers
 from bot.services.staff import OPERATOR
@@ -192,7 +192,7 @@ def test_the_example_plan_named_by_meeting_load_help_exists():
 
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.entrypoints.cli import app
 
     result = CliRunner().invoke(app, ["meeting", "load", "--help"], env={"COLUMNS": "300", "NO_COLOR": "1"})
     assert result.exit_code == 0
@@ -201,7 +201,7 @@ def test_the_example_plan_named_by_meeting_load_help_exists():
 
 
 async def test_the_console_refuses_control_characters_and_changes_nothing(meeting_db):
-    from bot.web.app import create_app
+    from bot.entrypoints.web.app import create_app
     from tests.test_web import SECRET, Clock, client_for, csrf_of, populate, sign_in, snapshot
 
     world = meeting_db

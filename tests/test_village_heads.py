@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from bot.config import Settings
-from bot.schedule import Schedule
+from bot.entrypoints.schedule import Schedule
+from bot.entrypoints.settings import Settings
 from bot.services.answers import publish_conclusion, record_answer
 from bot.services.notices import _progress_slot, keep_notice_file, notify_villages, report_village_notices
 from bot.services.staff import OPERATOR, actor_for, add_staff

@@ -19,11 +19,11 @@ from httpx import ASGITransport, AsyncClient
 from itsdangerous import TimestampSigner
 from openpyxl import load_workbook
 
-from bot.core.conversation import Conversation
-from bot.i18n import catalogue
+from bot.conversation.engine import Conversation
+from bot.entrypoints.web.app import SESSION_COOKIE, create_app
 from bot.services.secretariat import classify
 from bot.services.staff import AUDIT_TARGET_MAX, OPERATOR, add_staff, remove_staff, set_password
-from bot.web.app import SESSION_COOKIE, create_app
+from bot.text.catalogue import catalogue
 from storage.models import AuditEntry, Meeting, Outbox, Resident, Staff, Submission, WebSession, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import plan_text, rows
@@ -31,7 +31,7 @@ from tests.support.core_chat import CoreChat
 
 PASSWORD = "mat-khau-rat-dai-2026"
 SECRET = "khoa-bi-mat-cua-phien-lam-viec-2026"
-TEMPLATES = Path(__file__).resolve().parents[1] / "bot" / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "bot" / "entrypoints" / "web" / "templates"
 
 NAMES = {"1": "Nguyễn Văn An", "2": "Trần Thị Bình", "3": "Lê Văn Cường", "4": "Phạm Thị Dung", "5": "Hoàng Văn Em"}
 # user, village, topic (a button's start), question, speaks at the meeting

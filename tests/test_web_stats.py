@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.core.conversation import Conversation
-from bot.core.formatting import collation_key
+from bot.conversation.engine import Conversation
+from bot.text.formatting import collation_key
 from tests.support.core_chat import CoreChat
 from tests.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
 

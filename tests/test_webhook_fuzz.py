@@ -15,7 +15,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.channels.inbox import Inbox
 from bot.channels.telegram.runner import TelegramBot, make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.channels.webhook import PATHS, build_app
@@ -25,7 +24,8 @@ from bot.channels.zalo.transport import ZaloTransport
 from bot.channels.zalo_oa.api import OAClient
 from bot.channels.zalo_oa.runner import ZaloOA
 from bot.channels.zalo_oa.transport import ZaloOATransport
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
+from bot.delivery.inbox import Inbox
 from bot.delivery.sender import Sender
 from storage.models import Inbound
 from tests.conftest import rows

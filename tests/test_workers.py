@@ -14,13 +14,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot.channels.inbox import Inbox
 from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.core.conversation import Claim, Conversation
-from bot.delivery.outbox import enqueue
+from bot.conversation.engine import Claim, Conversation
+from bot.delivery.inbox import Inbox
 from bot.delivery.sender import Limits, Sender
 from bot.domain.messages import Event, Kind, Reply
+from bot.services.outbox import enqueue
 from storage.db import Database
 from storage.locks import ChatLocks, elected
 from storage.models import Outbox, utcnow

@@ -11,11 +11,11 @@ import itertools
 import string
 from typing import Callable, TextIO
 
-from bot.channels.respond import respond
-from bot.core.conversation import Conversation, Handled
+from bot.conversation.engine import Conversation, Handled
+from bot.delivery.respond import respond
 from bot.delivery.sender import Sender
 from bot.domain.messages import Button, Event, KeyButton, Kind, Reply, number, split_command, typed_event
-from bot.i18n import Translator
+from bot.text.catalogue import Translator
 from storage.models import Attachment
 
 CHANNEL = "console"

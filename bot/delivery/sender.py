@@ -31,9 +31,9 @@ from typing import AsyncIterator, Protocol
 
 from sqlalchemy import Row, text
 
-from bot.core.choices import offered
-from bot.core.conversation import Claim, Handled
+from bot.conversation.engine import Claim, Handled
 from bot.domain.channels import traits
+from bot.domain.choices import offered
 from bot.domain.messages import Reply
 from storage.db import Database
 from storage.models import Attachment, utcnow
@@ -290,7 +290,7 @@ class Sender:
 
     @asynccontextmanager
     async def replying(self, channel: str, chat_id: str) -> AsyncIterator[None]:
-        """Hold the chat while a reply is made and sent (`bot/channels/respond.py`): no other send to it
+        """Hold the chat while a reply is made and sent (`bot/delivery/respond.py`): no other send to it
         in this process comes between, so what the reply's transaction claimed is still to send."""
         async with self._lock(channel, chat_id):
             yield

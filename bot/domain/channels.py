@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.i18n import Translator
+from bot.text.catalogue import Translator
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-Words = Callable[..., str]  # bot.i18n.Translator, or anything called like it
+Words = Callable[..., str]  # bot.text.catalogue.Translator, or anything called like it
 
 
 def _vietnamese() -> Words:
-    from bot.i18n import Translator  # lazily: the catalogue is a leaf; nothing here needs it until shown
+    from bot.text.catalogue import Translator  # lazily: the catalogue is a leaf; nothing here needs it until shown
 
     return Translator("vi")
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from bot.core.formatting import date as fmt_date
-from bot.core.formatting import local, shorten
-from bot.delivery.outbox import enqueue
-from bot.domain import text as textrules
+from bot.domain import validation as textrules
 from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
 from bot.domain.messages import Button, Reply
-from bot.i18n import Translator
 from bot.services.access import meeting_to_run
+from bot.services.outbox import enqueue
+from bot.text.catalogue import Translator
+from bot.text.formatting import date as fmt_date
+from bot.text.formatting import local, shorten
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
 from storage.uow import UnitOfWork
 

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Container
 
-from bot.core.formatting import meeting_card, when
-from bot.delivery.outbox import enqueue
-from bot.domain import text as textrules
+from bot.domain import validation as textrules
 from bot.domain.channels import translator
 from bot.domain.errors import ServiceError
 from bot.domain.messages import Reply
-from bot.i18n import Translator
 from bot.services.access import Forbidden, meeting_to_run
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from bot.services.filetypes import file_name, sniff
+from bot.services.meetings import card as meeting_card
+from bot.services.outbox import enqueue
+from bot.text.catalogue import Translator
+from bot.text.formatting import when
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
 from storage.uow import UnitOfWork
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from bot.domain import text as textrules
+from bot.domain import validation as textrules
 from bot.domain.errors import Problem, file_problem
 from bot.services.access import Forbidden, may_run_meetings
 from bot.services.notices import Change, tell_change

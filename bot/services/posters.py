@@ -4,7 +4,7 @@ Each page invites that village's residents to the meeting, shows the meeting car
 elderly reader can read from a metre away, says in a few numbered steps how to take part by
 phone, and carries a large QR code of the Telegram deep link `https://t.me/<bot>?start=v<village
 id>` (and, when the commune has one, a second one for Zalo), with the link printed under it.
-Scanning it opens the bot with that village already chosen (bot/core/flows/consent.py).
+Scanning it opens the bot with that village already chosen (bot/conversation/flows/consent.py).
 
 Every text is the catalogue's. The font, Be Vietnam Pro, ships inside a PyPI package
 (fontpkg-be-vietnam-pro) and is embedded in the PDF, so every diacritic prints on any machine;
@@ -23,10 +23,10 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, PathPaintRule, WrapMode
 
-from bot.core.formatting import date, local, time, weekday, when
 from bot.domain.errors import ServiceError
-from bot.domain.text import printable
-from bot.i18n import Translator
+from bot.domain.validation import printable
+from bot.text.catalogue import Translator
+from bot.text.formatting import date, local, time, weekday, when
 from storage.uow import UnitOfWork
 
 FONT = "Be Vietnam Pro"

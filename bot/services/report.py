@@ -16,13 +16,13 @@ from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt
 
-from bot.core.formatting import date as fmt_date
-from bot.core.formatting import local, when
 from bot.domain.errors import ServiceError
-from bot.domain.text import printable
-from bot.i18n import Translator
+from bot.domain.validation import printable
 from bot.services.access import meeting_to_run
 from bot.services.staff import Actor, audit
+from bot.text.catalogue import Translator
+from bot.text.formatting import date as fmt_date
+from bot.text.formatting import local, when
 from storage.models import utcnow
 from storage.repositories import SubmissionRow
 from storage.uow import UnitOfWork
@@ -42,7 +42,7 @@ class Report:
 
 class _Printable(Translator):
     """Every text the report writes is a catalogue text filled with stored values: cleaned here, once,
-    because Word's XML refuses control characters that rows stored before bot/domain/text.py may hold."""
+    because Word's XML refuses control characters that rows stored before bot/domain/validation.py may hold."""
 
     def __call__(self, key: str, **params: object) -> str:
         return printable(super().__call__(key, **params))

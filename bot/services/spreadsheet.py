@@ -28,13 +28,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.core.formatting import parse_day
-from bot.domain.text import first_refused, printable
-from bot.i18n import LANGUAGES, Translator
+from bot.domain.validation import first_refused, printable
 from bot.services.access import run_meeting
 from bot.services.answers import ANSWERED, FORWARDED, RECEIVED, WITHDRAWN, AnswerError, record_answer
 from bot.services.secretariat import Forbidden, visible
 from bot.services.staff import DEPARTMENT, Actor, audit
+from bot.text.catalogue import LANGUAGES, Translator
+from bot.text.formatting import parse_day
 from storage.models import Submission, utcnow
 from storage.repositories import SubmissionRow
 from storage.uow import UnitOfWork

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.core.conversation import Conversation, Handled
+from bot.conversation.engine import Conversation, Handled
 from bot.domain.messages import Button, Event, Kind, Reply
 from storage.uow import UnitOfWork
 

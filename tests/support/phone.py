@@ -9,7 +9,7 @@ from typing import AsyncIterator
 
 from bot.channels.telegram.runner import TelegramBot, make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
 from bot.delivery.sender import Limits, Sender
 from storage.db import Database
 from tests.support.botapi_double import BotAPIDouble, SimUser

@@ -67,7 +67,7 @@ class RunningBot:
 
         def said_running() -> bool:
             assert self.proc is not None and self.proc.returncode is None, self._log_since(since)
-            return " bot.app: running: " in self._log_since(since)
+            return " bot.entrypoints.bootstrap: running: " in self._log_since(since)
 
         await eventually(said_running, timeout=timeout, what="`doithoai run` up")
 

@@ -16,7 +16,6 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from bot.channels.inbox import Inbox
 from bot.channels.webhook import PATHS, build_app
 from bot.channels.zalo.api import ZaloBotAPI
 from bot.channels.zalo.runner import ZaloBot
@@ -24,7 +23,8 @@ from bot.channels.zalo.transport import ZaloTransport
 from bot.channels.zalo_oa.api import OAClient
 from bot.channels.zalo_oa.runner import ZaloOA
 from bot.channels.zalo_oa.transport import ZaloOATransport
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
+from bot.delivery.inbox import Inbox
 from bot.delivery.sender import Limits, Sender
 from storage.db import Database
 from tests.support.zalo_double import OAUser, ZaloBotDouble, ZaloOADouble, ZaloUser

@@ -21,14 +21,14 @@ from aiogram.exceptions import TelegramAPIError, TelegramConflictError, Telegram
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
 
-from bot.channels.inbox import Inbox
 from bot.channels.payload import identifier
-from bot.channels.respond import respond
-from bot.core.conversation import Conversation, Handled
-from bot.core.flows import village_head
+from bot.conversation.engine import Conversation, Handled
+from bot.conversation.flows import village_head
+from bot.delivery.inbox import Inbox
+from bot.delivery.respond import respond
 from bot.delivery.sender import Sender, pause
 from bot.domain.messages import Event
-from bot.i18n import LANGUAGES, Translator
+from bot.text.catalogue import LANGUAGES, Translator
 from storage.uow import UnitOfWork
 
 from .events import CHANNEL, from_callback, from_message

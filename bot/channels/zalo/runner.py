@@ -10,9 +10,9 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from bot.channels.inbox import Inbox
-from bot.channels.respond import respond
-from bot.core.conversation import Conversation
+from bot.conversation.engine import Conversation
+from bot.delivery.inbox import Inbox
+from bot.delivery.respond import respond
 from bot.delivery.sender import Sender, pause
 
 from .api import ZaloAPIError, ZaloBotAPI

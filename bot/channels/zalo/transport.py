@@ -1,4 +1,4 @@
-"""Core replies → Zalo bot calls. Choices are already numbered in the text (bot/delivery/outbox.py)."""
+"""Core replies → Zalo bot calls. Choices are already numbered in the text (bot/services/outbox.py)."""
 
 from __future__ import annotations
 

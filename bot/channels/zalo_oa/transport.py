@@ -1,4 +1,4 @@
-"""Core replies → OA customer-service messages. Choices are numbered in the text (bot/delivery/outbox.py);
+"""Core replies → OA customer-service messages. Choices are numbered in the text (bot/services/outbox.py);
 a short list also gets quick-reply buttons, whose taps come back as the number typed."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import logging
 
 from bot.channels.files import FileLinks
 from bot.channels.zalo.transport import map_link
-from bot.core.choices import offered
 from bot.delivery.sender import DeliveryError
+from bot.domain.choices import offered
 from bot.domain.messages import Reply
 from storage.models import Attachment
 

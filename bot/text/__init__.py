@@ -1,0 +1,1 @@
+"""Shared words worded: the message catalogues (Babel) and how dates, times and names are written."""
