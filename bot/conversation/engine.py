@@ -11,10 +11,11 @@ import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from bot.conversation.context import Context
 from bot.conversation.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
+from bot.domain import callbacks
 from bot.domain.channels import commune_code, kind, traits
 from bot.domain.choices import Choice, pick
 from bot.domain.messages import Event, Kind, Outcome, Reply
@@ -258,12 +259,12 @@ async def _staff_flow(ctx: Context) -> bool:
         ctx.say(ctx.tr("vh.busy"))
         return True
     if event.kind == Kind.BUTTON:
-        data = event.data or ""
-        if data.startswith("vh:"):
-            await village_head.on_button(ctx, data)
+        pressed = callbacks.read(event.data or "")
+        if isinstance(pressed, callbacks.VillageNotice):
+            await village_head.on_button(ctx, pressed)
             return True
-        if data.startswith("f:") and flow == "register":
-            await registration.on_button(ctx, data)
+        if isinstance(pressed, callbacks.Form) and flow == "register":
+            await registration.on_button(ctx, pressed)
             return True
         return False  # a resident's own button (consent, feedback…)
     if flow == "register":
@@ -321,21 +322,25 @@ async def _command(ctx: Context, command: str) -> None:
         await registration.prompt(ctx, ctx.tr("form.continue"))
 
 
+# A resident's buttons and the flow each belongs to; the first two work before consent (or after erasure).
+BUTTONS: dict[type[callbacks.Callback], Callable[[Context, Any], Awaitable[None]]] = {
+    callbacks.Consent: consent.on_button,
+    callbacks.Forget: forget.on_button,
+    callbacks.Form: registration.on_button,
+    callbacks.Withdraw: my_questions.on_button,
+    callbacks.WithdrawYes: my_questions.on_button,
+    callbacks.WithdrawNo: my_questions.on_button,
+    callbacks.Feedback: feedback.on_button,
+}
+BEFORE_CONSENT = (callbacks.Consent, callbacks.Forget)
+
+
 async def _button(ctx: Context, data: str) -> None:
-    prefix = data.split(":", 1)[0]
-    if prefix == "c":
-        await consent.on_button(ctx, data)
-    elif prefix == "x":
-        await forget.on_button(ctx, data)
-    elif ctx.resident is None:
+    pressed = callbacks.read(data)
+    handler = BUTTONS.get(type(pressed))
+    if handler is None or (ctx.resident is None and not isinstance(pressed, BEFORE_CONSENT)):
+        # A button of an old message, of a flow the person is not in, or no button of ours.
         ctx.toast(ctx.tr("button.expired"))
         ctx.retire_buttons()
-    elif prefix == "f":
-        await registration.on_button(ctx, data)
-    elif prefix in ("w", "wy", "wn"):
-        await my_questions.on_button(ctx, data)
-    elif prefix == "fb":
-        await feedback.on_button(ctx, data)
-    else:
-        ctx.toast(ctx.tr("button.expired"))
-        ctx.retire_buttons()
+        return
+    await handler(ctx, pressed)

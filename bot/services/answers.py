@@ -13,9 +13,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from bot.domain import validation as textrules
+from bot.domain.callbacks import Feedback
 from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
 from bot.domain.messages import Button, Reply
+from bot.domain.submissions import Status, after_answer, is_live
 from bot.services.access import meeting_to_run
 from bot.services.outbox import enqueue
 from bot.text.catalogue import Translator
@@ -27,7 +29,6 @@ from storage.uow import UnitOfWork
 if TYPE_CHECKING:
     from bot.services.staff import Actor
 
-ANSWERED, FORWARDED, RECEIVED, WITHDRAWN = "answered", "forwarded", "received", "withdrawn"
 FEEDBACK_YES, FEEDBACK_NO = "satisfied", "unsatisfied"
 
 
@@ -66,7 +67,7 @@ async def record_answer(
     # Read again under a row lock: two staff answering at once must not both write revision N+1,
     # or a correction would count as delivered and never reach the resident.
     await uow.session.refresh(submission, with_for_update=True)
-    if submission.status == WITHDRAWN:
+    if submission.status == Status.WITHDRAWN:
         raise AnswerError("problem.answer.withdrawn", ref=ref)
     text = clean_field(text, "problem.field.answer", ref, lines=True)
     by, forward_to = clean_field(by, "problem.field.by", ref), clean_field(forward_to, "problem.field.forward", ref)
@@ -81,7 +82,7 @@ async def record_answer(
         return submission  # nothing changed: no new revision, nothing re-sent
     submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by = new
     submission.answered_at = now
-    submission.status = FORWARDED if forward_to else ANSWERED
+    submission.status = after_answer(forwarded=bool(forward_to))
     submission.answer_revision += 1
     meeting = await uow.meetings.get(submission.meeting_id)
     assert meeting is not None
@@ -108,17 +109,15 @@ def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, co
     if not feedback:
         return Reply(text=text)
     text += f"\n\n{tr('answer.feedback_ask')}"
-    data = f"fb:{submission.id}:{submission.answer_revision}"
-    return Reply(
-        text=text,
-        buttons=[[Button(tr("answer.satisfied"), data + ":y"), Button(tr("answer.unsatisfied"), data + ":n")]],
-    )
+    assert submission.id is not None
+    yes, no = (Feedback(submission.id, submission.answer_revision, answer).pack() for answer in ("y", "n"))
+    return Reply(text=text, buttons=[[Button(tr("answer.satisfied"), yes), Button(tr("answer.unsatisfied"), no)]])
 
 
 async def _recipient(uow: UnitOfWork, submission: Submission, *, reachable_only: bool = True) -> Resident | None:
     """Who gets this submission's messages: nobody once withdrawn or erased (/xoadulieu); with
     `reachable_only`, nobody while their chat cannot be reached."""
-    if submission.status == WITHDRAWN or submission.resident_id is None:
+    if submission.status == Status.WITHDRAWN or submission.resident_id is None:
         return None
     resident = await uow.residents.get(submission.resident_id)
     if resident is None or (reachable_only and resident.unreachable_at is not None):
@@ -152,7 +151,7 @@ async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Me
     """A paper form's resident has no chat: the answer goes to their village's heads, to read out or hand over."""
     correction = submission.delivered_revision > 0
     submission.delivered_revision = submission.answer_revision
-    if submission.status == WITHDRAWN:
+    if submission.status == Status.WITHDRAWN:
         return False
     commune = await uow.communes.get(meeting.commune_id)
     village = await uow.meetings.village(submission.village_id)
@@ -222,7 +221,7 @@ async def publish_conclusion(
     if summary is not None:
         summary = clean_field(summary, "problem.field.summary", meeting_code, lines=True) or ""
     rows = await uow.submissions.for_meeting(meeting.id)
-    live = [s for s in rows if s.status != WITHDRAWN]
+    live = [s for s in rows if is_live(s.status)]
     unanswered = [s.ref for s in live if s.answer_revision == 0]
     if unanswered and not allow_unanswered:
         raise Unanswered(unanswered)
@@ -251,7 +250,7 @@ async def publish_conclusion(
                 chat_id=resident.chat_id, reply=Reply(text=tr("answer.pending", ref=submission.ref, question=shorten(submission.question, 200))),
                 kind="answer", meeting_id=meeting.id,
             )
-    report.summaries_queued = await _send_conclusion(uow, meeting, commune, [s for s in rows if s.status != WITHDRAWN])
+    report.summaries_queued = await _send_conclusion(uow, meeting, commune, [s for s in rows if is_live(s.status)])
     await audit(uow, actor, "meeting.publish", f"meeting {meeting.code}",
                 after={"answers_queued": report.answers_queued, "summaries_queued": report.summaries_queued,
                        "still_pending": report.still_pending, "again": report.already_published,
@@ -302,7 +301,7 @@ async def to_hand_over(uow: UnitOfWork, village_id: int) -> list[HandOver]:
     at all) and residents who blocked the bot or are outside the Zalo OA's window. The answer still
     goes out by message the next time such a resident writes; until then the head can bring it."""
     released = [s for s in await uow.submissions.for_village(village_id)
-                if s.status != WITHDRAWN and s.answer_revision and s.delivered_revision]
+                if is_live(s.status) and s.answer_revision and s.delivered_revision]
     stuck = await uow.outbox.answers_not_delivered([s.ref for s in released])
     out = []
     for s in released:
@@ -326,7 +325,7 @@ class PublicationPreview:
 async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime) -> PublicationPreview:
     """What publishing would do, for the confirmation staff see before they publish."""
     meeting = await meeting_to_run(uow, actor, meeting_code, AnswerError)
-    live = [s for s in await uow.submissions.for_meeting(meeting.id) if s.status != WITHDRAWN]
+    live = [s for s in await uow.submissions.for_meeting(meeting.id) if is_live(s.status)]
     people: set[str] = set()
     for s in live:
         if s.channel == "paper":

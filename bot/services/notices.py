@@ -18,6 +18,7 @@ from bot.domain import validation as textrules
 from bot.domain.channels import translator
 from bot.domain.errors import ServiceError
 from bot.domain.messages import Reply
+from bot.domain.submissions import is_live
 from bot.services.access import Forbidden, meeting_to_run
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from bot.services.filetypes import file_name, sniff
@@ -58,7 +59,7 @@ def _reachable(resident: Resident) -> bool:
 async def registrants(uow: UnitOfWork, meeting: Meeting) -> list[Resident]:
     """Everyone with a live (not withdrawn) submission for the meeting, once each."""
     assert meeting.id is not None
-    ids = {s.resident_id for s in await uow.submissions.for_meeting(meeting.id) if s.status != "withdrawn" and s.resident_id}
+    ids = {s.resident_id for s in await uow.submissions.for_meeting(meeting.id) if is_live(s.status) and s.resident_id}
     return [r for r in await uow.residents.by_ids(sorted(ids)) if _reachable(r)]  # type: ignore[arg-type]
 
 
@@ -187,7 +188,7 @@ async def _eve_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> 
     assert meeting.id is not None
     refs: dict[int, list[str]] = {}
     for s in await uow.submissions.for_meeting(meeting.id):
-        if s.status != "withdrawn" and s.resident_id:
+        if is_live(s.status) and s.resident_id:
             refs.setdefault(s.resident_id, []).append(s.ref)
     queued = 0
     for resident in await registrants(uow, meeting):

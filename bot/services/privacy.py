@@ -1,4 +1,4 @@
-"""Keeping the consent text's promise: personal data goes at most 12 months after the meeting.
+"""Keeping the consent text's promise: erasure on request (/xoadulieu), and personal data gone at most 12 months after the meeting.
 
 Submissions of meetings that ended longer ago lose their name and phone (the question stays,
 anonymised, for the record); residents with nothing left to receive are deleted; delivered
@@ -10,11 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from storage.models import Resident
 from storage.uow import UnitOfWork
 
 RETENTION = timedelta(days=365)
 DELIVERED_MESSAGES_KEPT = timedelta(days=30)
 PROCESSED_UPDATES_KEPT = timedelta(days=7)
+
+
+async def forget(uow: UnitOfWork, resident: Resident) -> int:
+    """/xoadulieu: the resident's name, phone and chat identity go now; their questions stay on the
+    meeting's record, anonymised. Returns how many questions were anonymised."""
+    assert resident.id is not None
+    count = await uow.submissions.anonymise_for(resident.id)
+    # Queued messages carry the resident's name and questions: they go too.
+    await uow.outbox.forget_chat(resident.channel, resident.chat_id)
+    # The last list the chat was shown (Zalo) can hold their name ("Dùng tên …").
+    await uow.choices.forget(resident.channel, resident.chat_id)
+    await uow.residents.delete(resident)
+    return count
 
 
 @dataclass

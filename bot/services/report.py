@@ -17,6 +17,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt
 
 from bot.domain.errors import ServiceError
+from bot.domain.submissions import is_live
 from bot.domain.validation import printable
 from bot.services.access import meeting_to_run
 from bot.services.staff import Actor, audit
@@ -68,7 +69,7 @@ async def build_report(
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
     tr = _Printable(lang)
-    rows = [r for r in await uow.submissions.listing(meeting.code) if r.submission.status != "withdrawn"]
+    rows = [r for r in await uow.submissions.listing(meeting.code) if is_live(r.submission.status)]
 
     doc = Document()
     section = doc.sections[0]

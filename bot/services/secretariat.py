@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from rapidfuzz import fuzz
 
+from bot.domain.submissions import is_live
 from bot.services.access import Forbidden, submission_in_reach
 from bot.services.answers import AnswerError, clean_field, no_such_code, record_answer
 from bot.services.staff import Actor, audit
@@ -97,7 +98,7 @@ async def answer(
     await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
     await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
     for duplicate in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
-        if duplicate.status != "withdrawn":
+        if is_live(duplicate.status):
             await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
     return submission
 
@@ -123,7 +124,7 @@ async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: 
     for child in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
         child.duplicate_of_id = original.id
     await audit(uow, actor, "submission.duplicate", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
-    if original.answer_revision and submission.status != "withdrawn":
+    if original.answer_revision and is_live(submission.status):
         await record_answer(uow, submission.ref, text=original.answer, by=original.answered_by, forward_to=original.forwarded_to,
                             expected_by=original.expected_by, now=now)
     return submission
@@ -140,7 +141,7 @@ async def similar(uow: UnitOfWork, submission: Submission, limit: int = 5) -> li
     """Other questions of the same meeting that probably ask the same thing, best first."""
     found = []
     for other in await uow.submissions.for_meeting(submission.meeting_id):
-        if other.id == submission.id or other.status == "withdrawn":
+        if other.id == submission.id or not is_live(other.status):
             continue
         score = int(fuzz.token_set_ratio(submission.question.lower(), other.question.lower()))
         if score >= SIMILAR_AT:

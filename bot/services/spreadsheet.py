@@ -28,9 +28,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.domain.submissions import Status
 from bot.domain.validation import first_refused, printable
 from bot.services.access import run_meeting
-from bot.services.answers import ANSWERED, FORWARDED, RECEIVED, WITHDRAWN, AnswerError, record_answer
+from bot.services.answers import AnswerError, record_answer
 from bot.services.secretariat import Forbidden, visible
 from bot.services.staff import DEPARTMENT, Actor, audit
 from bot.text.catalogue import LANGUAGES, Translator
@@ -82,10 +83,10 @@ _REQUIRED_FOR_IMPORT = ("ref", *_ANSWER_KEYS)
 
 # Status → its label's catalogue key; a status without one is shown as stored.
 STATUS_LABELS = {
-    RECEIVED: "sheet.status.received",
-    ANSWERED: "sheet.status.answered",
-    FORWARDED: "sheet.status.forwarded",
-    WITHDRAWN: "sheet.status.withdrawn",
+    Status.RECEIVED: "sheet.status.received",
+    Status.ANSWERED: "sheet.status.answered",
+    Status.FORWARDED: "sheet.status.forwarded",
+    Status.WITHDRAWN: "sheet.status.withdrawn",
 }
 SPEAK, WRITTEN = "sheet.mode.speak", "sheet.mode.written"
 DATE_FORMAT = "dd/mm/yyyy"
@@ -293,7 +294,7 @@ async def _check(
     for key, value in (("answered_by", by), ("forwarded_to", forward_to)):
         if value is not None and len(value) > _MAX_NAME:
             found.append(tr("sheet.error.too_long", column=_BY_KEY[key].header(tr), max=_MAX_NAME))
-    if submission is not None and submission.status == WITHDRAWN:
+    if submission is not None and submission.status == Status.WITHDRAWN:
         stored = (submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by)
         # The export carries a withdrawn question's earlier answer, if it had one: handing it back is no change.
         if (text, by, forward_to, expected_by) == stored:
@@ -313,7 +314,7 @@ async def _apply(uow: UnitOfWork, row: _Row, now: datetime, report: ImportReport
         raise SpreadsheetError([tr("sheet.error.row", row=row.number, problem=e.text(tr))]) from e
     if submission.answer_revision == before:
         report.unchanged += 1
-    elif submission.status == FORWARDED:
+    elif submission.status == Status.FORWARDED:
         report.forwarded += 1
     else:
         report.answered += 1

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from bot.conversation.context import Context
 from bot.conversation.flows import registration
+from bot.domain.callbacks import Consent
 from bot.domain.choices import Choice
 from bot.domain.messages import Button, number
 from bot.services.meetings import card as meeting_card
 from storage.models import Resident
-
-ACCEPT = "c:y"
-DECLINE = "c:n"
 
 
 async def village_from_payload(ctx: Context, payload: str) -> int | None:
@@ -43,8 +41,8 @@ async def greet(ctx: Context, payload: str = "") -> None:
 
 
 def _buttons(ctx: Context, village_id: int | None = None) -> list[Button]:
-    accept = ACCEPT + (f":v{village_id}" if village_id else "")
-    return [Button(ctx.tr("consent.accept"), accept), Button(ctx.tr("consent.decline"), DECLINE)]
+    accept = Consent("y", f"v{village_id}" if village_id else "")
+    return [Button(ctx.tr("consent.accept"), accept.pack()), Button(ctx.tr("consent.decline"), Consent("n").pack())]
 
 
 def choices(ctx: Context) -> list[Choice]:
@@ -57,13 +55,13 @@ async def ask(ctx: Context, village_id: int | None = None) -> None:
     ctx.say(ctx.tr("consent.text"), buttons=[_buttons(ctx, village_id)])
 
 
-async def on_button(ctx: Context, data: str) -> None:
+async def on_button(ctx: Context, pressed: Consent) -> None:
     if ctx.resident is not None:
         ctx.toast(ctx.tr("consent.already"))
         ctx.retire_buttons()
         return
     ctx.retire_buttons()
-    if data == DECLINE:
+    if pressed.answer == "n":
         ctx.say(ctx.tr("consent.declined"))
         return
     event = ctx.event
@@ -82,7 +80,7 @@ async def on_button(ctx: Context, data: str) -> None:
     ctx.toast(ctx.tr("consent.thanks_toast"))
     # Consent given from a poster's link goes straight on to the form, that village chosen
     # (if the plan still invites it): the thanks then says so, rather than pointing to the menu.
-    village = await village_from_payload(ctx, data.split(":", 2)[2]) if data.count(":") == 2 else None
+    village = await village_from_payload(ctx, pressed.start) if pressed.start else None
     if village is None:
         ctx.say(ctx.tr("consent.thanks"), keyboard=ctx.menu())
         return

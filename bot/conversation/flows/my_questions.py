@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from bot.conversation.context import Context
-from bot.domain.messages import Button, number
+from bot.domain.callbacks import Withdraw, WithdrawNo, WithdrawYes
+from bot.domain.messages import Button
+from bot.domain.submissions import Withdrawal
+from bot.services import submissions
 from bot.text.formatting import shorten
-from storage.models import Submission
-
-WITHDRAWABLE = ("received",)
-
-
-async def _can_withdraw(ctx: Context, submission: Submission) -> bool:
-    if submission.status not in WITHDRAWABLE:
-        return False
-    meeting = await ctx.uow.meetings.get(submission.meeting_id)
-    return meeting is not None and ctx.now <= meeting.registration_closes_at
 
 
 async def show(ctx: Context) -> None:
@@ -30,47 +23,39 @@ async def show(ctx: Context) -> None:
         lines.append(
             ctx.tr("my.item", ref=s.ref, topic=row.topic, status=ctx.tr(f"status.{s.status}"), question=shorten(s.question, 80))
         )
-        if await _can_withdraw(ctx, s):
-            buttons.append([Button(ctx.tr("my.withdraw", ref=s.ref), f"w:{s.id}")])
+        if s.id is not None and await submissions.may_withdraw(ctx.uow, s, ctx.now) == Withdrawal.ALLOWED:
+            buttons.append([Button(ctx.tr("my.withdraw", ref=s.ref), Withdraw(s.id).pack())])
     if buttons:
         lines.append(ctx.tr("my.withdraw_hint"))
     ctx.say("\n\n".join(lines), buttons=buttons)
 
 
-async def _own(ctx: Context, raw_id: str) -> Submission | None:
-    submission_id = number(raw_id)
-    if ctx.resident is None or submission_id is None:
-        return None
-    submission = await ctx.uow.submissions.get(submission_id)
-    return submission if submission is not None and submission.resident_id == ctx.resident.id else None
-
-
-async def on_button(ctx: Context, data: str) -> None:
-    action, _, raw_id = data.partition(":")
-    submission = await _own(ctx, raw_id)
+async def on_button(ctx: Context, pressed: Withdraw | WithdrawYes | WithdrawNo) -> None:
+    submission = await submissions.own(ctx.uow, ctx.resident, pressed.submission_id)
     if submission is None:
         ctx.toast(ctx.tr("button.expired"))
         ctx.retire_buttons()
         return
-    if action == "wn":
+    if isinstance(pressed, WithdrawNo):
         ctx.retire_buttons()
         ctx.toast(ctx.tr("my.kept", ref=submission.ref))
         ctx.say(ctx.tr("my.kept", ref=submission.ref))
         return
-    if not await _can_withdraw(ctx, submission):
+    verdict = await submissions.may_withdraw(ctx.uow, submission, ctx.now)
+    if verdict != Withdrawal.ALLOWED:
         ctx.retire_buttons()
-        key = "my.already_withdrawn" if submission.status == "withdrawn" else "my.cannot_withdraw"
+        key = "my.already_withdrawn" if verdict == Withdrawal.ALREADY else "my.cannot_withdraw"
         ctx.toast(ctx.tr(key, ref=submission.ref))
         ctx.say(ctx.tr(key, ref=submission.ref))
         return
-    if action == "w":
+    if isinstance(pressed, Withdraw):
         ctx.say(
             ctx.tr("my.confirm_withdraw", ref=submission.ref, question=shorten(submission.question, 200)),
-            buttons=[[Button(ctx.tr("my.confirm_yes"), f"wy:{submission.id}"), Button(ctx.tr("my.confirm_no"), f"wn:{submission.id}")]],
+            buttons=[[Button(ctx.tr("my.confirm_yes"), WithdrawYes(pressed.submission_id).pack()),
+                      Button(ctx.tr("my.confirm_no"), WithdrawNo(pressed.submission_id).pack())]],
         )
         return
     ctx.retire_buttons()
-    submission.status = "withdrawn"
-    submission.withdrawn_at = ctx.now
+    await submissions.withdraw(ctx.uow, submission, ctx.now)
     ctx.toast(ctx.tr("my.withdrawn", ref=submission.ref))
     ctx.say(ctx.tr("my.withdrawn", ref=submission.ref), keyboard=ctx.menu())

@@ -14,12 +14,14 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from bot.conversation.context import Context
 from bot.domain import validation as textrules
+from bot.domain.callbacks import Form
 from bot.domain.channels import kind
 from bot.domain.messages import Button, KeyButton, Kind, number
+from bot.services import submissions
 from bot.services.access import may_act_in_village
-from bot.services.staff import actor_for, audit
+from bot.services.staff import actor_for
+from bot.services.submissions import Registration
 from bot.text.formatting import fold, shorten, when
-from storage.models import Submission
 
 NAME_MIN, NAME_MAX = 2, 100
 QUESTION_MIN, QUESTION_MAX = 10, 3000
@@ -39,7 +41,7 @@ def _token() -> str:
 
 
 def _data(state: dict[str, Any], action: str, value: str | int = "") -> str:
-    return f"f:{state['tok']}:{action}" + (f":{value}" if value != "" else "")
+    return Form(state["tok"], action, str(value)).pack()
 
 
 # --- entering and leaving the form -------------------------------------------------------
@@ -367,15 +369,13 @@ async def _typed_choice(ctx: Context, text: str) -> bool:
     return True
 
 
-async def on_button(ctx: Context, data: str) -> None:
-    parts = data.split(":")
-    state = ctx.state
-    if len(parts) < 3 or not ctx.in_form or parts[1] != state.get("tok"):
+async def on_button(ctx: Context, pressed: Form) -> None:
+    if not ctx.in_form or pressed.token != ctx.state.get("tok"):
         ctx.toast(ctx.tr("button.expired"))
         ctx.retire_buttons()
         return
     ctx.retire_buttons()
-    await _act(ctx, parts[2], parts[3] if len(parts) > 3 else "")
+    await _act(ctx, pressed.action, pressed.value)
 
 
 async def _act(ctx: Context, action: str, value: str) -> None:
@@ -448,39 +448,19 @@ async def _submit(ctx: Context) -> None:
         ctx.set_state(state)
         await prompt(ctx, tr("form.choice_gone"))
         return
-    number = await uow.communes.next_ref_number(commune.id)
-    ref = f"{commune.code}-{number:04d}"
-    uow.submissions.add(
-        Submission(
-            ref=ref,
-            meeting_id=meeting.id,  # type: ignore[arg-type]
-            resident_id=None if ctx.paper else ctx.resident.id,  # type: ignore[union-attr]
-            name=draft["name"],
-            phone=draft.get("phone"),
-            village_id=draft["village_id"],
-            topic_id=draft["topic_id"],
-            question=draft["question"],
-            wants_to_speak=bool(draft["speak"]),
-            status="received",
-            # The platform the person used (their resident row names the very bot, for the answer).
-            channel="paper" if ctx.paper else kind(ctx.event.channel),
-            entered_by_staff_id=ctx.staff.id if ctx.paper and ctx.staff else None,
-            created_at=ctx.now,
-        )
+    form = Registration(
+        name=draft["name"], village_id=draft["village_id"], topic_id=draft["topic_id"], question=draft["question"],
+        wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"),
     )
-    if ctx.paper:
-        assert ctx.staff is not None
+    entered_by = await actor_for(uow, ctx.staff) if ctx.paper and ctx.staff else None
+    submission = await submissions.register(uow, meeting, commune, form, platform=kind(ctx.event.channel),
+                                            resident=None if entered_by else ctx.resident, entered_by=entered_by, now=ctx.now)
+    ref = submission.ref
+    if entered_by is not None:
         ctx.set_state({})
         ctx.toast(tr("receipt.toast", ref=ref))
         ctx.say(tr("paper.receipt", ref=ref, name=draft["name"]), keyboard=ctx.menu())
-        await audit(ctx.uow, await actor_for(ctx.uow, ctx.staff), "submission.paper", f"submission {ref}",
-                    after={"village_id": draft["village_id"], "topic_id": draft["topic_id"]}, now=ctx.now)
         return
-    # Remembered for the next form; the phone only when the resident gave one.
-    ctx.resident.name = draft["name"]
-    ctx.resident.village_id = draft["village_id"]  # whose village notices they get
-    if draft.get("phone"):
-        ctx.resident.phone = draft["phone"]
     ctx.set_state({})
     ctx.toast(tr("receipt.toast", ref=ref))
     key = "receipt.text_speak" if draft["speak"] else "receipt.text_written"

@@ -12,6 +12,7 @@ import secrets
 from bot.conversation.context import Context
 from bot.conversation.flows import registration
 from bot.domain import validation as textrules
+from bot.domain.callbacks import VillageNotice
 from bot.domain.messages import Button, FileUnavailable, Kind, number
 from bot.services.access import may_act_in_village
 from bot.services.answers import to_hand_over
@@ -67,7 +68,7 @@ async def command(ctx: Context, command: str) -> bool:
             ctx.say(ctx.tr("vh.ask_notice", village=villages[0].name, max=NOTICE_MAX, file_max=_size(ctx, NOTICE_FILE_MAX)))
         else:
             ctx.set_state({"flow": "notice", "step": "village", "tok": tok})
-            ctx.say(ctx.tr("vh.pick_village"), buttons=[[Button(v.name, f"vh:{tok}:v:{v.id}")] for v in villages])
+            ctx.say(ctx.tr("vh.pick_village"), buttons=[[Button(v.name, VillageNotice(tok, "v", str(v.id)).pack())] for v in villages])
     elif command == "handover":
         await _handover(ctx, actor)
     else:
@@ -200,21 +201,20 @@ async def _preview(ctx: Context, state: dict, text: str) -> None:
         preview = ctx.tr("vh.preview", village=village.name, count=count, text=text)
     ctx.say(
         preview,
-        buttons=[[Button(ctx.tr("review.send"), f"vh:{tok}:send:"), Button(ctx.tr("review.cancel"), f"vh:{tok}:cancel:")]],
+        buttons=[[Button(ctx.tr("review.send"), VillageNotice(tok, "send").pack()), Button(ctx.tr("review.cancel"), VillageNotice(tok, "cancel").pack())]],
     )
 
 
-async def on_button(ctx: Context, data: str) -> None:
-    parts = data.split(":")
+async def on_button(ctx: Context, pressed: VillageNotice) -> None:
     state = ctx.state
     actor = await _actor(ctx)
-    if actor is None or len(parts) != 4 or state.get("flow") != "notice" or parts[1] != state.get("tok"):
+    if actor is None or state.get("flow") != "notice" or pressed.token != state.get("tok"):
         ctx.toast(ctx.tr("button.expired"))
         ctx.retire_buttons()
         return
     ctx.retire_buttons()
-    action, value = parts[2], parts[3]
-    village_id = number(value)
+    action = pressed.action
+    village_id = number(pressed.value)
     if action == "v" and state.get("step") == "village" and village_id is not None:
         village = await ctx.uow.meetings.village(village_id)
         if village is not None and may_act_in_village(actor, village):

@@ -1,0 +1,82 @@
+"""A resident's submission: registered (by the resident, or from a paper form by a village head) and withdrawn.
+
+The rules are the domain's (bot/domain/submissions.py); here they meet the database. The conversation
+calls these inside the update's own transaction, so the submission, the resident's state and the
+receipt message commit together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.submissions import PAPER, Status, Withdrawal, receipt_code, withdrawal
+from bot.services.staff import Actor, audit
+from storage.models import Commune, Meeting, Resident, Submission
+from storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the form collected, already checked by the form's own steps."""
+
+    name: str
+    village_id: int
+    topic_id: int
+    question: str
+    wants_to_speak: bool
+    phone: str | None = None
+
+
+async def register(
+    uow: UnitOfWork, meeting: Meeting, commune: Commune, form: Registration, *, platform: str, resident: Resident | None = None,
+    entered_by: Actor | None = None, now: datetime,
+) -> Submission:
+    """Store the submission under the commune's next receipt code. `entered_by`: the village head who
+    typed in a paper form (no resident: the person has no chat); audited as such."""
+    assert commune.id is not None and meeting.id is not None and (resident is not None) != (entered_by is not None)
+    ref = receipt_code(commune.code, await uow.communes.next_ref_number(commune.id))
+    submission = uow.submissions.add(
+        Submission(
+            ref=ref, meeting_id=meeting.id, resident_id=resident.id if resident else None, name=form.name, phone=form.phone,
+            village_id=form.village_id, topic_id=form.topic_id, question=form.question, wants_to_speak=form.wants_to_speak,
+            status=Status.RECEIVED,
+            # The platform the person used (their resident row names the very bot, for the answer).
+            channel=PAPER if entered_by else platform,
+            entered_by_staff_id=entered_by.staff.id if entered_by and entered_by.staff else None,
+            created_at=now,
+        )
+    )
+    if entered_by is not None:
+        await audit(uow, entered_by, "submission.paper", f"submission {ref}",
+                    after={"village_id": form.village_id, "topic_id": form.topic_id}, now=now)
+    else:
+        assert resident is not None
+        # Remembered for the next form; the phone only when the resident gave one.
+        resident.name = form.name
+        resident.village_id = form.village_id  # whose village notices they get
+        if form.phone:
+            resident.phone = form.phone
+    return submission
+
+
+async def own(uow: UnitOfWork, resident: Resident | None, submission_id: int) -> Submission | None:
+    """The resident's own submission; another's is no different from one that does not exist."""
+    if resident is None:
+        return None
+    submission = await uow.submissions.get(submission_id)
+    return submission if submission is not None and submission.resident_id == resident.id else None
+
+
+async def may_withdraw(uow: UnitOfWork, submission: Submission, now: datetime) -> Withdrawal:
+    meeting = await uow.meetings.get(submission.meeting_id)
+    return withdrawal(submission.status, registration_open=meeting is not None and now <= meeting.registration_closes_at)
+
+
+async def withdraw(uow: UnitOfWork, submission: Submission, now: datetime) -> Withdrawal:
+    """Take the question back if the rules allow it now; says what happened."""
+    verdict = await may_withdraw(uow, submission, now)
+    if verdict == Withdrawal.ALLOWED:
+        submission.status = Status.WITHDRAWN
+        submission.withdrawn_at = now
+    return verdict
