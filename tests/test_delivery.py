@@ -38,9 +38,9 @@ async def queue(db, users: list[SimUser], text: str = "Thông báo của xã.", 
 
 async def statuses(db) -> dict[str, int]:
     async with UnitOfWork(db, readonly=True) as uow:
-        counts = await uow.outbox.counts()
+        counts = await uow.outbox.counts_by_origin()
     out: dict[str, int] = {}
-    for _, _, status, count in counts:
+    for _, _, _, _, status, count in counts:
         out[status] = out.get(status, 0) + count
     return out
 

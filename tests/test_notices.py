@@ -115,7 +115,7 @@ async def test_a_notice_missed_while_down_goes_out_on_return_unless_its_moment_p
     fired = await schedule(db, clock).tick()
     assert (("GP-2026", NOTICE, 1) in fired) and (("GP-2026", EVE, 1) in fired)
     async with UnitOfWork(db, readonly=True) as uow:
-        runs = {r.kind: r.recipients for r in await uow.notices.all()}
+        runs = {r.kind: r.recipients for r in (await uow.session.exec(select(NoticeRun))).all()}
     assert runs[DEADLINE] == -1  # the deadline had passed: its reminder was skipped, not sent late
     reminders = [r for _, r in await queued(db, "reminder") if r.text]
     assert reminders and all("ngày mai" in r.text for r in reminders)
