@@ -7,20 +7,16 @@ from types import TracebackType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
-from storage.repositories import (
-    ChoiceRepository,
-    CommuneRepository,
-    InboxRepository,
-    MeetingRepository,
-    NoticeLog,
-    OutboxRepository,
-    ResidentRepository,
-    SessionRepository,
-    StaffRepository,
-    SubmissionRepository,
-    TokenRepository,
-    UpdateLog,
-)
+from storage.repositories.choices import ChoiceRepository
+from storage.repositories.communes import CommuneRepository
+from storage.repositories.inbox import InboxRepository, UpdateLog
+from storage.repositories.meetings import MeetingRepository
+from storage.repositories.notices import NoticeLog
+from storage.repositories.outbox import OutboxRepository
+from storage.repositories.residents import ResidentRepository
+from storage.repositories.staff import SessionRepository, StaffRepository
+from storage.repositories.submissions import SubmissionRepository
+from storage.repositories.tokens import TokenRepository
 
 
 class UnitOfWork:

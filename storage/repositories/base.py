@@ -1,0 +1,59 @@
+"""What every repository shares: the session it is bound to, statements built once per dialect, and the
+dialect's INSERT that ignores a conflict. Portable SQL: SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def insert_ignoring(dialect: str, table: Any) -> Any:
+    """The dialect's INSERT, which can be told to ignore a conflict (`.on_conflict_do_nothing()`)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def insert_ignoring_conflict(session: AsyncSession, table: Any, values: dict) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING, in the dialect at hand."""
+    return insert_ignoring(dialect_of(session), table).values(**values).on_conflict_do_nothing()
+
+
+class Prepared:
+    """A statement run on every update or message, built once per dialect with bound parameters:
+    SQLAlchemy then neither rebuilds it nor works out its cache key again on each call."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self.build = build
+        self.by_dialect: dict[str, Any] = {}
+
+    def __call__(self, session: AsyncSession) -> Any:
+        dialect = dialect_of(session)
+        stmt = self.by_dialect.get(dialect)
+        if stmt is None:
+            stmt = self.by_dialect[dialect] = self.build(dialect)
+        return stmt
+
+
+async def grouped(session: AsyncSession, model: Any, owner: str, owner_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The rows of `model` (villages, topics: they have a position) of each owner, in their order, in one query."""
+    out: dict[int, list[Any]] = {oid: [] for oid in owner_ids}
+    if owner_ids:
+        stmt = select(model).where(col(getattr(model, owner)).in_(list(owner_ids))).order_by(col(model.position), col(model.id))
+        for row in (await session.exec(stmt)).all():
+            out[getattr(row, owner)].append(row)
+    return out
+
+
+class Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, obj: Any) -> Any:
+        self.session.add(obj)
+        return obj

@@ -1,0 +1,56 @@
+"""What comes in: webhook deliveries waiting to be handled, and the updates already handled (redeliveries are dropped)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+
+from storage.models import Inbound, ProcessedUpdate, utcnow
+from storage.repositories.base import Prepared, Repository, insert_ignoring, insert_ignoring_conflict
+
+
+class InboxRepository(Repository):
+    """Webhook deliveries waiting to be handled, in arrival order per chat."""
+
+    async def add(self, channel: str, update_key: str, chat_id: str, payload: dict, now: datetime) -> bool:
+        """Store a delivery once; False when the platform had delivered it already."""
+        values = {"channel": channel, "update_key": update_key, "chat_id": chat_id, "payload": payload, "received_at": now, "attempts": 0}
+        return (await self.session.exec(insert_ignoring_conflict(self.session, Inbound, values))).rowcount == 1  # type: ignore[call-overload]
+
+    async def chats(self, limit: int | None = 500) -> list[tuple[str, str]]:
+        stmt = select(Inbound.channel, Inbound.chat_id).group_by(Inbound.channel, Inbound.chat_id).order_by(func.min(Inbound.id)).limit(limit)
+        return [(c, chat) for c, chat in (await self.session.exec(stmt)).all()]
+
+    async def for_chat(self, channel: str, chat_id: str, limit: int | None = None) -> Sequence[Inbound]:
+        stmt = select(Inbound).where(Inbound.channel == channel, Inbound.chat_id == chat_id).order_by(col(Inbound.id)).limit(limit)
+        return (await self.session.exec(stmt)).all()
+
+    async def get(self, inbound_id: int) -> Inbound | None:
+        return await self.session.get(Inbound, inbound_id)
+
+    async def done(self, inbound_id: int) -> None:
+        await self.session.exec(delete(Inbound).where(col(Inbound.id) == inbound_id))  # type: ignore[call-overload]
+
+
+class UpdateLog(Repository):
+    """The updates already handled, so that a platform's redelivery is not handled twice."""
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        """Platforms redeliver within a day; older records only take space."""
+        stmt = delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def seen(self, channel: str, update_id: str) -> bool:
+        stmt = select(ProcessedUpdate).where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id)
+        return (await self.session.exec(stmt)).first() is not None
+
+    _RECORD = Prepared(lambda dialect: insert_ignoring(dialect, ProcessedUpdate.__table__).on_conflict_do_nothing())  # type: ignore[attr-defined]
+
+    async def first_time(self, channel: str, update_id: str) -> bool:
+        """Record the update; False when it was already processed (a redelivery)."""
+        values = {"channel": channel, "update_id": update_id, "processed_at": utcnow()}
+        return (await self.session.exec(self._RECORD(self.session), params=values)).rowcount == 1  # type: ignore[call-overload]
+

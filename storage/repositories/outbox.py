@@ -1,0 +1,242 @@
+"""The outbox: messages waiting to go, the claims that keep one worker on a chat, and what was delivered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import Row, String, bindparam, delete, func, or_, update
+from sqlalchemy import select as core_select
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from storage.models import Meeting, Outbox, UTCDateTime, utcnow
+from storage.repositories.base import Prepared, Repository, insert_ignoring
+
+# Built once: making an alias costs more than the query it is used in, once per message sent.
+_FIRST_OUTBOX = aliased(Outbox)
+# The sending path runs once per message: plain Core statements on the table, which skip the ORM's
+# per-statement work (entity loading, keeping the session in step with a bulk UPDATE).
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_FIRST = _OUTBOX.alias("first")
+# A message that leaves "pending" (or comes back to it) is nobody's: claims are about what is still to send.
+UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+
+
+def _head_id() -> Any:
+    """The id of the chat's (:b_channel, :b_chat_id) oldest pending message: the only one that may go next.
+    (Parameters named like a column are kept for that column's value in an UPDATE: hence "b_".)"""
+    first = _FIRST
+    return (
+        core_select(func.min(first.c.id))
+        .where(first.c.channel == bindparam("b_channel"), first.c.chat_id == bindparam("b_chat_id"), first.c.status == "pending")
+        .scalar_subquery()
+    )
+
+
+_WORKER, _UNTIL = bindparam("worker", type_=String()), bindparam("until", type_=UTCDateTime())
+_CLAIM = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == _head_id(),
+        _OUTBOX.c.status == "pending",
+        or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < bindparam("now", type_=UTCDateTime()), _OUTBOX.c.claimed_by == _WORKER),
+    )
+    .values(claimed_by=_WORKER, claimed_until=_UNTIL)
+    .returning(*_OUTBOX.c)
+)
+_PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _head_id()).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_OUTBOX.c)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(status="sent", attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("now", type_=UTCDateTime()), last_error=None, **UNCLAIMED)
+)
+_DELETE = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+_ENQUEUE = Prepared(lambda dialect: insert_ignoring(dialect, _OUTBOX).on_conflict_do_nothing().returning(_OUTBOX.c.id))
+
+
+class OutboxRepository(Repository):
+    async def enqueue(
+        self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False,
+        kind: str = "reply", meeting_id: int | None = None, priority: int = 0, status: str = "pending",
+    ) -> int | None:
+        """Queue a message once per key; returns its id, or None when the key was already queued."""
+        values = {
+            "key": key, "channel": channel, "chat_id": chat_id, "payload": payload, "status": status,
+            "transient": transient, "kind": kind, "meeting_id": meeting_id, "priority": priority,
+            "attempts": 0, "created_at": utcnow(),
+        }
+        return (await self.session.exec(_ENQUEUE(self.session), params=values)).scalar_one_or_none()  # type: ignore[call-overload]
+
+    async def pending_for_chat(self, channel: str, chat_id: str) -> Sequence[Outbox]:
+        stmt = (
+            select(Outbox)
+            .where(Outbox.channel == channel, Outbox.chat_id == chat_id, Outbox.status == "pending")
+            .order_by(col(Outbox.id))
+        )
+        return (await self.session.exec(stmt)).all()
+
+    @staticmethod
+    def _head(channel: Any, chat_id: Any) -> Any:
+        """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat)."""
+        first = _FIRST_OUTBOX
+        return (
+            select(func.min(first.id))
+            .where(first.channel == channel, first.chat_id == chat_id, first.status == "pending")
+            .scalar_subquery()
+        )
+
+    async def claim_due(self, channel: str, now: datetime, limit: int, worker: str, until: datetime) -> list[str]:
+        """Claim for `worker` the chats whose next message may go now and that no worker serves.
+
+        Workers scanning at the same moment skip each other's candidate rows (FOR UPDATE SKIP LOCKED,
+        on PostgreSQL) rather than queue behind them, and the claim (on the chat's oldest pending
+        message) keeps every other worker off that chat until it is released or lapses.
+        """
+        stmt = (
+            select(Outbox.id, Outbox.chat_id)
+            .where(
+                Outbox.channel == channel,
+                Outbox.status == "pending",
+                col(Outbox.id) == self._head(Outbox.channel, Outbox.chat_id),
+                or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
+                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
+            )
+            .order_by(col(Outbox.priority).desc(), col(Outbox.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
+        )
+        rows = (await self.session.exec(stmt)).all()
+        if rows:
+            claim = update(Outbox).where(col(Outbox.id).in_([r[0] for r in rows])).values(claimed_by=worker, claimed_until=until)
+            await self.session.exec(claim)  # type: ignore[call-overload]
+        return [chat_id for _, chat_id in rows]
+
+    async def claim_chat(self, channel: str, chat_id: str, now: datetime, worker: str, until: datetime) -> Row | None:
+        """Claim one chat (to send a reply at once): its next message, now `worker`'s; None when
+        nothing is pending or another worker serves the chat (it will send this too)."""
+        params = {"b_channel": channel, "b_chat_id": chat_id, "now": now, "worker": worker, "until": until}
+        return (await self.session.exec(_CLAIM, params=params)).first()  # type: ignore[call-overload]
+
+    async def next_claimed(self, channel: str, chat_id: str, worker: str, now: datetime) -> Row | None:
+        """The chat's next message, when `worker`'s claim on the chat still holds."""
+        t = _OUTBOX
+        stmt = core_select(t).where(t.c.channel == channel, t.c.chat_id == chat_id, t.c.status == "pending").order_by(t.c.id).limit(1)
+        row = (await self.session.exec(stmt)).first()  # type: ignore[call-overload]
+        if row is None or row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
+            return None
+        return row
+
+    async def pass_claim(self, channel: str, chat_id: str, worker: str, until: datetime) -> Row | None:
+        """Hand the claim on to the chat's new oldest pending message (in the transaction that sent the
+        last) and return it; None when there is none: the chat is done."""
+        params = {"b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
+        return (await self.session.exec(_PASS_CLAIM, params=params)).first()  # type: ignore[call-overload]
+
+    async def claimants(self) -> list[str]:
+        """The workers holding claims now."""
+        stmt = select(Outbox.claimed_by).where(col(Outbox.claimed_by).is_not(None)).distinct()
+        return [w for w in (await self.session.exec(stmt)).all() if w]
+
+    async def release_worker(self, worker: str) -> int:
+        """Every claim of a worker known to be gone."""
+        stmt = update(Outbox).where(col(Outbox.claimed_by) == worker).values(**UNCLAIMED)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def release_claims(self, channel: str, chat_id: str, worker: str) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending", col(Outbox.claimed_by) == worker)
+            .values(claimed_by=None, claimed_until=None)
+        )
+        await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def counts_by_origin(self) -> Sequence[tuple[str | None, int | None, str, str, str, int]]:
+        """(meeting code, meeting's commune id, bot, kind, status, count): what a commune's staff may be shown
+        is decided from the meeting or, for messages of no meeting (replies, village notices), the bot."""
+        stmt = (
+            select(Meeting.code, Meeting.commune_id, Outbox.channel, Outbox.kind, Outbox.status, func.count())
+            .select_from(Outbox)
+            .outerjoin(Meeting, col(Meeting.id) == Outbox.meeting_id)
+            .group_by(Meeting.code, Meeting.commune_id, Outbox.channel, Outbox.kind, Outbox.status)
+        )
+        return (await self.session.exec(stmt)).all()  # type: ignore[return-value]
+
+    async def answers_sent(self, refs: list[str]) -> int:
+        """How many of these submissions have had an answer delivered (to the resident or, for paper, the head)."""
+        if not refs:
+            return 0
+        stmt = select(Outbox.key).where(Outbox.kind == "answer", Outbox.status == "sent", col(Outbox.key).like("answer:%"))
+        sent = {key.split(":")[1] for key in (await self.session.exec(stmt)).all()}
+        return len(sent & set(refs))
+
+    async def answers_not_delivered(self, refs: list[str]) -> set[str]:
+        """Those of these submissions whose answer is set aside (unreachable) or gave up (failed)."""
+        if not refs:
+            return set()
+        stmt = select(Outbox.key).where(Outbox.kind == "answer", col(Outbox.status).in_(("unreachable", "failed")), col(Outbox.key).like("answer:%"))
+        return {key.split(":")[1] for key in (await self.session.exec(stmt)).all()} & set(refs)
+
+    async def batch_counts(self, key_prefix: str) -> dict[str, int]:
+        """Recipients of one broadcast (their keys share a prefix) by status. A message sent in parts (a text
+        and a file: keys "k", "k#1"…) counts once: pending while any part is, else as its first part went."""
+        stmt = select(Outbox.key, Outbox.status).where(col(Outbox.key).startswith(key_prefix, autoescape=True))
+        recipients: dict[str, list[tuple[str, str]]] = {}
+        for key, status in (await self.session.exec(stmt)).all():
+            recipients.setdefault(key.partition("#")[0], []).append((key, status))
+        counts: dict[str, int] = {}
+        for parts in recipients.values():
+            statuses = [status for _, status in sorted(parts, key=lambda p: (len(p[0]), p[0]))]
+            status = "pending" if "pending" in statuses else statuses[0]
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    async def requeue_failed(self) -> int:
+        stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None, **UNCLAIMED)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def revive_chat(self, channel: str, chat_id: str, kinds: tuple[str, ...]) -> int:
+        """Set-aside messages of these kinds go out again (the person wrote: the chat works again)."""
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "unreachable", col(Outbox.kind).in_(kinds))
+            .values(status="pending", attempts=0, next_attempt_at=None, **UNCLAIMED)
+        )
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def mark_chat_unreachable(self, channel: str, chat_id: str, error: str) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending")
+            .values(status="unreachable", last_error=error, **UNCLAIMED)
+        )
+        await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def mark(self, outbox_id: int, *, status: str, error: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "attempts": Outbox.attempts + 1, "last_error": error, **UNCLAIMED}
+        if status == "sent":
+            values["sent_at"] = utcnow()
+        await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
+
+    async def mark_sent(self, outbox_id: int) -> None:
+        await self.session.exec(_MARK_SENT, params={"b_id": outbox_id, "now": utcnow()})  # type: ignore[call-overload]
+
+    async def delete(self, outbox_id: int) -> None:
+        await self.session.exec(_DELETE, params={"b_id": outbox_id})  # type: ignore[call-overload]
+
+    async def retry_later(self, outbox_id: int, error: str, at: datetime) -> None:
+        stmt = (
+            update(Outbox)
+            .where(col(Outbox.id) == outbox_id)
+            .values(attempts=Outbox.attempts + 1, last_error=error, next_attempt_at=at)
+        )
+        await self.session.exec(stmt)  # type: ignore[call-overload]
+
+    async def delete_delivered_before(self, cutoff: datetime) -> int:
+        stmt = delete(Outbox).where(col(Outbox.status).in_(("sent", "failed")), col(Outbox.created_at) < cutoff)
+        return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
+
+    async def forget_chat(self, channel: str, chat_id: str) -> None:
+        """Drop a resident's messages (they carry their name and questions) when they erase their data."""
+        await self.session.exec(delete(Outbox).where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id))  # type: ignore[call-overload]
+
