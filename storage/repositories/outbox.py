@@ -7,50 +7,51 @@ from typing import Any, Sequence
 
 from sqlalchemy import Row, String, bindparam, delete, func, or_, update
 from sqlalchemy import select as core_select
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from storage.models import Meeting, Outbox, UTCDateTime, utcnow
 from storage.repositories.base import Prepared, Repository, insert_ignoring
 
-# Built once: making an alias costs more than the query it is used in, once per message sent.
-_FIRST_OUTBOX = aliased(Outbox)
-# The sending path runs once per message: plain Core statements on the table, which skip the ORM's
-# per-statement work (entity loading, keeping the session in step with a bulk UPDATE).
+# The sending path runs once per message: plain Core statements on the table, built once, which skip the
+# ORM's per-statement work (entity loading, keeping the session in step with a bulk UPDATE).
 _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
-_FIRST = _OUTBOX.alias("first")
 # A message that leaves "pending" (or comes back to it) is nobody's: claims are about what is still to send.
 UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
 
 
-def _head_id() -> Any:
-    """The id of the chat's (:b_channel, :b_chat_id) oldest pending message: the only one that may go next.
-    (Parameters named like a column are kept for that column's value in an UPDATE: hence "b_".)"""
-    first = _FIRST
+def _head_of_chat(channel: Any, chat_id: Any) -> Any:
+    """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat)."""
+    first = _OUTBOX.alias("first")
     return (
         core_select(func.min(first.c.id))
-        .where(first.c.channel == bindparam("b_channel"), first.c.chat_id == bindparam("b_chat_id"), first.c.status == "pending")
+        .where(first.c.channel == channel, first.c.chat_id == chat_id, first.c.status == "pending")
         .scalar_subquery()
     )
 
+
+# The head of each chat a scan looks at (correlated with the scanned row), and of the one chat named by
+# :b_channel, :b_chat_id. (Parameters named like a column are kept for that column's value in an UPDATE: hence "b_".)
+_HEAD_OF_EACH_CHAT = _head_of_chat(_OUTBOX.c.channel, _OUTBOX.c.chat_id)
+_HEAD_OF_NAMED_CHAT = _head_of_chat(bindparam("b_channel"), bindparam("b_chat_id"))
 
 _WORKER, _UNTIL = bindparam("worker", type_=String()), bindparam("until", type_=UTCDateTime())
 _CLAIM = (
     update(_OUTBOX)
     .where(
-        _OUTBOX.c.id == _head_id(),
+        _OUTBOX.c.id == _HEAD_OF_NAMED_CHAT,
         _OUTBOX.c.status == "pending",
         or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < bindparam("now", type_=UTCDateTime()), _OUTBOX.c.claimed_by == _WORKER),
     )
     .values(claimed_by=_WORKER, claimed_until=_UNTIL)
     .returning(*_OUTBOX.c)
 )
-_PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _head_id()).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_OUTBOX.c)
+_PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_OUTBOX.c)
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("b_id"))
     .values(status="sent", attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("now", type_=UTCDateTime()), last_error=None, **UNCLAIMED)
 )
+_NEXT = core_select(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT)
 _DELETE = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
 _ENQUEUE = Prepared(lambda dialect: insert_ignoring(dialect, _OUTBOX).on_conflict_do_nothing().returning(_OUTBOX.c.id))
 
@@ -76,16 +77,6 @@ class OutboxRepository(Repository):
         )
         return (await self.session.exec(stmt)).all()
 
-    @staticmethod
-    def _head(channel: Any, chat_id: Any) -> Any:
-        """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat)."""
-        first = _FIRST_OUTBOX
-        return (
-            select(func.min(first.id))
-            .where(first.channel == channel, first.chat_id == chat_id, first.status == "pending")
-            .scalar_subquery()
-        )
-
     async def claim_due(self, channel: str, now: datetime, limit: int, worker: str, until: datetime) -> list[str]:
         """Claim for `worker` the chats whose next message may go now and that no worker serves.
 
@@ -98,7 +89,7 @@ class OutboxRepository(Repository):
             .where(
                 Outbox.channel == channel,
                 Outbox.status == "pending",
-                col(Outbox.id) == self._head(Outbox.channel, Outbox.chat_id),
+                col(Outbox.id) == _HEAD_OF_EACH_CHAT,
                 or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
                 or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
             )
@@ -120,9 +111,7 @@ class OutboxRepository(Repository):
 
     async def next_claimed(self, channel: str, chat_id: str, worker: str, now: datetime) -> Row | None:
         """The chat's next message, when `worker`'s claim on the chat still holds."""
-        t = _OUTBOX
-        stmt = core_select(t).where(t.c.channel == channel, t.c.chat_id == chat_id, t.c.status == "pending").order_by(t.c.id).limit(1)
-        row = (await self.session.exec(stmt)).first()  # type: ignore[call-overload]
+        row = (await self.session.exec(_NEXT, params={"b_channel": channel, "b_chat_id": chat_id})).first()  # type: ignore[call-overload]
         if row is None or row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
             return None
         return row
