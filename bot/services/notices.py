@@ -144,8 +144,11 @@ async def announce(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: d
 
     meeting = await meeting_to_run(uow, actor, meeting_code, NoticeError)
     queued = await _queue_notice(uow, meeting, now=now, text=text)
+    # The log keeps the text residents read, as _queue_notice cleaned it: the console's form sends line
+    # breaks as CRLF and a terminal as LF, and the same notice must leave the same row at either door.
+    sent = textrules.block(text) if text is not None else None
     await audit(uow, actor, "meeting.announce", f"meeting {meeting.code}",
-                after={"residents": queued.residents, "messages": queued.messages, "text": (text or "").strip() or None}, now=now)
+                after={"residents": queued.residents, "messages": queued.messages, "text": sent or None}, now=now)
     return queued
 
 

@@ -264,7 +264,9 @@ def parse_plan(text: str) -> Plan:
 
 def read_plan(path: Path) -> Plan:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows Notepad saves UTF-8 with a byte order mark, which the console's upload
+        # already drops; the same file must load at both doors.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise PlanError([file_problem(exc, path)]) from None
     except UnicodeDecodeError:
