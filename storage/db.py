@@ -36,6 +36,10 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+# Connections each process keeps to PostgreSQL (as many again may open for a moment).
+POOL_SIZE = 10
+
+
 class Database:
     """The engine plus what a unit of work needs to know about the backend."""
 
@@ -50,12 +54,16 @@ class Database:
             # rollback on every return would be one more trip to aiosqlite's thread, for nothing.
             kwargs["pool_reset_on_return"] = None
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self.reader: AsyncEngine = self.engine.execution_options(readonly=True)
         # SQLite has one writer at a time; queue writers of this process here instead of
         # letting them spin in SQLite's busy handler, which is slow and unfair.
         self.write_lock = asyncio.Lock() if self.is_sqlite else None
+        # A burst of updates (hundreds of residents at once) waits here, in order and without a
+        # deadline, rather than at the pool, which gives up after 30 s: one transaction per pooled
+        # connection, the overflow left to the sender, the scheduler and the console.
+        self.transactions = asyncio.Semaphore(POOL_SIZE) if not self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 

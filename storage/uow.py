@@ -1,8 +1,18 @@
-"""Unit of work: one transaction per update or command, with the repositories bound to it."""
+"""Unit of work: one transaction per update or command, with the repositories bound to it.
+
+A service entry point commits its own work (the CLI and the console only open the unit of work and
+call it). The conversation calls services too, but there one resident's update is one transaction:
+the processed-update record, the state, the service's rows and the replies commit together or not
+at all. So the conversation runs its flows inside `one_transaction()`, where a service's commit only
+flushes, and commits once itself at the end.
+"""
 
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
 from types import TracebackType
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +28,21 @@ from storage.repositories.staff import SessionRepository, StaffRepository
 from storage.repositories.submissions import SubmissionRepository
 from storage.repositories.tokens import TokenRepository
 
+T = TypeVar("T")
+
+
+def commits(service: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A service entry point, called as `service(uow, actor, …)`: what it did is committed when it
+    returns (only flushed inside `one_transaction()`); an error leaves nothing behind."""
+
+    @functools.wraps(service)
+    async def entry(uow: "UnitOfWork", *args: Any, **kwargs: Any) -> T:
+        result = await service(uow, *args, **kwargs)
+        await uow.commit()
+        return result
+
+    return entry
+
 
 class UnitOfWork:
     """`async with UnitOfWork(db) as uow: …; await uow.commit()` — leaving without commit rolls back."""
@@ -26,6 +51,7 @@ class UnitOfWork:
         self.db = db
         self.readonly = readonly
         self._locked = False
+        self._enclosed = 0
 
     async def __aenter__(self) -> "UnitOfWork":
         if self.db.write_lock is not None and not self.readonly:
@@ -60,7 +86,23 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot commit")
+        if self._enclosed:
+            await self.session.flush()  # the enclosing caller commits (see the module's docstring)
+            return
         await self.session.commit()
+
+    async def rollback(self) -> None:
+        """Forget what this unit of work did so far (inside `one_transaction()`, the caller's work too)."""
+        await self.session.rollback()
+
+    @contextmanager
+    def one_transaction(self) -> Iterator["UnitOfWork"]:
+        """Everything done inside commits with the caller's own `commit()` after it, not before."""
+        self._enclosed += 1
+        try:
+            yield self
+        finally:
+            self._enclosed -= 1
 
     async def flush(self) -> None:
         await self.session.flush()

@@ -158,7 +158,7 @@ async def flood(
         # The kill came in the middle: updates handled but not yet confirmed to Telegram, others not yet
         # handled, a message in flight.
         assert waiting & handled_at_kill and waiting - handled_at_kill
-        assert 1 <= flight.total <= CONCURRENCY * bot.entrypoints.workers
+        assert 1 <= flight.total <= CONCURRENCY * bot.workers
         double.clear_faults()
 
         await bot.start()

@@ -64,7 +64,8 @@ async def stored(db: Database) -> dict[str, Submission]:
 
 
 async def export(db: Database, path: Path, **lang: str) -> int:
-    async with UnitOfWork(db, readonly=True) as uow:
+    # Not read-only: taking residents' data out of the system is audited.
+    async with UnitOfWork(db) as uow:
         return await export_answers(uow, OPERATOR, "GP-2026", path, **lang)
 
 
@@ -136,7 +137,7 @@ async def test_export_is_the_whole_record_laid_out_for_excel(registered, tmp_pat
 
 
 async def test_export_of_an_unknown_meeting_is_refused(meeting_db, tmp_path):
-    async with UnitOfWork(meeting_db, readonly=True) as uow:
+    async with UnitOfWork(meeting_db) as uow:
         with pytest.raises(SpreadsheetError) as caught:
             await export_answers(uow, OPERATOR, "GP-1999", tmp_path / "x.xlsx")
     assert caught.value.problems == ["không có hội nghị mã GP-1999"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Awaitable, Callable
@@ -83,7 +84,8 @@ class Conversation:
 
     async def handle(self, event: Event, claim: Claim | None = None) -> Handled:
         try:
-            return await self._handle(event, claim)
+            async with self.db.transactions or nullcontext():
+                return await self._handle(event, claim)
         except Exception:
             # Never the message text: it is personal data.
             log.exception("handling %s update %s on %s failed", event.kind.value, event.update_id, event.channel)
@@ -113,8 +115,9 @@ class Conversation:
                 # They wrote again: the chat works again, and what they must not miss goes out now.
                 resident.unreachable_at = None
                 await uow.outbox.revive_chat(event.channel, event.chat_id, KEPT_FOR_LATER)
-            if buttons or not await _typed_choice(ctx):
-                await route(ctx)
+            with uow.one_transaction():
+                if buttons or not await _typed_choice(ctx):
+                    await route(ctx)
             if not buttons:
                 _without_buttons(ctx)
             await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)

@@ -42,8 +42,10 @@ class Schedule:
             async with UnitOfWork(self.db) as uow:
                 if not await elected(uow.session, "schedule.tick"):
                     return []
-                fired = await run_due(uow, now, holidays)
-                reports = await report_village_notices(uow, now - timedelta(days=2), now=now)
+                # One transaction under the election's lock: a second process must not fire the same notices.
+                with uow.one_transaction():
+                    fired = await run_due(uow, now, holidays)
+                    reports = await report_village_notices(uow, now - timedelta(days=2), now=now)
                 await uow.commit()
         except IntegrityError:
             log.info("another process fired the same notice first")

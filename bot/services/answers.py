@@ -24,7 +24,7 @@ from bot.text.catalogue import Translator
 from bot.text.formatting import date as fmt_date
 from bot.text.formatting import local, shorten
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 if TYPE_CHECKING:
     from bot.services.staff import Actor
@@ -60,7 +60,7 @@ async def record_answer(
     expected_by: date | None = None,
     now: datetime,
 ) -> Submission:
-    """Record (or replace) a submission's answer; after publication, queue it to the resident. The caller commits."""
+    """Record (or replace) a submission's answer; after publication, queue it to the resident. Commits."""
     submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
         raise AnswerError("problem.answer.no_code", ref=ref)
@@ -197,6 +197,7 @@ def _early(meeting: Meeting, now: datetime) -> bool:
     return meeting.concluded_at is None and now < meeting.ends_at
 
 
+@commits
 async def publish_conclusion(
     uow: UnitOfWork,
     actor: "Actor",
@@ -208,7 +209,7 @@ async def publish_conclusion(
     allow_unanswered: bool = False,
     force: bool = False,
 ) -> PublishReport:
-    """Mark the meeting concluded and queue every answer, the summary and the document; audited. The caller commits.
+    """Mark the meeting concluded and queue every answer, the summary and the document; audited. Commits.
 
     Refused (NotOver) before the meeting ends unless `force`: residents would be told the
     conclusion of a meeting that has not been held."""
@@ -280,6 +281,7 @@ async def _send_conclusion(uow: UnitOfWork, meeting: Meeting, commune: Commune, 
     return sent
 
 
+@commits
 async def record_feedback(uow: UnitOfWork, submission_id: int, resident_id: int, revision: int, verdict: str, now: datetime) -> Submission | None:
     """The resident's verdict on the answer they got; None when the button is not theirs or is stale."""
     submission = await uow.submissions.get(submission_id)

@@ -27,7 +27,7 @@ from bot.services.outbox import enqueue
 from bot.text.catalogue import Translator
 from bot.text.formatting import when
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 if TYPE_CHECKING:
     from bot.services.staff import Actor
@@ -137,9 +137,10 @@ async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, tex
     return Queued(residents, messages)
 
 
+@commits
 async def announce(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: datetime, text: str | None = None) -> Queued:
     """Queue the meeting notice to the invited villages and everyone registered, for those who run
-    the meeting's commune; audited. The caller commits."""
+    the meeting's commune; audited. Commits."""
     from bot.services.staff import audit
 
     meeting = await meeting_to_run(uow, actor, meeting_code, NoticeError)
@@ -229,8 +230,9 @@ def _still_useful(kind: str, meeting: Meeting, now: datetime) -> bool:
     return now < meeting.starts_at
 
 
+@commits
 async def run_due(uow: UnitOfWork, now: datetime, holidays: Container[date]) -> list[tuple[str, str, int]]:
-    """Fire every scheduled notice that is due and has not fired; returns (meeting, kind, recipients). The caller commits."""
+    """Fire every scheduled notice that is due and has not fired; returns (meeting, kind, recipients). Commits."""
     fired = []
     for meeting, commune in await uow.meetings.upcoming(now):
         assert meeting.id is not None
@@ -301,6 +303,7 @@ async def drop_notice_file(uow: UnitOfWork, attachment_id: int) -> None:
         await uow.meetings.delete(attachment)
 
 
+@commits
 async def notify_villages(
     uow: UnitOfWork, actor: "Actor", village_ids: list[int], text: str, *, sender: str, now: datetime, attachment_id: int | None = None,
 ) -> int:
@@ -352,6 +355,7 @@ def _progress_slot(elapsed: timedelta) -> int | None:
     return slot
 
 
+@commits
 async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datetime) -> int:
     """Tell the sender of each village notice how it goes: while it is still being delivered and has taken
     over a minute, how many have got it so far (now and then, `_progress_slot`); once nothing is left queued,

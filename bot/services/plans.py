@@ -282,14 +282,27 @@ class LoadReport:
     kept_named: list[Problem] = field(default_factory=list)  # the same, for a door to word
     notified: int = 0  # registrants told that the time or venue changed
     notified_messages: int = 0  # the messages queued to tell them
+    awaiting_confirmation: bool = False  # nothing was written: the change would tell residents, and was not confirmed
 
 
-async def load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | None = None, now: datetime | None = None) -> LoadReport:
-    """Create or update the commune, its villages and the meeting; audited. The caller commits.
+async def load_plan(
+    uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | None = None, now: datetime | None = None, confirmed: bool = True,
+) -> LoadReport:
+    """Create or update the commune, its villages and the meeting; audited. Commits.
 
     For the secretariat and admins; staff of one commune load only their own commune's plans.
-    Leaving without committing is a dry run: the report says what the plan would do, the
-    residents a change would tell included."""
+    Not `confirmed`, a plan that would tell registrants of a changed time or venue is a dry run:
+    nothing is written and nobody told; the report says how many would be."""
+    report = await _load_plan(uow, actor, plan, source=source, now=now)
+    if report.notified and not confirmed:
+        await uow.rollback()
+        report.awaiting_confirmation = True
+        return report
+    await uow.commit()
+    return report
+
+
+async def _load_plan(uow: UnitOfWork, actor: Actor, plan: Plan, *, source: str | None, now: datetime | None) -> LoadReport:
     may_run_meetings(actor)
     now = now or utcnow()
     cp, mp = plan.commune, plan.meeting

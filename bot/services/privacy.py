@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage.models import Resident
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 RETENTION = timedelta(days=365)
 DELIVERED_MESSAGES_KEPT = timedelta(days=30)
 PROCESSED_UPDATES_KEPT = timedelta(days=7)
 
 
+@commits
 async def forget(uow: UnitOfWork, resident: Resident) -> int:
     """/xoadulieu: the resident's name, phone and chat identity go now; their questions stay on the
     meeting's record, anonymised. Returns how many questions were anonymised."""
@@ -38,8 +39,9 @@ class PurgeReport:
     messages_deleted: int
 
 
+@commits
 async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
-    """Anonymise and delete what is past its retention. The caller commits."""
+    """Anonymise and delete what is past its retention. Commits."""
     cutoff = now - RETENTION
     anonymised = await uow.submissions.anonymise_ended_before(cutoff)
     residents = await uow.residents.delete_inactive(cutoff)

@@ -26,7 +26,7 @@ from bot.text.formatting import date as fmt_date
 from bot.text.formatting import local, when
 from storage.models import utcnow
 from storage.repositories import SubmissionRow
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX"]
 
@@ -53,10 +53,11 @@ def _roman(n: int) -> str:
     return ROMAN[n - 1] if n <= len(ROMAN) else str(n)
 
 
+@commits
 async def build_report(
     uow: UnitOfWork, actor: Actor, meeting_code: str, *, grouped_by: str | None = None, lang: str = "vi", now: datetime | None = None
 ) -> Report:
-    """The report, for those who run the meeting's commune; audited (the caller commits).
+    """The report, for those who run the meeting's commune; audited.
 
     Without `grouped_by`: by topic before the meeting (the chair reads from it), by answer once it
     has started or its conclusion is published."""

@@ -19,7 +19,7 @@ from bot.services.answers import AnswerError, clean_field, no_such_code, record_
 from bot.services.staff import Actor, audit
 from storage.models import Submission
 from storage.repositories import SubmissionFilter, SubmissionRow
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 SIMILAR_AT = 60  # rapidfuzz token_set_ratio: above this two questions likely ask the same thing
 
@@ -67,6 +67,7 @@ async def search(uow: UnitOfWork, actor: Actor, flt: SubmissionFilter) -> tuple[
     return await uow.submissions.search(flt)
 
 
+@commits
 async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | None = None, department: str | None = None, now: datetime) -> Submission:
     """Change the topic and/or assign an answering department (empty string: unassign)."""
     if not actor.may_run_meetings():
@@ -84,6 +85,7 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
     return submission
 
 
+@commits
 async def answer(
     uow: UnitOfWork, actor: Actor, ref: str, *, text: str | None, by: str | None = None, forward_to: str | None = None,
     expected_by: date | None = None, now: datetime,
@@ -103,6 +105,7 @@ async def answer(
     return submission
 
 
+@commits
 async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: str, *, now: datetime) -> Submission:
     """`ref` asks what `original_ref` asks: answering the original answers it, addressed to its own code."""
     if not actor.may_run_meetings():

@@ -38,7 +38,7 @@ from bot.text.catalogue import LANGUAGES, Translator
 from bot.text.formatting import parse_day
 from storage.models import Submission, utcnow
 from storage.repositories import SubmissionRow
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 
 class SpreadsheetError(ValueError):
@@ -111,13 +111,14 @@ class ImportReport:
 # ---------------------------------------------------------------- export
 
 
+@commits
 async def export_answers(
     uow: UnitOfWork, actor: Actor, meeting_code: str, path: Path, *, lang: str = "vi", now: datetime | None = None
 ) -> int:
     """Write the meeting's submissions, one row each, to `path`; returns how many rows were written.
 
     Only for those who run the meeting's commune (residents' names and questions leave the
-    system here); who took them out is audited. The caller commits. Headers, statuses and
+    system here); who took them out is audited. Commits. Headers, statuses and
     problems are in `lang`.
     """
     tr = Translator(lang)
@@ -207,8 +208,9 @@ class _Row:
     expected_by: date | None
 
 
+@commits
 async def import_answers(uow: UnitOfWork, actor: Actor, path: Path, *, now: datetime, lang: str = "vi") -> ImportReport:
-    """Record the answers filled in a sheet; all or nothing; audited. The caller commits.
+    """Record the answers filled in a sheet; all or nothing; audited. Commits.
 
     A row whose answer columns are all empty is skipped: an import never erases an answer.
     Columns are found by their header, in any catalogue's wording, so reordered or extra columns

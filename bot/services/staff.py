@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from bot.domain.errors import ServiceError
 from bot.domain.messages import number
 from storage.models import AuditEntry, Staff, StaffVillage
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT = "admin", "secretariat", "village_head", "department"
 ROLES = (ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT)
@@ -145,6 +145,7 @@ def describe(staff: Staff, villages: list[str]) -> dict[str, Any]:
     }
 
 
+@commits
 async def add_staff(
     uow: UnitOfWork,
     *,
@@ -213,6 +214,7 @@ async def add_staff(
     return staff
 
 
+@commits
 async def remove_staff(uow: UnitOfWork, ident: str, *, actor: Actor, now: datetime) -> Staff:
     if not actor.may_manage_staff():
         raise StaffError("problem.staff.admin_only")
@@ -240,6 +242,7 @@ async def find(uow: UnitOfWork, ident: str) -> Staff:
     return staff
 
 
+@commits
 async def set_password(uow: UnitOfWork, login: str, password: str, *, actor: Actor, now: datetime) -> None:
     if not actor.may_manage_staff():
         raise StaffError("problem.staff.admin_only_passwords")
@@ -255,12 +258,13 @@ async def set_password(uow: UnitOfWork, login: str, password: str, *, actor: Act
     await audit(uow, actor, "staff.password", f"staff {staff.id}", now=now)  # never the password or its hash
 
 
+@commits
 async def check_login(uow: UnitOfWork, login: str, password: str, *, now: datetime) -> Staff | None:
     """The staff member, or None (unknown login, wrong password, locked). Failures count towards a lock-out.
 
     The attempt is counted, and the account's row held, before the password is checked: attempts
     sent all at once take turns, the fifth failure locks the account, and every later one, the
-    right password included, is refused without checking anything. The caller commits.
+    right password included, is refused without checking anything. Commits.
     """
     login = login.strip().lower()
     staff = await uow.staff.count_login_attempt(login, now)

@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.domain.submissions import PAPER, Status, Withdrawal, receipt_code, withdrawal
 from bot.services.staff import Actor, audit
 from storage.models import Commune, Meeting, Resident, Submission
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Registration:
     phone: str | None = None
 
 
+@commits
 async def register(
     uow: UnitOfWork, meeting: Meeting, commune: Commune, form: Registration, *, platform: str, resident: Resident | None = None,
     entered_by: Actor | None = None, now: datetime,
@@ -73,6 +74,7 @@ async def may_withdraw(uow: UnitOfWork, submission: Submission, now: datetime) -
     return withdrawal(submission.status, registration_open=meeting is not None and now <= meeting.registration_closes_at)
 
 
+@commits
 async def withdraw(uow: UnitOfWork, submission: Submission, now: datetime) -> Withdrawal:
     """Take the question back if the rules allow it now; says what happened."""
     verdict = await may_withdraw(uow, submission, now)

@@ -223,9 +223,8 @@ async def upload_plan(request: Request) -> Response:
     try:
         plan = parse_plan(text)
         async with UnitOfWork(c.db) as uow:
-            report = await load_plan(uow, actor, plan, source=filename, now=c.clock())
-            if report.notified and not confirmed:
-                # Leaving without commit: nothing was written, and nobody is told yet.
+            report = await load_plan(uow, actor, plan, source=filename, now=c.clock(), confirmed=confirmed)
+            if report.awaiting_confirmation:
                 return render(request, "plan_confirm.html", code=report.meeting_code, residents=report.notified,
                               plan_text=text, filename=filename)
             await uow.commit()
