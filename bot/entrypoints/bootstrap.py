@@ -14,7 +14,9 @@ from bot.channels.files import FileLinks
 from bot.channels.webhook import build_app, serve, webhook_path
 from bot.conversation.engine import Conversation
 from bot.delivery.inbox import Inbox
-from bot.delivery.sender import Limits, Sender, Transport
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
+from bot.delivery.transport import Transport
 from bot.domain.channels import commune_code, kind
 from bot.domain.errors import ServiceError
 from bot.entrypoints.schedule import Schedule

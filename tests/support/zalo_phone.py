@@ -25,7 +25,8 @@ from bot.channels.zalo_oa.runner import ZaloOA
 from bot.channels.zalo_oa.transport import ZaloOATransport
 from bot.conversation.engine import Conversation
 from bot.delivery.inbox import Inbox
-from bot.delivery.sender import Limits, Sender
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
 from storage.db import Database
 from tests.support.zalo_double import OAUser, ZaloBotDouble, ZaloOADouble, ZaloUser
 
