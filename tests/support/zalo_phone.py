@@ -16,7 +16,8 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from bot.channels.webhook import PATHS, build_app
+from bot.channels.registry import PATHS
+from bot.channels.webhook import build_app
 from bot.channels.zalo.api import ZaloBotAPI
 from bot.channels.zalo.runner import ZaloBot
 from bot.channels.zalo.transport import ZaloTransport
