@@ -28,7 +28,8 @@ from aiogram.exceptions import TelegramRetryAfter  # noqa: E402
 
 from bot.channels.telegram.runner import make_bot  # noqa: E402
 from bot.channels.telegram.transport import TelegramTransport  # noqa: E402
-from bot.delivery.sender import Limits, Sender  # noqa: E402
+from bot.delivery.limits import Limits  # noqa: E402
+from bot.delivery.sender import Sender  # noqa: E402
 from bot.domain.messages import Reply  # noqa: E402
 from bot.services.outbox import enqueue  # noqa: E402
 from storage.db import Database  # noqa: E402

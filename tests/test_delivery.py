@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.delivery.sender import Limits, Sender
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
 from bot.domain.messages import Button, Reply
 from bot.services.outbox import enqueue, split_text
 from storage.models import Outbox, Resident, utcnow

@@ -15,9 +15,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.channels.registry import PATHS
 from bot.channels.telegram.runner import TelegramBot, make_bot
 from bot.channels.telegram.transport import TelegramTransport
-from bot.channels.webhook import PATHS, build_app
+from bot.channels.webhook import build_app
 from bot.channels.zalo.api import ZaloBotAPI
 from bot.channels.zalo.runner import ZaloBot
 from bot.channels.zalo.transport import ZaloTransport

@@ -18,7 +18,8 @@ from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.conversation.engine import Claim, Conversation
 from bot.delivery.inbox import Inbox
-from bot.delivery.sender import Limits, Sender
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
 from bot.domain.messages import Event, Kind, Reply
 from bot.services.outbox import enqueue
 from storage.db import Database
@@ -239,7 +240,8 @@ async def test_a_restarted_worker_frees_at_once_the_chats_a_dead_worker_of_this_
 
 
 async def test_a_shared_rate_of_thousands_a_second_still_sends(pg_db: Database):
-    from bot.delivery.sender import RateLimiter, SharedSlots
+    from bot.delivery.limits import RateLimiter
+    from storage.workers import SharedSlots
 
     limiter = RateLimiter(Limits(per_second=100_000, chat_per_second=1000, chat_burst=1000), SharedSlots(pg_db), "telegram")
     # A slot a hundredth of a millisecond long is never met to the microsecond: it must send anyway.

@@ -100,7 +100,8 @@ async def test_a_long_text_is_split_on_paragraphs_under_2000_characters(meeting_
 async def test_a_zalo_webhook_needs_the_secret_and_valid_json(meeting_db, zb):
     from aiohttp import web
 
-    from bot.channels.webhook import PATHS, build_app
+    from bot.channels.registry import PATHS
+    from bot.channels.webhook import build_app
     from bot.channels.zalo.api import ZaloBotAPI
     from bot.channels.zalo.runner import ZaloBot
     from bot.channels.zalo.transport import ZaloTransport

@@ -19,47 +19,54 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from bot.channels.files import FileLinks
 from bot.channels.payload import Malformed, parse
+from bot.channels.platform import Handler
+from bot.channels.registry import PLATFORMS
 from bot.services.filetypes import UNKNOWN, content_disposition, sniff
 from storage.db import Database
 from storage.models import Attachment
 from storage.uow import UnitOfWork
 
-if TYPE_CHECKING:
-    from bot.channels.telegram.runner import TelegramBot
-    from bot.channels.zalo.runner import ZaloBot
-    from bot.channels.zalo_oa.runner import ZaloOA
-
 log = logging.getLogger(__name__)
-
-PATHS = {"telegram": "/webhook/telegram", "zalo": "/webhook/zalo", "zalo_oa": "/webhook/zalo-oa"}
-
-
-def webhook_path(channel: str) -> str:
-    """Where a bot's webhook is served: "telegram" → /webhook/telegram, "telegram:TP" → /webhook/telegram/TP."""
-    kind, _, code = channel.partition(":")
-    return PATHS[kind] + (f"/{code}" if code else "")
-
 
 # Bigger bodies are not updates: refused before they are read.
 MAX_BODY = 1024 * 1024
 
 
-def _same(given: str | None, expected: str) -> bool:
+def _secret_matches(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def build_app(
-    db: Database, *, secret: str | None, telegram: "Iterable[TelegramBot] | TelegramBot | None" = None,
-    zalo: "Iterable[ZaloBot] | ZaloBot | None" = None, zalo_oa: "Iterable[ZaloOA] | ZaloOA | None" = None,
-    files: FileLinks | None = None,
-) -> web.Application:
-    """The listener for these bots (one of each kind, or several: one per commune)."""
+def echoed_secret(
+    channel: str, header: str, secret: str, receive: Callable[[dict], Awaitable[bool]], answer: Callable[[], web.Response],
+) -> Handler:
+    """The handler of a webhook whose platform echoes our secret in a header (Telegram, the Zalo bot)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        if not _secret_matches(request.headers.get(header), secret):
+            log.warning("%s webhook refused: wrong secret", channel)
+            return web.Response(status=403)
+        try:
+            body = parse(await request.read())
+        except Malformed as exc:
+            log.warning("%s webhook refused: %s", channel, exc)
+            return web.Response(status=400)
+        if not await receive(body):
+            log.warning("%s webhook refused: not an update", channel)
+            return web.Response(status=400)
+        return answer()
+
+    return handler
+
+
+def build_app(db: Database, *, secret: str | None, files: FileLinks | None = None, **bots: Any) -> web.Application:
+    """The listener for these bots, given by platform (telegram=…, zalo=…, zalo_oa=…: one bot, or
+    several, one per commune)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_file_headers])
 
     async def healthz(request: web.Request) -> web.Response:
@@ -67,34 +74,14 @@ def build_app(
 
     app.router.add_get("/healthz", healthz)
 
-    def by_secret(channel: str, header: str, receive: Callable[[dict], Awaitable[bool]], answer: Callable[[], web.Response]) -> None:
-        """A webhook whose platform echoes our secret in a header (Telegram, the Zalo bot)."""
-
-        async def handler(request: web.Request) -> web.Response:
-            assert secret is not None
-            if not _same(request.headers.get(header), secret):
-                log.warning("%s webhook refused: wrong secret", channel)
-                return web.Response(status=403)
-            try:
-                body = parse(await request.read())
-            except Malformed as exc:
-                log.warning("%s webhook refused: %s", channel, exc)
-                return web.Response(status=400)
-            if not await receive(body):
-                log.warning("%s webhook refused: not an update", channel)
-                return web.Response(status=400)
-            return answer()
-
-        app.router.add_post(webhook_path(channel), handler)
-
-    for tg in _each(telegram):
-        if secret:
-            by_secret(tg.channel, "X-Telegram-Bot-Api-Secret-Token", tg.receive, lambda: web.Response(text="ok"))
-    for zb in _each(zalo):
-        if secret:
-            by_secret(zb.channel, "X-Bot-Api-Secret-Token", zb.receive, lambda: web.json_response({"ok": True}))
-    for oa in _each(zalo_oa):
-        app.router.add_post(webhook_path(oa.channel), _oa_handler(oa))
+    for name, found in bots.items():
+        if name not in PLATFORMS:
+            raise TypeError(f"build_app() got an unexpected keyword argument {name!r}")
+        platform = PLATFORMS[name]
+        for bot in _listed(found):
+            handler = platform.webhook(bot, secret)
+            if handler is not None:
+                app.router.add_post(platform.webhook_path(bot.channel), handler)
 
     if files is not None:
         async def on_file(request: web.Request) -> web.Response:
@@ -133,18 +120,11 @@ async def _file_headers(request: web.Request, handler: Callable[[web.Request], A
     return response
 
 
-def _each(found: object) -> list:
+def _listed(found: object) -> list:
+    """One bot, several, or none, as a list."""
     if found is None:
         return []
     return list(found) if isinstance(found, (list, tuple)) else [found]
-
-
-def _oa_handler(oa: "ZaloOA") -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def on_zalo_oa(request: web.Request) -> web.Response:
-        status = await oa.receive(await request.read(), request.headers.get("X-ZEvent-Signature"))
-        return web.json_response({"error": 0 if status == 200 else status}, status=status)
-
-    return on_zalo_oa
 
 
 async def serve(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> web.AppRunner:

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable
 
 from bot.conversation.context import Context
 from bot.conversation.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
-from bot.domain import callbacks
+from bot.domain import callbacks, staff_commands
 from bot.domain.channels import commune_code, kind, traits
 from bot.domain.choices import Choice, pick
 from bot.domain.messages import Event, Kind, Outcome, Reply
@@ -40,9 +40,9 @@ COMMANDS = {
     "xoadulieu": "forget", "forget": "forget",
     "tatthongbao": "notices_off", "notices_off": "notices_off",
     "batthongbao": "notices_on", "notices_on": "notices_on",
-    **village_head.COMMANDS,
+    **staff_commands.COMMANDS,
 }
-STAFF_COMMANDS = set(village_head.COMMANDS.values())
+STAFF_COMMANDS = set(staff_commands.COMMANDS.values())
 # Plain words that act as commands when they are the whole message (folded: any case, with or
 # without diacritics), for people who type rather than tap and on channels without a command menu.
 WORDS = {

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from bot.delivery.sender import pause
+from bot.delivery.stopping import until_stopped
 from storage.db import Database
 from storage.locks import ChatLocks
 from storage.models import utcnow
@@ -194,7 +194,7 @@ class Inbox:
                     await self.pass_once()
                 except Exception:
                     log.exception("inbox pass failed")
-                await pause(stop, self.poll_interval, self._wake)
+                await until_stopped(stop, self._wake.wait(), timeout=self.poll_interval)
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)

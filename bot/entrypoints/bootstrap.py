@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.channels.files import FileLinks
-from bot.channels.webhook import build_app, serve, webhook_path
+from bot.channels.platform import revealed
+from bot.channels.registry import PLATFORMS, platform
+from bot.channels.webhook import build_app, serve
 from bot.conversation.engine import Conversation
 from bot.delivery.inbox import Inbox
-from bot.delivery.sender import Limits, Sender, Transport
-from bot.domain.channels import commune_code, kind
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
+from bot.delivery.transport import Transport
+from bot.domain.channels import commune_code
 from bot.domain.errors import ServiceError
 from bot.entrypoints.schedule import Schedule
 from bot.entrypoints.settings import CommunesFileError, Settings
@@ -50,9 +54,10 @@ def check(settings: Settings, webhook: bool, workers: int = 1) -> list[str]:
     channels = configured_channels(settings)
     if not channels:
         raise NoChannel("problem.run.no_channel")
-    if webhook and any(kind(c) in ("telegram", "zalo") for c in channels) and not (settings.webhook_base_url and settings.webhook_secret):
+    platforms = [platform(c) for c in channels]
+    if webhook and any(p.registers_webhook for p in platforms) and not (settings.webhook_base_url and settings.webhook_secret):
         raise NoChannel("problem.run.webhook_settings")
-    if settings.webhook_base_url and any(kind(c) in ("zalo", "zalo_oa") for c in channels) and not settings.files_secret:
+    if settings.webhook_base_url and any(p.links_files for p in platforms) and not settings.files_secret:
         raise NoChannel("problem.run.files_secret")
     if webhook and settings.webhook_base_url and not settings.webhook_base_url.startswith("https://"):
         raise NoChannel("problem.run.https")
@@ -83,12 +88,8 @@ class Channels:
 
     transports: dict[str, Transport] = field(default_factory=dict)
     limits: dict[str, Limits] = field(default_factory=dict)
-    runners: dict[str, Any] = field(default_factory=dict)
+    clients: dict[str, Any] = field(default_factory=dict)
     closers: list[Any] = field(default_factory=list)
-
-
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
 
 
 def build_channels(settings: Settings, db: Database, names: list[str], files: FileLinks | None) -> Channels:
@@ -96,35 +97,11 @@ def build_channels(settings: Settings, db: Database, names: list[str], files: Fi
     for spec in settings.bots():
         if spec.channel not in names:
             continue
-        creds, name = spec.credentials, spec.channel
-        if spec.kind == "telegram":
-            from bot.channels.telegram.runner import make_bot
-            from bot.channels.telegram.transport import TelegramTransport
-
-            bot = make_bot(_secret(creds.telegram_token) or "", settings.telegram_api_url)
-            built.transports[name] = TelegramTransport(bot, name)
-            built.runners[name] = bot
-            built.closers.append(bot.session.close)
-        elif spec.kind == "zalo":
-            from bot.channels.zalo.api import ZaloBotAPI
-            from bot.channels.zalo.transport import ZaloTransport
-
-            api = ZaloBotAPI(_secret(creds.zalo_token) or "", settings.zalo_api_url, name)
-            built.transports[name] = ZaloTransport(api, files)
-            built.runners[name] = api
-            built.closers.append(api.close)
-        else:
-            from bot.channels.zalo_oa.api import OAClient
-            from bot.channels.zalo_oa.transport import ZaloOATransport
-
-            client = OAClient(
-                db, app_id=creds.zalo_oa_app_id or "", secret_key=_secret(creds.zalo_oa_secret_key) or "",
-                api_url=settings.zalo_oa_api_url, oauth_url=settings.zalo_oa_oauth_url,
-                access_token=_secret(creds.zalo_oa_access_token), refresh_token=_secret(creds.zalo_oa_refresh_token), channel=name,
-            )
-            built.transports[name] = ZaloOATransport(client, files)
-            built.runners[name] = client
-            built.closers.append(client.close)
+        name = spec.channel
+        connection = PLATFORMS[spec.kind].connect(name, spec.credentials, settings, db, files)
+        built.transports[name] = connection.transport
+        built.clients[name] = connection.client
+        built.closers.append(connection.close)
         built.limits[name] = settings.limits(name)
     return built
 
@@ -143,7 +120,7 @@ async def run_bot(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    files_secret = _secret(settings.files_secret)
+    files_secret = revealed(settings.files_secret)
     files = FileLinks(settings.webhook_base_url, files_secret) if settings.webhook_base_url and files_secret else None
     channels = build_channels(settings, db, names, files)
     server = None
@@ -154,12 +131,9 @@ async def run_bot(
         inbox = Inbox(db)
         conversation = Conversation(db, commune=settings.commune)
         tasks = [asyncio.create_task(sender.run(stop)), asyncio.create_task(inbox.run(stop))]
-        telegram, zalo, oa = await _start_bots(channels, names, conversation, sender, inbox, settings, webhook, secret, register, stop, tasks)
-        # The OA has no polling: its webhook listens whenever it is configured.
-        if webhook or oa:
-            app = build_app(
-                db, secret=secret, telegram=telegram if webhook else None, zalo=zalo if webhook else None, zalo_oa=oa, files=files,
-            )
+        listening = await _start_bots(channels, names, conversation, sender, inbox, settings, webhook, secret, register, stop, tasks)
+        if listening:
+            app = build_app(db, secret=secret, files=files, **listening)
             server = await serve(app, host or settings.webhook_host, port or settings.webhook_port, reuse_port=shared)
         log.info("running: %s%s", ", ".join(names), " (webhooks)" if webhook else "")
         schedule = Schedule(db, settings, sender)
@@ -184,34 +158,20 @@ async def run_bot(
 async def _start_bots(
     channels: Channels, names: list[str], conversation: Conversation, sender: Sender, inbox: Inbox, settings: Settings,
     webhook: bool, secret: str | None, register: bool, stop: asyncio.Event, tasks: list[asyncio.Task],
-) -> tuple[list, list, list]:
-    telegram: list = []
-    zalo: list = []
-    oa: list = []
-    base = settings.webhook_base_url
+) -> dict[str, list]:
+    """Make every bot ready, its long poll (if it polls) added to `tasks`; the bots whose webhooks
+    are to listen, by platform. A platform with no long poll (the OA) listens whether or not `webhook`."""
+    listening: dict[str, list] = {}
     for name in names:
-        if kind(name) == "telegram":
-            from bot.channels.telegram.runner import TelegramBot
-
-            tg = TelegramBot(channels.runners[name], conversation, sender, inbox, channel=name)
-            telegram.append(tg)
-            if webhook:
-                await tg.prepare(f"{base}{webhook_path(name)}", secret, register=register)
-            else:
-                tasks.append(asyncio.create_task(tg.run(stop, send=False)))
-        elif kind(name) == "zalo":
-            from bot.channels.zalo.runner import ZaloBot
-
-            zb = ZaloBot(channels.runners[name], conversation, sender, inbox)
-            zalo.append(zb)
-            await zb.prepare(f"{base}{webhook_path(name)}" if webhook else None, secret, register=register)
-            if not webhook:
-                tasks.append(asyncio.create_task(zb.poll(stop)))
-        else:
-            from bot.channels.zalo_oa.runner import ZaloOA
-
-            oa.append(ZaloOA(channels.runners[name], conversation, sender, inbox))
-    return telegram, zalo, oa
+        found = platform(name)
+        bot = found.runner(channels.clients[name], conversation, sender, inbox, name)
+        url = f"{settings.webhook_base_url}{found.webhook_path(name)}" if webhook else None
+        polling = await found.start(bot, url, secret, register=register, stop=stop)
+        if polling is not None:
+            tasks.append(asyncio.create_task(polling))
+        if webhook or not found.polls:
+            listening.setdefault(found.name, []).append(bot)
+    return listening
 
 
 async def register_webhooks(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from bot.delivery.sender import Limits
+    from bot.delivery.limits import Limits
 
 OFFICIAL_TELEGRAM_API = "https://api.telegram.org"
 ZALO_BOT_API = "https://bot-api.zaloplatforms.com"
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
 
     def limits(self, channel: str) -> "Limits":
         """A channel's sending limits (DOITHOAI_<CHANNEL>_RATE…) and the shared retry policy."""
-        from bot.delivery.sender import Limits
+        from bot.delivery.limits import Limits
 
         channel = channel.partition(":")[0]  # each commune's bot has its platform's limits
         return Limits(

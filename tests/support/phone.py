@@ -10,7 +10,8 @@ from typing import AsyncIterator
 from bot.channels.telegram.runner import TelegramBot, make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.conversation.engine import Conversation
-from bot.delivery.sender import Limits, Sender
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
 from storage.db import Database
 from tests.support.botapi_double import BotAPIDouble, SimUser
 

@@ -16,7 +16,8 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from bot.channels.webhook import PATHS, build_app
+from bot.channels.registry import PATHS
+from bot.channels.webhook import build_app
 from bot.channels.zalo.api import ZaloBotAPI
 from bot.channels.zalo.runner import ZaloBot
 from bot.channels.zalo.transport import ZaloTransport
@@ -25,7 +26,8 @@ from bot.channels.zalo_oa.runner import ZaloOA
 from bot.channels.zalo_oa.transport import ZaloOATransport
 from bot.conversation.engine import Conversation
 from bot.delivery.inbox import Inbox
-from bot.delivery.sender import Limits, Sender
+from bot.delivery.limits import Limits
+from bot.delivery.sender import Sender
 from storage.db import Database
 from tests.support.zalo_double import OAUser, ZaloBotDouble, ZaloOADouble, ZaloUser
 

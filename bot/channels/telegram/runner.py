@@ -22,11 +22,12 @@ from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
 
 from bot.channels.payload import identifier
+from bot.channels.polling import long_poll
 from bot.conversation.engine import Conversation, Handled
-from bot.conversation.flows import village_head
 from bot.delivery.inbox import Inbox
 from bot.delivery.respond import respond
-from bot.delivery.sender import Sender, pause
+from bot.delivery.sender import Sender
+from bot.domain import staff_commands
 from bot.domain.messages import Event
 from bot.text.catalogue import LANGUAGES, Translator
 from storage.uow import UnitOfWork
@@ -161,9 +162,9 @@ class TelegramBot:
         """Village heads (and the secretariat) see their commands in their own chat's menu; residents never do."""
         tr = Translator("vi")
         resident = [BotCommand(command=c, description=tr(f"commands.{key}")) for c, key in COMMAND_MENU["vi"]]
-        extra = [BotCommand(command=c, description=tr(f"commands.{c}")) for c in village_head.COMMANDS]
+        extra = [BotCommand(command=c, description=tr(f"commands.{c}")) for c in staff_commands.COMMANDS]
         async with UnitOfWork(self.conversation.db, readonly=True) as uow:
-            staff = [s for s in await uow.staff.all() if s.telegram_id and s.role in village_head.STAFF_ROLES]
+            staff = [s for s in await uow.staff.all() if s.telegram_id and s.role in staff_commands.ROLES]
         for member in staff:
             try:
                 await self.bot.set_my_commands(extra + resident, scope=BotCommandScopeChat(chat_id=int(member.telegram_id)))  # type: ignore[arg-type]
@@ -176,52 +177,27 @@ class TelegramBot:
         await self.prepare()
         log.info("polling Telegram as @%s", self.username)
         retry = asyncio.create_task(self.sender.run(stop) if send else stop.wait())
-        delay = 1.0
         offset: int | None = None
+
+        async def fetch() -> list[Update]:
+            return await self.bot.get_updates(
+                offset=offset, timeout=POLL_TIMEOUT, allowed_updates=["message", "callback_query"], request_timeout=POLL_TIMEOUT + 30,
+            )
+
+        async def handle(updates: list[Update]) -> None:
+            nonlocal offset
+            if updates:
+                await self._process(updates)
+                offset = updates[-1].update_id + 1
+
         try:
-            while not stop.is_set():
-                updates = await self._poll(offset, stop)
-                if updates is None:
-                    break
-                if isinstance(updates, Exception):
-                    await pause(stop, delay)
-                    delay = min(delay * 2, 30.0)
-                    continue
-                delay = 1.0
-                if updates:
-                    await self._process(updates)
-                    offset = updates[-1].update_id + 1
+            await long_poll(stop, fetch, handle, _passing)
             if offset is not None:
                 # Confirm the last batch so a restart does not replay it (replays are harmless, just wasteful).
                 await self.bot.get_updates(offset=offset, timeout=0, limit=1)
         finally:
             stop.set()
             await retry
-
-    async def _poll(self, offset: int | None, stop: asyncio.Event) -> list[Update] | Exception | None:
-        request = asyncio.create_task(
-            self.bot.get_updates(
-                offset=offset, timeout=POLL_TIMEOUT, allowed_updates=["message", "callback_query"],
-                request_timeout=POLL_TIMEOUT + 30,
-            )
-        )
-        stopping = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if request not in done:
-            request.cancel()
-            await asyncio.gather(request, return_exceptions=True)
-            return None
-        stopping.cancel()
-        try:
-            return request.result()
-        except TelegramUnauthorizedError:
-            raise
-        except TelegramConflictError as exc:
-            log.error("another process is polling this bot: %s", exc.message)
-            return exc
-        except Exception as exc:  # noqa: BLE001 - the network comes and goes; keep polling
-            log.warning("getUpdates failed: %s", type(exc).__name__)
-            return exc
 
     async def _process(self, updates: list[Update]) -> None:
         by_chat: dict[Any, list[Update]] = defaultdict(list)
@@ -235,6 +211,17 @@ class TelegramBot:
                 await self.dispatcher.feed_update(self.bot, update)
             except Exception:  # one bad update must not stall the others
                 log.exception("update %s failed", update.update_id)
+
+
+def _passing(exc: Exception) -> bool:
+    """A failed getUpdates: polling goes on after a pause, unless the token is no longer valid."""
+    if isinstance(exc, TelegramUnauthorizedError):
+        return False
+    if isinstance(exc, TelegramConflictError):
+        log.error("another process is polling this bot: %s", exc.message)
+    else:  # the network comes and goes; keep polling
+        log.warning("getUpdates failed: %s", type(exc).__name__)
+    return True
 
 
 def _raw_chat(body: dict) -> str:

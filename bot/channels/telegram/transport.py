@@ -23,7 +23,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from bot.delivery.sender import DeliveryError
+from bot.delivery.transport import DeliveryError
 from bot.domain.messages import Reply
 from storage.models import Attachment
 

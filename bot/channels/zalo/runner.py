@@ -10,10 +10,11 @@ import asyncio
 import logging
 from dataclasses import replace
 
+from bot.channels.polling import long_poll
 from bot.conversation.engine import Conversation
 from bot.delivery.inbox import Inbox
 from bot.delivery.respond import respond
-from bot.delivery.sender import Sender, pause
+from bot.delivery.sender import Sender
 
 from .api import ZaloAPIError, ZaloBotAPI
 from .events import chat_and_key, from_update, unwrap
@@ -68,28 +69,27 @@ class ZaloBot:
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long-poll until `stop` is set."""
-        delay = 1.0
-        while not stop.is_set():
-            request = asyncio.create_task(self.api.call("getUpdates", request_timeout=POLL_TIMEOUT + 10, timeout=str(POLL_TIMEOUT)))
-            stopping = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if request not in done:
-                request.cancel()
-                await asyncio.gather(request, return_exceptions=True)
-                return
-            stopping.cancel()
-            try:
-                update = request.result()
-            except ZaloAPIError as exc:
-                if exc.code == NO_UPDATE:
-                    delay = 1.0
-                    continue
-                if exc.code == 401:
-                    raise
-                log.warning("Zalo getUpdates failed: %s", exc.code)
-                await pause(stop, delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            delay = 1.0
+        await long_poll(stop, self._fetch, self._store, _passing)
+
+    async def _fetch(self) -> list:
+        """The next update, or none when the long poll ended with nothing new."""
+        try:
+            return [await self.api.call("getUpdates", request_timeout=POLL_TIMEOUT + 10, timeout=str(POLL_TIMEOUT))]
+        except ZaloAPIError as exc:
+            if exc.code == NO_UPDATE:
+                return []
+            raise
+
+    async def _store(self, updates: list) -> None:
+        for update in updates:
             if not await self._receive(update, webhook=False):
                 log.warning("Zalo getUpdates returned something that is not an update; skipped")
+
+
+def _passing(exc: Exception) -> bool:
+    """A failed getUpdates: polling goes on after a pause, unless the token is refused. The client
+    turns every network failure into a ZaloAPIError: anything else is a bug, which must show rather than loop."""
+    if not isinstance(exc, ZaloAPIError) or exc.code == 401:
+        return False
+    log.warning("Zalo getUpdates failed: %s", exc.code)
+    return True

@@ -6,7 +6,7 @@ import logging
 
 from bot.channels.files import FileLinks
 from bot.channels.zalo.api import ZaloAPIError, ZaloBotAPI
-from bot.delivery.sender import DeliveryError
+from bot.delivery.transport import DeliveryError
 from bot.domain.messages import Reply
 from bot.services.filetypes import sniff
 from storage.models import Attachment

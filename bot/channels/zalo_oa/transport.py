@@ -7,7 +7,7 @@ import logging
 
 from bot.channels.files import FileLinks
 from bot.channels.zalo.transport import map_link
-from bot.delivery.sender import DeliveryError
+from bot.delivery.transport import DeliveryError
 from bot.domain.choices import offered
 from bot.domain.messages import Reply
 from storage.models import Attachment

@@ -11,6 +11,7 @@ import secrets
 
 from bot.conversation.context import Context
 from bot.conversation.flows import registration
+from bot.domain import staff_commands
 from bot.domain import validation as textrules
 from bot.domain.callbacks import VillageNotice
 from bot.domain.messages import Button, FileUnavailable, Kind, number
@@ -19,16 +20,13 @@ from bot.services.answers import to_hand_over
 from bot.services.filetypes import file_name, sniff
 from bot.services.notices import NOTICE_FILE_MAX, drop_notice_file, keep_notice_file, notify_villages, village_recipients
 from bot.services.notices import VILLAGE_NOTICE_MAX as NOTICE_MAX
-from bot.services.staff import ADMIN, SECRETARIAT, VILLAGE_HEAD, Actor, actor_for
+from bot.services.staff import VILLAGE_HEAD, Actor, actor_for
 from bot.text.formatting import shorten
-
-COMMANDS = {"thongbao": "village_notice", "nhapphieu": "paper_form", "thon": "village_figures", "bangiao": "handover"}
-STAFF_ROLES = (VILLAGE_HEAD, SECRETARIAT, ADMIN)
 
 
 async def _actor(ctx: Context) -> Actor | None:
     """The staff member, when they work for this bot's commune: another commune's staff are residents here."""
-    if ctx.staff is None or ctx.staff.role not in STAFF_ROLES:
+    if ctx.staff is None or ctx.staff.role not in staff_commands.ROLES:
         return None
     actor = await actor_for(ctx.uow, ctx.staff)
     commune = await ctx.commune()
