@@ -25,7 +25,7 @@ def bot_env(tmp_path: Path, double: BotAPIDouble, **extra: str) -> dict:
         DOITHOAI_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
         DOITHOAI_TELEGRAM_TOKEN=double.token,
         DOITHOAI_TELEGRAM_API_URL=double.base_url,
-        # Test residents answer faster than any person: no per-chat pacing (tests/test_delivery.py checks it).
+        # Test residents answer faster than any person: no per-chat pacing (tests/integration/test_delivery.py checks it).
         DOITHOAI_TELEGRAM_CHAT_RATE="1000",
         DOITHOAI_TELEGRAM_CHAT_BURST="1000",
     )

@@ -15,7 +15,7 @@ from bot.services.staff import OPERATOR, Actor, StaffError, add_staff, check_log
 from storage.models import AuditEntry, Staff, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import plan_text, rows
-from tests.test_cli import cli
+from tests.e2e.test_cli import cli
 
 
 @pytest.fixture

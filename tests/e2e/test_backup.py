@@ -17,9 +17,9 @@ from bot.conversation.engine import Conversation
 from storage.db import Database
 from storage.schema import alembic_config, head_revision, upgrade
 from tests.conftest import plan_text
+from tests.e2e.test_cli import cli, registered
 from tests.support import pg
 from tests.support.core_chat import CoreChat
-from tests.test_cli import cli, registered
 
 HEADERS = {"sqlite": b"SQLite format 3\x00", "postgresql": b"PGDMP"}
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}

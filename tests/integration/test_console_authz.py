@@ -27,7 +27,7 @@ from bot.services.staff import OPERATOR, Actor, actor_for, add_staff, set_passwo
 from storage.models import AuditEntry, Outbox, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import load, plan_text, rows, second_commune_plan
-from tests.test_web import NAMES, PASSWORD, QUESTIONS, SECRET, client_for, csrf_of, populate, sign_in, snapshot
+from tests.integration.test_web import NAMES, PASSWORD, QUESTIONS, SECRET, client_for, csrf_of, populate, sign_in, snapshot
 
 GP_REFS = [f"GP-000{n}" for n in range(1, 6)]
 
@@ -200,7 +200,7 @@ async def test_every_service_refuses_an_actor_of_another_commune_and_changes_not
 async def test_a_duplicate_cannot_point_at_another_communes_question(two):
     """Merging one's own question into another commune's would copy that commune's answer across."""
     from bot.conversation.engine import Conversation
-    from tests.test_communes import consented
+    from tests.integration.test_communes import consented
 
     conv = Conversation(two, commune="GP")
     await (await consented(conv, "telegram:TP", "701")).register(village="Thôn Đông Hải")
@@ -233,7 +233,7 @@ async def test_an_answers_sheet_naming_another_communes_codes_records_nothing(tw
 
 async def test_the_queue_counts_only_the_actors_commune(two):
     from bot.conversation.engine import Conversation
-    from tests.test_communes import consented
+    from tests.integration.test_communes import consented
 
     await (await consented(Conversation(two, commune="GP"), "telegram:TP", "702")).register(village="Thôn Đông Hải")
     async with UnitOfWork(two, readonly=True) as uow:

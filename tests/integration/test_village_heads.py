@@ -16,10 +16,10 @@ from bot.services.staff import OPERATOR, actor_for, add_staff
 from storage.models import Attachment, AuditEntry, Outbox, Resident, Staff, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
+from tests.integration.test_telegram import consented, register
 from tests.support.botapi_double import UploadedFile
 from tests.support.eventually import eventually
 from tests.support.phone import Phone, running_bot
-from tests.test_telegram import consented, register
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.entrypoints.web.app import create_app
 from bot.text.catalogue import Translator
 from storage.models import Meeting, Outbox, Submission
 from tests.conftest import rows
-from tests.test_web import PASSWORD, SECRET, populate
+from tests.integration.test_web import PASSWORD, SECRET, populate
 
 CHROMIUM = os.environ.get("DOITHOAI_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

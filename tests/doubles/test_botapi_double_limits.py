@@ -26,8 +26,8 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from tests.doubles.test_botapi_double import FastSession, RawAPI
 from tests.support.botapi_double import BotAPIDouble, RateLimits, SimUser
-from tests.test_botapi_double import FastSession, RawAPI
 
 T0 = 1000.0
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.services.plans import PlanError, parse_plan
-from tests.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
+from tests.integration.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
 
 NESTED = ["x = " + "[" * 100_000 + "]" * 100_000, "x = " + "{a=" * 50_000 + "1" + "}" * 50_000]
 

@@ -8,8 +8,8 @@ import socket
 
 from httpx import AsyncClient
 
+from tests.integration.test_web import csrf_of
 from tests.support.process import command
-from tests.test_web import csrf_of
 
 
 def _free_port() -> int:

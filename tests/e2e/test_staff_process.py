@@ -14,10 +14,10 @@ from storage.db import Database
 from storage.models import Resident, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import plan_text
+from tests.integration.test_telegram import register
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.phone import Phone
 from tests.support.process import RunningBot, bot_env, ok
-from tests.test_telegram import register
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import pytest
 from bot.domain.messages import number
 from storage.models import Resident
 from tests.conftest import rows
+from tests.integration.test_telegram import phone
+from tests.integration.test_web import app, as_staff, clock, refs_on, world  # noqa: F401  (the console's fixtures)
 from tests.support.phone import running_bot
 from tests.support.zalo_double import ZaloBotDouble
 from tests.support.zalo_phone import ZaloPhone, running_zalo
-from tests.test_telegram import phone
-from tests.test_web import app, as_staff, clock, refs_on, world  # noqa: F401  (the console's fixtures)
 
 NOT_NUMBERS = ["²", "①", "１", "٣", "2²", "１２", "99999999999999999999"]
 

@@ -63,7 +63,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path):
 
 async def prepared(tmp_path: Path, double: BotAPIDouble, url: str, **extra: str) -> dict:
     # The flood is measured in hundreds of messages a second here: Telegram's overall limit is
-    # kept by tests/test_delivery.py; what counts in these tests is what survives a kill.
+    # kept by tests/integration/test_delivery.py; what counts in these tests is what survives a kill.
     env = bot_env(tmp_path, double, DOITHOAI_DATABASE_URL=url, DOITHOAI_TELEGRAM_RATE="1000", DOITHOAI_LOG_LEVEL="INFO", **extra)
     plan = tmp_path / "plan.toml"
     plan.write_text(plan_text(), encoding="utf-8")
@@ -224,7 +224,7 @@ SUBMITTERS = 120
 
 async def registered(url: str, double: BotAPIDouble, count: int) -> dict[int, str]:
     """`count` residents who registered a question each before the meeting, all answered since:
-    chat id → their code. Written as the registration would leave them (tests/test_conversation.py
+    chat id → their code. Written as the registration would leave them (tests/integration/test_conversation.py
     covers registering); a flood of them through the bot would only make this test slow."""
     now = utcnow()
     db = Database(url)

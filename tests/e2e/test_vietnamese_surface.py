@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 import re
 
-from tests.test_cli import cli, env, plan, registered  # noqa: F401  (fixtures)
-from tests.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
+from tests.e2e.test_cli import cli, env, plan, registered  # noqa: F401  (fixtures)
+from tests.integration.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
 
 # Words an English sentence of ours would hold; none is Vietnamese. Names that stay as they are
 # (commands, options, settings, plan fields, codes) are taken out of a line before it is read.

@@ -197,12 +197,12 @@ def test_the_example_plan_named_by_meeting_load_help_exists():
     result = CliRunner().invoke(app, ["meeting", "load", "--help"], env={"COLUMNS": "300", "NO_COLOR": "1"})
     assert result.exit_code == 0
     [named] = re.findall(r"[\w./-]+\.toml", result.output)
-    assert (Path(__file__).resolve().parents[1] / named).is_file(), named
+    assert (Path(__file__).resolve().parents[2] / named).is_file(), named
 
 
 async def test_the_console_refuses_control_characters_and_changes_nothing(meeting_db):
     from bot.entrypoints.web.app import create_app
-    from tests.test_web import SECRET, Clock, client_for, csrf_of, populate, sign_in, snapshot
+    from tests.integration.test_web import SECRET, Clock, client_for, csrf_of, populate, sign_in, snapshot
 
     world = meeting_db
     await populate(world)
@@ -319,7 +319,7 @@ async def test_posters_print_stored_names_holding_control_characters(meeting_db,
     from pypdf import PdfReader
 
     from storage.models import Village
-    from tests.test_posters import render
+    from tests.integration.test_posters import render
 
     async with UnitOfWork(meeting_db) as uow:
         village = (await uow.session.exec(select(Village).where(Village.name == "Thôn Lai Hà"))).one()
@@ -333,7 +333,7 @@ async def test_posters_print_stored_names_holding_control_characters(meeting_db,
 
 async def test_the_answer_command_refuses_control_characters_and_records_nothing(tmp_path):
     from tests.conftest import plan_text
-    from tests.test_cli import cli, registered
+    from tests.e2e.test_cli import cli, registered
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
     env["DOITHOAI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"

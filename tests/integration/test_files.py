@@ -21,9 +21,9 @@ from bot.services.notices import NoticeError, keep_notice_file
 from storage.models import Attachment
 from storage.uow import UnitOfWork
 from tests.conftest import rows
+from tests.integration.test_telegram import consented, register
+from tests.integration.test_village_heads import make_staff
 from tests.support.phone import Phone, running_bot
-from tests.test_telegram import consented, register
-from tests.test_village_heads import make_staff
 
 BASE = "https://doithoai.example.gov.vn"
 FILES_SECRET = "the-file-links-own-key"

@@ -1,7 +1,7 @@
 """Several workers on one PostgreSQL database: the queue, the inbox and the clock shared, not duplicated.
 
 Each "worker" here is a Sender, an Inbox or a Schedule of its own, with its own connections, in
-one test process; tests/test_workers_process.py runs real worker processes.
+one test process; tests/e2e/test_workers_process.py runs real worker processes.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.text.catalogue import LANGUAGES, catalogue
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 USED = re.compile(r"""\b(?:tr|t|all_labels)\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
 
 

@@ -138,7 +138,7 @@ async def test_staff_of_one_commune_see_and_touch_only_its_submissions(two_commu
 async def test_the_console_shows_a_communes_staff_only_their_commune(two_communes):
     from bot.entrypoints.web.app import create_app
     from bot.services.staff import set_password
-    from tests.test_web import PASSWORD, client_for, csrf_of, sign_in
+    from tests.integration.test_web import PASSWORD, client_for, csrf_of, sign_in
 
     conv = Conversation(two_communes, commune="GP")
     await (await consented(conv, "telegram", "601")).register()
@@ -221,7 +221,7 @@ async def test_the_district_console_loads_every_communes_villages_and_topics_in_
 
     from bot.entrypoints.web.app import create_app
     from bot.services.staff import set_password
-    from tests.test_web import PASSWORD, client_for, sign_in
+    from tests.integration.test_web import PASSWORD, client_for, sign_in
 
     async with UnitOfWork(two_communes) as uow:
         await add_staff(uow, name="Văn phòng huyện", role="secretariat", login="huyen", actor=Actor(label="cli"), now=utcnow())

@@ -6,8 +6,8 @@ import re
 
 from bot.conversation.engine import Conversation
 from bot.text.formatting import collation_key
+from tests.integration.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
 from tests.support.core_chat import CoreChat
-from tests.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
 
 
 def test_names_sort_in_vietnamese_alphabetical_order():

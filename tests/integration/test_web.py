@@ -31,7 +31,7 @@ from tests.support.core_chat import CoreChat
 
 PASSWORD = "mat-khau-rat-dai-2026"
 SECRET = "khoa-bi-mat-cua-phien-lam-viec-2026"
-TEMPLATES = Path(__file__).resolve().parents[1] / "bot" / "entrypoints" / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "bot" / "entrypoints" / "web" / "templates"
 
 NAMES = {"1": "Nguyễn Văn An", "2": "Trần Thị Bình", "3": "Lê Văn Cường", "4": "Phạm Thị Dung", "5": "Hoàng Văn Em"}
 # user, village, topic (a button's start), question, speaks at the meeting

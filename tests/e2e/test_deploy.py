@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PREFIX = "/opt/doithoai/.venv/bin/doithoai"
 HOST = "doithoai.example.gov.vn"

@@ -13,11 +13,11 @@ from bot.services.staff import OPERATOR
 from storage.models import Outbox, Resident, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
+from tests.integration.test_telegram import consented, register
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.core_chat import CoreChat
 from tests.support.eventually import eventually
 from tests.support.phone import Phone, running_bot
-from tests.test_telegram import consented, register
 
 
 @pytest.fixture
