@@ -12,7 +12,7 @@ from bot.channels.telegram.runner import make_bot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.delivery.sender import Limits, Sender
 from bot.domain.messages import Button, Reply
-from bot.services.outbox import enqueue, split_text
+from bot.services.outbox import enqueue
 from storage.models import Outbox, Resident, utcnow
 from storage.uow import UnitOfWork
 from tests.support.botapi_double import BotAPIDouble, SimUser
@@ -184,10 +184,3 @@ async def test_long_texts_are_split_on_paragraphs_with_the_buttons_on_the_last_p
     assert all(m["text"].startswith("Đoạn") for m in sent)  # each part starts at a paragraph
     assert [p.strip() for m in sent for p in m["text"].split("\n\n")] == [p.strip() for p in paragraphs]
     assert "reply_markup" not in sent[0] and sent[-1]["reply_markup"]["inline_keyboard"][0][0]["text"] == "👍 Hài lòng"
-
-
-def test_split_text_prefers_paragraphs_then_lines_then_words():
-    assert split_text("abc", 10) == ["abc"]
-    assert split_text("aaaa\n\nbbbb", 6) == ["aaaa", "bbbb"]
-    assert split_text("aaaa bbbb cccc", 9) == ["aaaa", "bbbb cccc"]
-    assert all(len(p) <= 5 for p in split_text("x" * 23, 5))

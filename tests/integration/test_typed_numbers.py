@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.messages import number
 from storage.models import Resident
 from tests.conftest import rows
 from tests.integration.test_telegram import phone
@@ -14,13 +13,7 @@ from tests.integration.test_web import app, as_staff, clock, refs_on, world  # n
 from tests.support.phone import running_bot
 from tests.support.zalo_double import ZaloBotDouble
 from tests.support.zalo_phone import ZaloPhone, running_zalo
-
-NOT_NUMBERS = ["²", "①", "１", "٣", "2²", "１２", "99999999999999999999"]
-
-
-def test_only_ascii_digits_are_a_number():
-    assert [number(t) for t in ("1", "007", "123456789")] == [1, 7, 123456789]
-    assert [number(t) for t in NOT_NUMBERS + ["", " 1", "1 ", "-1", "+1", "1_0", "1.0", "1234567890"]] == [None] * 15
+from tests.unit.test_messages import NOT_NUMBERS
 
 
 @pytest.fixture

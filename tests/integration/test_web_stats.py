@@ -5,15 +5,8 @@ from __future__ import annotations
 import re
 
 from bot.conversation.engine import Conversation
-from bot.text.formatting import collation_key
 from tests.integration.test_web import app, as_staff, clock, world  # noqa: F401  (fixtures)
 from tests.support.core_chat import CoreChat
-
-
-def test_names_sort_in_vietnamese_alphabetical_order():
-    names = ["Thôn Yên Bình", "Thôn Văn Lâm", "Thôn Đại Lương", "Thôn Dương Liễu", "Thôn Ăn Cư", "Thôn Anh Sơn", "Thôn Âu Cơ"]
-    assert sorted(names, key=collation_key) == [
-        "Thôn Anh Sơn", "Thôn Ăn Cư", "Thôn Âu Cơ", "Thôn Dương Liễu", "Thôn Đại Lương", "Thôn Văn Lâm", "Thôn Yên Bình"]
 
 
 async def test_villages_with_as_many_questions_are_listed_in_vietnamese_order(app, world, as_staff):  # noqa: F811
