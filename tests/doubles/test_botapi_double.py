@@ -514,7 +514,7 @@ async def test_idle_timeouts_wait_while_the_bot_works_and_fail_once_it_stops(dou
     async def slow_work(idle_timeouts: bool) -> None:
         double.idle_timeouts = idle_timeouts
         for i in range(5):
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # deliberate: the bot's slow work between its calls
             await bot.send_message(an.id, f"bận {i}")
         await bot.send_message(an.id, "xong")
 

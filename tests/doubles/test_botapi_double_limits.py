@@ -142,7 +142,7 @@ async def test_a_client_that_waits_retry_after_gets_through(double: BotAPIDouble
                 return await bot.send_message(chat_id, "Lịch hội nghị đã đổi")
             except TelegramRetryAfter as exc:
                 waits.append(exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
+                await asyncio.sleep(exc.retry_after)  # deliberate: what Telegram asks of a client, the behaviour under test
 
     started = time.monotonic()
     await asyncio.gather(*(deliver(u.id) for u in users))
@@ -328,7 +328,7 @@ async def test_stop_cuts_a_hang_short(double: BotAPIDouble, bot: Bot) -> None:
     an = resident(double)
     double.hang_chat(an, 30)
     pending = asyncio.create_task(bot.send_message(an.id, "treo"))
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # deliberate: time for the call to reach the double and hang (a hang shows nothing to wait on)
     started = time.monotonic()
     await double.stop()
     assert time.monotonic() - started < 0.5

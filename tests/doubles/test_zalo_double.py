@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.support.eventually import eventually
 from tests.support.zalo_double import DoubleTimeout, ZaloBotDouble, ZaloOADouble, oa_signature
 
 SECRET = "s3cret-token-for-tests"
@@ -206,7 +207,8 @@ async def test_get_updates_long_polls_until_an_update_arrives(zb: ZaloBotDouble,
     zb.max_poll_seconds = 5
     an = zb.user()
     poll = asyncio.create_task(call(session, zb, "getUpdates", {"timeout": "30"}))
-    await asyncio.sleep(0.1)
+    # Recorded as it starts waiting: the update below arrives during the poll, not before it.
+    await eventually(lambda: [c for c in zb.calls if c.method == "getUpdates"], what="the poll waiting")
     update = zb.send_text(an, "late")
     status, body = await asyncio.wait_for(poll, 2)
     assert body["result"] == update

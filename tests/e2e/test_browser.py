@@ -38,6 +38,8 @@ async def served(meeting_db):
     """The console on a free port of 127.0.0.1, in this test's event loop."""
     import uvicorn
 
+    from tests.support.eventually import eventually
+
     await populate(meeting_db)
     app = create_app(meeting_db, secret_key=SECRET)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -46,9 +48,12 @@ async def served(meeting_db):
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+
+    def serving() -> bool:
         assert not task.done(), task.exception()
-        await asyncio.sleep(0.02)
+        return server.started
+
+    await eventually(serving, what="the console serving")
     yield meeting_db, f"http://127.0.0.1:{port}"
     server.should_exit = True
     await asyncio.wait_for(task, 10)

@@ -6,9 +6,10 @@ import asyncio
 import re
 import socket
 
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from tests.integration.test_web import csrf_of
+from tests.support.eventually import eventually
 from tests.support.process import command
 
 
@@ -33,12 +34,13 @@ async def test_demo_web_serves_the_console_with_questions_in_every_state_and_pri
         login, password = re.search(r"Đăng nhập: (\S+)\s+Mật khẩu: (\S+)", printed).groups()  # type: ignore[union-attr]
 
         async with AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(100):  # uvicorn binds just after the banner
+            async def login_page() -> Response | None:
                 try:
-                    page = await client.get("/login")
-                    break
+                    return await client.get("/login")
                 except OSError:
-                    await asyncio.sleep(0.1)
+                    return None  # uvicorn binds just after the banner
+
+            page = await eventually(login_page, what="the login page")
             signed = await client.post("/login", data={"csrf": csrf_of(page.text), "login": login, "password": password, "next": "/"})
             assert signed.status_code == 303
             listing = (await client.get("/submissions")).text

@@ -76,10 +76,6 @@ def workers_of(pid: int) -> list[int]:
     return found
 
 
-async def until(predicate, timeout: float = 30) -> None:
-    await eventually(predicate, timeout=timeout)
-
-
 async def nothing_pending(url: str, timeout: float = 30) -> None:
     db = Database(url)
     try:
@@ -145,7 +141,7 @@ async def test_two_workers_serve_two_communes_in_order_once_and_survive_a_killed
         try:
             await wait_listening(port)
             assert bot.proc is not None
-            await until(lambda: len(workers_of(bot.proc.pid)) == 2)
+            await eventually(lambda: len(workers_of(bot.proc.pid)) == 2, timeout=30)
             assert double.webhook_url == "https://doithoai.example.gov.vn/webhook/telegram"
             assert zb.webhook_url == "https://doithoai.example.gov.vn/webhook/zalo/TP"
             zb.deliver_to(f"http://127.0.0.1:{port}/webhook/zalo/TP")
@@ -168,7 +164,7 @@ async def test_two_workers_serve_two_communes_in_order_once_and_survive_a_killed
             second = await asyncio.gather(
                 *(register_on_telegram(p, f"{NAMES[i]} Gia", f"Câu hỏi số {i} của Gia Phúc về đường thôn.") for i, p in enumerate(telegram[2:], 2)),
             )
-            await until(lambda: len(workers_of(bot.proc.pid)) == 2 and victim not in workers_of(bot.proc.pid))
+            await eventually(lambda: len(workers_of(bot.proc.pid)) == 2 and victim not in workers_of(bot.proc.pid), timeout=30)
             refs = first + second
             assert sorted(r for r in refs if r.startswith("GP-")) == [f"GP-000{i}" for i in range(1, 5)]
             assert sorted(r for r in refs if r.startswith("TP-")) == [f"TP-000{i}" for i in range(1, 4)]

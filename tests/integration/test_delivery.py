@@ -62,10 +62,6 @@ async def sending(db, double: BotAPIDouble, limits: Limits, timeout: float | Non
         await bot.session.close()
 
 
-async def until(predicate, timeout: float = 30) -> None:
-    await eventually(predicate, timeout=timeout)
-
-
 async def test_a_broadcast_keeps_close_to_the_limit_and_never_above_it(meeting_db, double):
     rate, n = 100, 600
     double.enforce_limits(per_second=rate, chat_per_second=1.0, chat_burst=3)
@@ -73,7 +69,7 @@ async def test_a_broadcast_keeps_close_to_the_limit_and_never_above_it(meeting_d
     await queue(meeting_db, users)
     started = time.monotonic()
     async with sending(meeting_db, double, Limits(per_second=rate)):
-        await until(lambda: _all_sent(meeting_db, n))
+        await eventually(lambda: _all_sent(meeting_db, n), timeout=30)
     elapsed = time.monotonic() - started
     assert double.real_rejections() == []  # no 429: the double's buckets are Telegram's
     # Never above in a second, with the double's arrival times read a little loosely: it runs in this
@@ -96,7 +92,7 @@ async def test_one_chat_gets_a_short_burst_then_one_a_second(meeting_db, double)
         await uow.commit()
     started = time.monotonic()
     async with sending(meeting_db, double, Limits()):
-        await until(lambda: _all_sent(meeting_db, 6))
+        await eventually(lambda: _all_sent(meeting_db, 6), timeout=30)
     assert time.monotonic() - started >= 2.5  # 3 at once, then one a second
     assert [m["text"] for m in double.messages(u)] == [f"Tin số {n}" for n in range(6)]  # in order
 
@@ -107,7 +103,7 @@ async def test_retry_after_is_obeyed(meeting_db, double):
     await queue(meeting_db, [u, v])
     started = time.monotonic()
     async with sending(meeting_db, double, Limits()):
-        await until(lambda: _all_sent(meeting_db, 2))
+        await eventually(lambda: _all_sent(meeting_db, 2), timeout=30)
     assert time.monotonic() - started >= 1.0
     assert len(double.messages(u)) == 1 and len(double.messages(v)) == 1
 
@@ -119,7 +115,7 @@ async def test_blocked_and_gone_chats_are_marked_unreachable_and_left_alone(meet
     await queue(meeting_db, [blocked, gone, fine])
     await queue(meeting_db, [blocked], text="Tin thứ hai.", kind="answer")
     async with sending(meeting_db, double, Limits()):
-        await until(lambda: _status_is(meeting_db, {"unreachable": 3, "sent": 1}))
+        await eventually(lambda: _status_is(meeting_db, {"unreachable": 3, "sent": 1}), timeout=30)
     attempts = [r for r in double.rejections if r.injected and int(r.params["chat_id"]) == blocked.id]
     assert len(attempts) == 1  # the second message to the blocked chat was never tried
     async with UnitOfWork(meeting_db, readonly=True) as uow:
@@ -139,7 +135,7 @@ async def test_server_errors_back_off_then_succeed_keeping_the_order(meeting_db,
             await enqueue(uow, key=f"order:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=f"Phần {n}"), kind="answer")
         await uow.commit()
     async with sending(meeting_db, double, Limits(backoff_base=0.2)):
-        await until(lambda: _all_sent(meeting_db, 3))
+        await eventually(lambda: _all_sent(meeting_db, 3), timeout=30)
     assert [m["text"] for m in double.messages(u)] == ["Phần 0", "Phần 1", "Phần 2"]
     async with UnitOfWork(meeting_db, readonly=True) as uow:
         first = (await uow.session.exec(select(Outbox).order_by(Outbox.id))).first()
@@ -151,7 +147,7 @@ async def test_giving_up_leaves_the_message_failed_and_visible_then_retry_sends_
     double.fail_chat(u, 500)
     await queue(meeting_db, [u])
     async with sending(meeting_db, double, Limits(backoff_base=0.05, max_attempts=3)):
-        await until(lambda: _status_is(meeting_db, {"failed": 1}))
+        await eventually(lambda: _status_is(meeting_db, {"failed": 1}), timeout=30)
         async with UnitOfWork(meeting_db, readonly=True) as uow:
             row = (await uow.session.exec(select(Outbox))).one()
         assert row.attempts == 3 and "Internal Server Error" in row.last_error
@@ -159,7 +155,7 @@ async def test_giving_up_leaves_the_message_failed_and_visible_then_retry_sends_
         async with UnitOfWork(meeting_db) as uow:
             assert await uow.outbox.requeue_failed() == 1
             await uow.commit()
-        await until(lambda: _status_is(meeting_db, {"sent": 1}))
+        await eventually(lambda: _status_is(meeting_db, {"sent": 1}), timeout=30)
     assert len(double.messages(u)) == 1
 
 
@@ -168,7 +164,7 @@ async def test_a_hung_request_times_out_and_is_retried(meeting_db, double):
     double.hang_chat(u, 5, times=1)
     await queue(meeting_db, [u])
     async with sending(meeting_db, double, Limits(backoff_base=0.1), timeout=1):
-        await until(lambda: _all_sent(meeting_db, 1), timeout=20)
+        await eventually(lambda: _all_sent(meeting_db, 1), timeout=20)
     assert len(double.messages(u)) == 1
 
 
@@ -178,7 +174,7 @@ async def test_long_texts_are_split_on_paragraphs_with_the_buttons_on_the_last_p
     text = "\n\n".join(paragraphs)
     await queue(meeting_db, [u], text=text, kind="answer", buttons=[[Button("👍 Hài lòng", "fb:1:1:y")]])
     async with sending(meeting_db, double, Limits()):
-        await until(lambda: _all_sent(meeting_db, 3))
+        await eventually(lambda: _all_sent(meeting_db, 3), timeout=30)
     sent = double.messages(u)
     assert len(sent) == 3 and all(len(m["text"]) <= 4096 for m in sent)
     assert all(m["text"].startswith("Đoạn") for m in sent)  # each part starts at a paragraph

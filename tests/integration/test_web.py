@@ -727,6 +727,7 @@ async def test_doithoai_web_serves_the_login_page(tmp_path):
 
     import httpx
 
+    from tests.support.eventually import eventually
     from tests.support.process import command
 
     e = {k: v for k, v in os.environ.items() if not k.startswith("DOITHOAI_")}
@@ -748,14 +749,14 @@ async def test_doithoai_web_serves_the_login_page(tmp_path):
         proc = await asyncio.create_subprocess_exec(*command("web", "--port", str(port)), env=e)
         try:
             async with httpx.AsyncClient() as client:
-                page = None  # not the first process's page, should this one be slow to start
-                for _ in range(300):
+                async def login_page() -> httpx.Response | None:
                     try:
-                        page = await client.get(f"http://127.0.0.1:{port}/login")
-                        break
+                        return await client.get(f"http://127.0.0.1:{port}/login")
                     except httpx.ConnectError:
-                        await asyncio.sleep(0.1)
-                assert page is not None and page.status_code == 200 and "Đăng nhập" in page.text
+                        return None  # not listening yet (the port is the previous process's, now ended)
+
+                page = await eventually(login_page, timeout=30, what="the login page")
+                assert page.status_code == 200 and "Đăng nhập" in page.text
                 assert secure(page) == bool(https_setting)
                 # Behind the proxy on this machine, which says the browser came over HTTPS.
                 client.cookies.clear()  # a new visitor: the console sets its cookie

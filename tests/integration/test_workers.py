@@ -123,7 +123,7 @@ async def test_a_dead_workers_claim_lapses_and_another_worker_sends_its_messages
     stop = asyncio.Event()
     task = asyncio.create_task(live.run(stop))
     try:
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.8)  # deliberate: within the dead worker's 1.5 s claim, nothing may arrive
         assert double.messages(u) == []  # the claim still holds: nobody else writes to that chat
         await all_sent(pg_db, 2, timeout=20)
     finally:
@@ -176,11 +176,12 @@ async def test_two_inboxes_handle_each_chats_updates_once_and_in_order(pg_db: Da
     await put(chats[:3], range(4, 8))  # …whose next updates arrive, at either worker, while a is busy
     await inboxes[1].pass_once()  # worker b can take only the other three
     await put(chats[3:], range(4, 8))
-    for _ in range(40):
+
+    async def all_handled() -> bool:
         await asyncio.gather(*(box.pass_once() for box in inboxes))
-        await asyncio.sleep(0.05)
-        if len(handled) == 48:
-            break
+        return len(handled) == 48
+
+    await eventually(all_handled, what="48 updates handled")
     for box in inboxes:
         await asyncio.gather(*box._tasks)
         await box.locks.close()
@@ -292,11 +293,14 @@ async def test_one_inbox_keeps_a_chats_order_between_handling_at_once_and_storin
     release.set()
     await first
     assert await inbox.take("telegram", "u4", "c", {"n": 3})  # 2 is waiting or being handled: 3 goes after it
-    for _ in range(50):
+
+    async def both_handled() -> bool:
         if handled.count(2) and handled.count(3):
-            break
+            return True
         await inbox.pass_once()
-        await asyncio.sleep(0.05)
+        return False
+
+    await eventually(both_handled, what="updates 2 and 3 handled")
     await asyncio.gather(*inbox._tasks)
     assert [n for n in handled if n != 9] == [1, 2, 3] and handled.count(9) == 1
     assert await inbox.take("telegram", "u5", "c", {"n": 4}) and handled[-1] == 4  # idle again: handled at once

@@ -6,24 +6,17 @@ import pytest
 
 from storage.models import ChannelToken, Inbound, Outbox, ProcessedUpdate, Resident, Submission
 from tests.conftest import rows
-from tests.support.eventually import eventually as wait_for
+from tests.support.eventually import eventually
 from tests.support.zalo_double import ZaloBotDouble, ZaloOADouble, oa_signature
 from tests.support.zalo_phone import OAPhone, ZaloPhone, running_oa, running_zalo
 
 
-async def answer_statuses(db) -> list[str]:
-    return [o.status for o in await rows(db, Outbox) if o.kind == "answer"]
+def answers_are(db, *statuses: str):
+    """A probe for `eventually`: the database is written just after a message reaches the double."""
+    async def probe() -> bool:
+        return [o.status for o in await rows(db, Outbox) if o.kind == "answer"] == list(statuses)
 
-
-async def eventually(probe, expected, timeout: float = 10):
-    """The database is written just after a message arrives at the double: wait for it to catch up."""
-    async def caught_up() -> bool:
-        return await probe() == expected
-
-    try:
-        await wait_for(caught_up, timeout=timeout)
-    except AssertionError:
-        assert await probe() == expected
+    return probe
 
 
 @pytest.fixture
@@ -221,8 +214,8 @@ async def test_an_oa_answer_outside_the_window_waits_until_the_resident_writes(m
             await publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=submission.created_at)
             await uow.commit()
         running.channel.sender.wake()
-        await eventually(lambda: answer_statuses(meeting_db), ["unreachable"])
+        await eventually(answers_are(meeting_db, "unreachable"), timeout=10, what="the answer held as unreachable")
         assert any(r.error_code == -230 for r in oa_double.rejections)
         # The resident writes again: the window opens, and the answer goes out.
         await p.say("câu hỏi", "Tháng 12 xã sẽ nạo vét.")
-        await eventually(lambda: answer_statuses(meeting_db), ["sent"])
+        await eventually(answers_are(meeting_db, "sent"), timeout=10, what="the answer sent")

@@ -99,14 +99,12 @@ def free_port() -> int:
 
 async def wait_listening(port: int, timeout: float = 30) -> None:
     """Until something accepts connections on 127.0.0.1:port."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    async def accepting() -> bool:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
         except OSError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+            return False
+        writer.close()
+        return True
+
+    await eventually(accepting, timeout=timeout, what=f"a server listening on port {port}")
