@@ -152,9 +152,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        kind = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else None
-        if kind not in KINDS:
+        if not item.path.is_relative_to(TESTS):
             continue
+        kind = item.path.relative_to(TESTS).parts[0]
+        if kind not in KINDS:
+            # Unmarked, it would run in the whole suite and never under -m: say where it belongs instead.
+            raise pytest.UsageError(f"{item.nodeid}: a test goes in one of tests/{', tests/'.join(KINDS)} (see tests/conftest.py)")
         item.add_marker(kind)
         needs = NOT_FOR_UNIT_TESTS.intersection(getattr(item, "fixturenames", ()))
         if kind == "unit" and needs:
