@@ -32,11 +32,11 @@ from storage.db import Database
 from storage.models import Attachment, AuditEntry, Commune, Meeting, MeetingVillage, Outbox, Submission, Topic, Village, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import load, plan_text, rows
-from tests.test_cli import cli
-from tests.test_web import SECRET, STAFF, client_for, csrf_of, populate, sign_in
+from tests.e2e.test_cli import cli
+from tests.integration.test_web import SECRET, STAFF, client_for, csrf_of, populate, sign_in
 
 PLAN = plan_text()  # the starting data's plan; a reload changes this very text
-SECRETARY = "vanphong"  # who signs in to the console (tests/test_web.py's staff)
+SECRETARY = "vanphong"  # who signs in to the console (tests/integration/test_web.py's staff)
 
 # What the doors' actions can change, and the columns of it that say when (which must differ).
 EFFECTS = (Commune, Village, MeetingVillage, Topic, Meeting, Submission, Outbox, Attachment)
