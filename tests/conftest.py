@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -130,7 +131,38 @@ async def double():
 SLOW_FIRST = ("test_workers_process", "test_staff_process", "test_zalo_process", "test_run_process", "test_backup", "test_deploy", "test_browser")
 
 
+# The folder a test is in says what it needs, and gives it the marker of the same name (`pytest -m unit`):
+# unit: nothing but Python (a fake unit of work at most); integration: SQLite and PostgreSQL, real
+# aiogram against the doubles, in this process; e2e: `doithoai` processes, Chromium, nginx and the
+# other deployment tools, the README; doubles: the Telegram and Zalo doubles' own behaviour.
+KINDS = ("unit", "integration", "e2e", "doubles")
+TESTS = Path(__file__).resolve().parent
+# A unit test asking for one of these is an integration test in the wrong folder.
+NOT_FOR_UNIT_TESTS = {"db_url", "sqlite_template", "double"}
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m unit` (or `-m "unit or doubles"`) does not import the other folders' modules: importing the
+    web console, Playwright and the doubles for tests it then deselects takes longer than the unit tests."""
+    chosen = set(re.split(r"\s+or\s+", config.option.markexpr.strip())) if config.option.markexpr else set()
+    if chosen and chosen <= set(KINDS) and collection_path.parent == TESTS and collection_path.name in set(KINDS) - chosen:
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        kind = item.path.relative_to(TESTS).parts[0]
+        if kind not in KINDS:
+            # Unmarked, it would run in the whole suite and never under -m: say where it belongs instead.
+            raise pytest.UsageError(f"{item.nodeid}: a test goes in one of tests/{', tests/'.join(KINDS)} (see tests/conftest.py)")
+        item.add_marker(kind)
+        needs = NOT_FOR_UNIT_TESTS.intersection(getattr(item, "fixturenames", ()))
+        if kind == "unit" and needs:
+            raise pytest.UsageError(f"{item.nodeid} needs {', '.join(sorted(needs))}: move it to tests/integration")
+
     def rank(item: pytest.Item) -> int:
         name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)

@@ -1,4 +1,4 @@
-"""Many residents at once, for the crash tests (tests/test_crash_process.py): their registrations,
+"""Many residents at once, for the crash tests (tests/e2e/test_crash_process.py): their registrations,
 what the bot had in flight when it was killed, and what may therefore arrive twice."""
 
 from __future__ import annotations

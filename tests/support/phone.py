@@ -22,7 +22,7 @@ async def running_bot(db: Database, double: BotAPIDouble, clock=None) -> AsyncIt
     bot = make_bot(double.token, double.base_url)
     conversation = Conversation(db, clock=clock) if clock else Conversation(db)
     # Test residents answer within milliseconds, which no person does: the per-chat pace that
-    # protects real chats would only slow these tests down (tests/test_delivery.py checks it).
+    # protects real chats would only slow these tests down (tests/integration/test_delivery.py checks it).
     limits = Limits(chat_per_second=1000, chat_burst=1000, per_second=1000)
     telegram = TelegramBot(bot, conversation, Sender(db, {"telegram": TelegramTransport(bot)}, {"telegram": limits}))
     stop = asyncio.Event()

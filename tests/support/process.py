@@ -25,7 +25,7 @@ def bot_env(tmp_path: Path, double: BotAPIDouble, **extra: str) -> dict:
         DOITHOAI_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
         DOITHOAI_TELEGRAM_TOKEN=double.token,
         DOITHOAI_TELEGRAM_API_URL=double.base_url,
-        # Test residents answer faster than any person: no per-chat pacing (tests/test_delivery.py checks it).
+        # Test residents answer faster than any person: no per-chat pacing (tests/integration/test_delivery.py checks it).
         DOITHOAI_TELEGRAM_CHAT_RATE="1000",
         DOITHOAI_TELEGRAM_CHAT_BURST="1000",
     )
@@ -99,14 +99,12 @@ def free_port() -> int:
 
 async def wait_listening(port: int, timeout: float = 30) -> None:
     """Until something accepts connections on 127.0.0.1:port."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    async def accepting() -> bool:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
         except OSError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+            return False
+        writer.close()
+        return True
+
+    await eventually(accepting, timeout=timeout, what=f"a server listening on port {port}")
