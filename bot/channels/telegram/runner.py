@@ -1,4 +1,12 @@
-"""Long polling with per-chat order, and the aiogram router that hands updates to the core.
+"""Telegram's bot: long polling with per-chat order, and each update handed to the conversation.
+
+aiogram is the Telegram client here (the Bot, its HTTP session, the typed methods and the `Update`
+model), not the dispatcher. An `Update` maps straight to the conversation's `Event` (events.py) and
+goes to `respond()`: routing by feature happens once, in the channel-agnostic conversation
+(bot/conversation/engine.py), which must route a Zalo message exactly as a Telegram one. aiogram's
+`Router` per feature would route a second time, for one platform only, and its middlewares would
+hand handlers a session and a resident that the conversation already opens itself in the update's
+one transaction. Feeding a Dispatcher cost time per update and called back into this object.
 
 aiogram's own `start_polling` confirms updates as soon as it has read them and runs them as
 unordered tasks. Here a batch is handled before its offset is confirmed (a crash replays it,
@@ -14,12 +22,12 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from aiogram import Bot, Dispatcher, Router, methods
+from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramUnauthorizedError
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, Message, Update
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 
 from bot.channels.payload import identifier
 from bot.channels.polling import long_poll
@@ -62,22 +70,6 @@ def make_bot(token: str, api_url: str) -> Bot:
     return Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)))
 
 
-def build_router() -> Router:
-    router = Router(name="residents")
-
-    @router.message()
-    async def on_message(message: Message, event_update: Update, telegram: "TelegramBot") -> None:
-        event = from_message(message, event_update.update_id, telegram.username, telegram.bot)
-        if event is not None:
-            await telegram.handle(event)
-
-    @router.callback_query()
-    async def on_callback(query: CallbackQuery, event_update: Update, telegram: "TelegramBot") -> None:
-        await telegram.handle(from_callback(query, event_update.update_id), callback_id=query.id)
-
-    return router
-
-
 class TelegramBot:
     def __init__(self, bot: Bot, conversation: Conversation, sender: Sender, inbox: Inbox | None = None, *, channel: str = CHANNEL) -> None:
         self.bot = bot
@@ -86,10 +78,6 @@ class TelegramBot:
         self.conversation = conversation
         self.sender = sender
         self.username: str | None = None
-        # The conversation keeps its state in the database: aiogram's own FSM would only cost time per update.
-        self.dispatcher = Dispatcher(disable_fsm=True)
-        self.dispatcher.include_router(build_router())
-        self.dispatcher["telegram"] = self
         if inbox is not None:
             inbox.register(channel, self.handle_raw)
         self.inbox = inbox
@@ -119,7 +107,17 @@ class TelegramBot:
         except ValueError:
             log.warning("a stored Telegram update could not be read; dropped")
             return
-        await self.dispatcher.feed_update(self.bot, update)
+        await self.dispatch(update)
+
+    async def dispatch(self, update: Update) -> None:
+        """A message or a button press, as the conversation's event; other kinds of update are not asked for."""
+        if update.message is not None:
+            event = from_message(update.message, update.update_id, self.username, self.bot)
+            if event is not None:
+                await self.handle(event)
+        elif update.callback_query is not None:
+            query = update.callback_query
+            await self.handle(from_callback(query, update.update_id), callback_id=query.id)
 
     async def handle(self, event: Event, callback_id: str | None = None) -> None:
         if event.channel != self.channel:
@@ -208,7 +206,7 @@ class TelegramBot:
     async def _in_order(self, updates: list[Update]) -> None:
         for update in updates:
             try:
-                await self.dispatcher.feed_update(self.bot, update)
+                await self.dispatch(update)
             except Exception:  # one bad update must not stall the others
                 log.exception("update %s failed", update.update_id)
 
