@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 
 from bot.domain.errors import file_problem
+from bot.domain.submissions import STATUSES
 from bot.entrypoints.cli.common import as_operator, fail, fail_with_problems, show, tr
 from bot.services.staff import Actor
 from bot.text.formatting import parse_day
@@ -21,10 +22,9 @@ answers_group = typer.Typer(help=tr("cli.help.answers"), no_args_is_help=True)
 conclusion_group = typer.Typer(help=tr("cli.help.conclusion"), no_args_is_help=True)
 commands = typer.Typer()  # at the root: `doithoai answer`
 
-STATUSES = ("received", "answered", "forwarded", "withdrawn")
-
 
 def status_word(status: str) -> str:
+    """A status in the operator's words; one this version does not know is shown as stored."""
     return tr(f"cli.status.{status}") if status in STATUSES else status
 
 
