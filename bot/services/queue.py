@@ -1,11 +1,11 @@
-"""The delivery queue as staff see it: messages by meeting, kind and state, in the console and at the command line alike."""
+"""The delivery queue as staff see it, in the console and at the command line alike, and send again what failed."""
 
 from __future__ import annotations
 
 from bot.domain.channels import commune_code
-from bot.services.access import may_run_meetings
+from bot.services.access import Forbidden, may_run_meetings
 from bot.services.staff import Actor
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, commits
 
 
 async def queue_counts(uow: UnitOfWork, actor: Actor, *, home_commune: str | None = None) -> list[tuple[str | None, str, str, int]]:
@@ -29,3 +29,13 @@ async def queue_counts(uow: UnitOfWork, actor: Actor, *, home_commune: str | Non
                 continue
         totals[(code, kind, state)] = totals.get((code, kind, state), 0) + count
     return sorted(((code, kind, state, n) for (code, kind, state), n in totals.items()), key=lambda r: (r[0] or "", r[1], r[2]))
+
+
+@commits
+async def retry_failed(uow: UnitOfWork, actor: Actor) -> int:
+    """Queue every failed message again; how many. The queue is every commune's: only staff who see
+    every commune may retry it."""
+    may_run_meetings(actor)
+    if actor.commune_id is not None:
+        raise Forbidden("outbox")
+    return await uow.outbox.requeue_failed()

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from rapidfuzz import fuzz
 
 from bot.domain.submissions import is_live
-from bot.services.access import Forbidden, submission_in_reach
+from bot.services.access import Forbidden, in_reach, may_run_meetings, submission_in_reach
 from bot.services.answers import AnswerError, clean_field, no_such_code, record_answer
 from bot.services.staff import Actor, audit
 from storage.models import Submission
@@ -65,6 +65,37 @@ async def search(uow: UnitOfWork, actor: Actor, flt: SubmissionFilter) -> tuple[
     if actor.commune_id is not None:
         flt = flt.in_commune(actor.commune_id)
     return await uow.submissions.search(flt)
+
+
+async def listing(uow: UnitOfWork, actor: Actor, meeting_code: str | None = None) -> list[dict[str, Any]]:
+    """Every submission in the actor's reach, of one meeting or of all, phones included: the
+    secretariat's list (the shape `doithoai submissions list --json` gives other tools)."""
+    may_run_meetings(actor)
+    if meeting_code is not None:
+        meeting = await uow.meetings.by_code(meeting_code)
+        if meeting is None:
+            raise AnswerError("problem.no_meeting", code=meeting_code)
+        in_reach(actor, meeting.commune_id)
+    rows = await uow.submissions.listing(meeting_code)
+    if actor.commune_id is not None:
+        own = {meeting.code for meeting, _ in await uow.meetings.all() if actor.may_see_commune(meeting.commune_id)}
+        rows = [r for r in rows if r.meeting_code in own]
+    return [
+        {
+            "ref": r.submission.ref,
+            "meeting": r.meeting_code,
+            "name": r.submission.name,
+            "village": r.village,
+            "topic": r.topic,
+            "question": r.submission.question,
+            "wants_to_speak": r.submission.wants_to_speak,
+            "phone": r.submission.phone,
+            "status": r.submission.status,
+            "channel": r.submission.channel,
+            "created_at": r.submission.created_at.isoformat(),
+        }
+        for r in rows
+    ]
 
 
 @commits

@@ -145,6 +145,23 @@ def describe(staff: Staff, villages: list[str]) -> dict[str, Any]:
     }
 
 
+async def staff_listing(uow: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
+    """Every staff member, described as the audit log describes them: who manages staff sees them all."""
+    if not actor.may_manage_staff():
+        raise StaffError("problem.staff.admin_only")
+    return [describe(s, await uow.staff.village_names(s.id)) for s in await uow.staff.all()]  # type: ignore[arg-type]
+
+
+async def audit_listing(uow: UnitOfWork, actor: Actor, limit: int) -> list[dict[str, Any]]:
+    """The `limit` latest audit rows: who manages staff is who checks what staff did."""
+    if not actor.may_manage_staff():
+        raise StaffError("problem.staff.admin_only")
+    return [
+        {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target, "before": e.before, "after": e.after}
+        for e in await uow.staff.audit_log(limit)
+    ]
+
+
 @commits
 async def add_staff(
     uow: UnitOfWork,
