@@ -79,7 +79,7 @@ async def ours(double: BotAPIDouble, chats: list[int], rate: float) -> None:
             now = utcnow()
             for chat in chats:
                 uow.residents.add(Resident(channel="telegram", external_id=str(chat), chat_id=str(chat), consented_at=now, created_at=now, state={}))
-                await enqueue(uow, key=f"bench:{chat}", channel="telegram", chat_id=str(chat), reply=Reply(text=TEXT), kind="notice")
+                await enqueue(uow, key=f"bench:{chat}", channel="telegram", chat_id=str(chat), reply=Reply(text=TEXT), purpose="notice")
             await uow.commit()
         bot = make_bot(double.token, double.base_url)
         sender = Sender(db, {"telegram": TelegramTransport(bot)}, {"telegram": Limits(per_second=rate)}, poll_interval=0.2)

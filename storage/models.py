@@ -23,6 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import false, true
 from sqlmodel import Field, SQLModel
 
+from bot.domain.outbox import Delivery
+from bot.domain.submissions import Status
+
 
 class UTCDateTime(TypeDecorator):
     """Always-aware UTC datetimes, on SQLite (which stores no offset) as on PostgreSQL."""
@@ -156,7 +159,7 @@ class Submission(SQLModel, table=True):
     topic_id: int = Field(foreign_key="topic.id", index=True)
     question: str = Field(sa_column=Column(Text, nullable=False))
     wants_to_speak: bool = False
-    status: str = Field(default="received", sa_column=Column(String(16), nullable=False))
+    status: str = Field(default=Status.RECEIVED, sa_column=Column(String(16), nullable=False))
     channel: str = Field(sa_column=Column(String(32), nullable=False))
     anonymised: bool = False
     created_at: datetime = _ts()
@@ -201,7 +204,7 @@ class Outbox(SQLModel, table=True):
     channel: str = Field(sa_column=Column(String(32), nullable=False))
     chat_id: str = Field(sa_column=Column(String(128), nullable=False))
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    status: str = Field(default=Delivery.PENDING, sa_column=Column(String(16), nullable=False))
     # Sent to someone who has not consented (or no longer has): deleted once delivered, so
     # their chat id is not kept.
     transient: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))

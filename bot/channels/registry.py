@@ -10,7 +10,7 @@ from bot.channels.platform import Platform
 from bot.channels.telegram.platform import TelegramPlatform
 from bot.channels.zalo.platform import ZaloBotPlatform
 from bot.channels.zalo_oa.platform import ZaloOAPlatform
-from bot.domain.channels import kind
+from bot.domain.channels import platform_of
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (TelegramPlatform(), ZaloBotPlatform(), ZaloOAPlatform())}
 # Each platform's webhook, for the settings' own bots: a further commune's adds its code (`Platform.webhook_path`).
@@ -19,4 +19,4 @@ PATHS = {name: p.path for name, p in PLATFORMS.items()}
 
 def platform(channel: str) -> Platform:
     """The platform of a bot: Telegram's for "telegram" and for commune TP's "telegram:TP"."""
-    return PLATFORMS[kind(channel)]
+    return PLATFORMS[platform_of(channel)]

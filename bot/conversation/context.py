@@ -57,20 +57,20 @@ class Context:
 
     # --- the resident's stored state -------------------------------------------------
     @property
-    def holder(self) -> Resident | Staff | None:
+    def owner(self) -> Resident | Staff | None:
         """Whose conversation this is: the staff member in a staff flow, else the resident."""
         return self.staff if self.staff_mode else self.resident
 
     @property
     def state(self) -> dict[str, Any]:
-        holder = self.holder
-        return dict(holder.state or {}) if holder is not None else {}
+        owner = self.owner
+        return dict(owner.state or {}) if owner is not None else {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        holder = self.holder
-        assert holder is not None
+        owner = self.owner
+        assert owner is not None
         # A new dict, so SQLAlchemy sees the JSON column change.
-        holder.state = dict(state)
+        owner.state = dict(state)
 
     @property
     def paper(self) -> bool:

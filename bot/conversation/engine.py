@@ -16,10 +16,12 @@ from typing import Any, Awaitable, Callable
 
 from bot.conversation.context import Context
 from bot.conversation.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
-from bot.domain import callbacks, staff_commands
-from bot.domain.channels import commune_code, kind, traits
+from bot.domain import callbacks
+from bot.domain import staff as staff_words
+from bot.domain.channels import commune_code, platform_of, traits
 from bot.domain.choices import Choice, pick
 from bot.domain.messages import Event, Kind, Outcome, Reply
+from bot.domain.outbox import Purpose
 from bot.services.outbox import enqueue
 from bot.text.catalogue import Translator, pick_language
 from bot.text.formatting import fold
@@ -40,9 +42,9 @@ COMMANDS = {
     "xoadulieu": "forget", "forget": "forget",
     "tatthongbao": "notices_off", "notices_off": "notices_off",
     "batthongbao": "notices_on", "notices_on": "notices_on",
-    **staff_commands.COMMANDS,
+    **staff_words.COMMANDS,
 }
-STAFF_COMMANDS = set(staff_commands.COMMANDS.values())
+STAFF_COMMANDS = set(staff_words.COMMANDS.values())
 # Plain words that act as commands when they are the whole message (folded: any case, with or
 # without diacritics), for people who type rather than tap and on channels without a command menu.
 WORDS = {
@@ -53,7 +55,7 @@ WORDS = {
 }
 # What waits for a person who could not be reached (blocked the bot, outside the Zalo OA's window)
 # and goes out when they write again; notices and reminders are stale by then.
-KEPT_FOR_LATER = ("answer", "summary", "change")
+KEPT_FOR_LATER = (Purpose.ANSWER, Purpose.SUMMARY, Purpose.CHANGE)
 # The main menu's buttons arrive as their label text, in whichever language they were shown.
 MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
 
@@ -150,7 +152,7 @@ async def _person(uow: UnitOfWork, event: Event) -> tuple[Resident | None, Staff
     """Who wrote, as a resident and (on Telegram, where staff are known by their user id) as staff."""
     if not event.private:
         return None, None
-    if kind(event.channel) != "telegram":
+    if platform_of(event.channel) != "telegram":
         return await uow.residents.find(event.channel, event.user_id), None
     found = await uow.residents.find_with_staff(event.channel, event.user_id)
     if found is not None:

@@ -33,6 +33,7 @@ from bot.delivery.retry import Decision, Verdict, decide
 from bot.delivery.stopping import until_stopped
 from bot.delivery.transport import DeliveryError, Transport
 from bot.domain.messages import Reply
+from bot.domain.outbox import Delivery
 from storage.db import Database
 from storage.models import Attachment, utcnow
 from storage.uow import UnitOfWork
@@ -150,7 +151,7 @@ class Sender:
                             return False
                         break
                     # Recorded at once: a crash can re-send only what is in flight, never a batch.
-                    following = await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, kind=row.kind)
+                    following = await self._delivered(row.id, forget=row.transient, channel=channel, chat_id=chat_id, reply=reply, purpose=row.kind)
                     if following is None:
                         return True  # nothing more for this chat
                     break
@@ -162,14 +163,14 @@ class Sender:
         async with UnitOfWork(self.db, readonly=True) as uow:
             return await uow.session.get(Attachment, attachment_id)
 
-    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, kind: str) -> Row | None:
+    async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, purpose: str) -> Row | None:
         """Record the delivery; the chat's next message (now claimed for us), or None when there is none."""
         async with UnitOfWork(self.db) as uow:
             if forget:
                 await uow.outbox.delete(outbox_id)
             else:
                 await uow.outbox.mark_sent(outbox_id)
-                await remember_choices(uow, channel, chat_id, reply, kind)
+                await remember_choices(uow, channel, chat_id, reply, purpose)
             # In the same commit, so no other worker ever sees this chat unclaimed in between.
             more = await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
             await uow.commit()
@@ -185,7 +186,7 @@ class Sender:
                 log.info("%s chat unreachable (%s): its messages are set aside", channel, exc)
                 stop = True
             elif decision.verdict is Verdict.GIVE_UP:
-                await uow.outbox.mark(outbox_id, status="failed", error=str(exc))
+                await uow.outbox.mark(outbox_id, status=Delivery.FAILED, error=str(exc))
                 await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
                 log.warning("%s message %s failed for good: %s", channel, outbox_id, exc)
                 stop = False

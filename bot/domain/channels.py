@@ -24,7 +24,7 @@ TRAITS = {
 DEFAULT = Traits(buttons=True, text_limit=4096)
 
 
-def kind(channel: str) -> str:
+def platform_of(channel: str) -> str:
     """The platform of a bot: "telegram" for "telegram" and for commune TP's "telegram:TP"."""
     return channel.partition(":")[0]
 
@@ -35,7 +35,7 @@ def commune_code(channel: str) -> str | None:
 
 
 def traits(channel: str) -> Traits:
-    return TRAITS.get(kind(channel), DEFAULT)
+    return TRAITS.get(platform_of(channel), DEFAULT)
 
 
 def translator(lang: str, channel: str) -> Translator:

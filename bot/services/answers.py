@@ -17,6 +17,7 @@ from bot.domain.callbacks import Feedback
 from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
 from bot.domain.messages import Button, Reply
+from bot.domain.outbox import Purpose
 from bot.domain.submissions import Status, after_answer, is_live
 from bot.services.access import meeting_to_run
 from bot.services.outbox import enqueue
@@ -142,7 +143,7 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
     reply = answer_reply(submission, commune, translator(resident.language, resident.channel), correction=correction)
     key = f"answer:{submission.ref}:r{submission.answer_revision}:{resident.channel}:{resident.chat_id}"
     # Someone who cannot be reached now still gets it, the next time they write.
-    await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="answer", meeting_id=meeting.id,
+    await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, purpose=Purpose.ANSWER, meeting_id=meeting.id,
                   held=resident.unreachable_at is not None)
     return True
 
@@ -165,7 +166,7 @@ async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Me
         text = tr("paper.answer_head", ref=submission.ref, name=submission.name or "", village=village.name) + "\n\n" + answer.text
         key = f"answer:{submission.ref}:r{submission.answer_revision}:head:{head.id}"
         queued |= bool(await enqueue(uow, key=key, channel=head.channel or "telegram", chat_id=head.telegram_id, reply=Reply(text=text),
-                                     kind="answer", meeting_id=meeting.id))
+                                     purpose=Purpose.ANSWER, meeting_id=meeting.id))
     return queued
 
 
@@ -249,7 +250,7 @@ async def publish_conclusion(
             await enqueue(
                 uow, key=f"pending:{submission.ref}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
                 chat_id=resident.chat_id, reply=Reply(text=tr("answer.pending", ref=submission.ref, question=shorten(submission.question, 200))),
-                kind="answer", meeting_id=meeting.id,
+                purpose=Purpose.ANSWER, meeting_id=meeting.id,
             )
     report.summaries_queued = await _send_conclusion(uow, meeting, commune, [s for s in rows if is_live(s.status)])
     await audit(uow, actor, "meeting.publish", f"meeting {meeting.code}",
@@ -277,7 +278,7 @@ async def _send_conclusion(uow: UnitOfWork, meeting: Meeting, commune: Commune, 
         reply = Reply(text=text, document=meeting.conclusion_document_id)
         # The key carries the document, so publishing again with a new document sends just that.
         key = f"conclusion:{meeting.code}:d{meeting.conclusion_document_id or 0}:{resident.channel}:{resident.chat_id}"
-        sent += bool(await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, kind="summary", meeting_id=meeting.id))
+        sent += bool(await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, purpose=Purpose.SUMMARY, meeting_id=meeting.id))
     return sent
 
 

@@ -18,6 +18,7 @@ from bot.domain import validation as textrules
 from bot.domain.channels import translator
 from bot.domain.errors import ServiceError
 from bot.domain.messages import Reply
+from bot.domain.outbox import Delivery, Purpose
 from bot.domain.submissions import is_live
 from bot.services.access import Forbidden, meeting_to_run
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
@@ -130,7 +131,7 @@ async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, tex
         reply = Reply(text=notice_text(meeting, commune, tr, text), location=location, document=ics)
         ids = await enqueue(
             uow, key=f"notice:{meeting.code}:{key}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-            chat_id=resident.chat_id, reply=reply, kind="notice", meeting_id=meeting.id,
+            chat_id=resident.chat_id, reply=reply, purpose=Purpose.NOTICE, meeting_id=meeting.id,
         )
         residents += bool(ids)
         messages += len(ids)
@@ -181,7 +182,7 @@ async def _deadline_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune
         queued += bool(
             await enqueue(
                 uow, key=f"reminder:{meeting.code}:deadline:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-                chat_id=resident.chat_id, reply=Reply(text=text), kind="reminder", meeting_id=meeting.id,
+                chat_id=resident.chat_id, reply=Reply(text=text), purpose=Purpose.REMINDER, meeting_id=meeting.id,
             )
         )
     return queued
@@ -208,7 +209,7 @@ async def _eve_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> 
         queued += bool(
             await enqueue(
                 uow, key=f"reminder:{meeting.code}:eve:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-                chat_id=resident.chat_id, reply=Reply(text=text, location=location), kind="reminder", meeting_id=meeting.id,
+                chat_id=resident.chat_id, reply=Reply(text=text, location=location), purpose=Purpose.REMINDER, meeting_id=meeting.id,
             )
         )
     return queued
@@ -272,7 +273,7 @@ async def tell_change(uow: UnitOfWork, meeting: Meeting, change: Change, now: da
         lines.append(tr("change.tail"))
         ids = await enqueue(
             uow, key=f"change:{meeting.code}:{stamp}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-            chat_id=resident.chat_id, reply=Reply(text="\n\n".join(lines)), kind="change", meeting_id=meeting.id,
+            chat_id=resident.chat_id, reply=Reply(text="\n\n".join(lines)), purpose=Purpose.CHANGE, meeting_id=meeting.id,
         )
         residents += bool(ids)
         messages += len(ids)
@@ -335,7 +336,7 @@ async def notify_villages(
         reply = Reply(text=tr("vh.notice_to_residents", village=village.name, head=sender, text=text), document=attachment_id)  # type: ignore[union-attr]
         # With a file, the text goes under this key and the file under "…#1" (outbox.parts).
         await enqueue(uow, key=f"village-notice:{batch}:{resident.channel}:{resident.chat_id}", channel=resident.channel,
-                      chat_id=resident.chat_id, reply=reply, kind="village_notice")
+                      chat_id=resident.chat_id, reply=reply, purpose=Purpose.VILLAGE_NOTICE)
     names = [v.name for v in villages.values() if v is not None]
     staff_id = actor.staff.id if actor.staff else None
     await audit(uow, actor, "village.notice", "village " + ", ".join(names),
@@ -373,8 +374,8 @@ async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datet
             continue
         tr = Translator("vi")
         target = entry.target.removeprefix("village ")
-        sent, unreachable = counts.get("sent", 0), counts.get("unreachable", 0) + counts.get("failed", 0)
-        if counts.get("pending"):
+        sent, unreachable = counts.get(Delivery.SENT, 0), counts.get(Delivery.UNREACHABLE, 0) + counts.get(Delivery.FAILED, 0)
+        if counts.get(Delivery.PENDING):
             slot = _progress_slot(now - entry.at)
             if slot is None:
                 continue
@@ -383,5 +384,5 @@ async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datet
         else:
             text = tr("vh.report", target=target, sent=sent, unreachable=unreachable)
             key = f"village-notice-report:{batch}"
-        queued += bool(await enqueue(uow, key=key, channel=staff.channel or "telegram", chat_id=staff.telegram_id, reply=Reply(text=text), kind="reply"))
+        queued += bool(await enqueue(uow, key=key, channel=staff.channel or "telegram", chat_id=staff.telegram_id, reply=Reply(text=text), purpose=Purpose.REPLY))
     return queued

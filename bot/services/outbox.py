@@ -11,10 +11,8 @@ from dataclasses import replace
 from bot.domain.channels import traits
 from bot.domain.choices import numbered, offered
 from bot.domain.messages import Reply
+from bot.domain.outbox import PRIORITY, Delivery, Purpose
 from storage.uow import UnitOfWork
-
-# Higher goes first: what a person is waiting for now, then answers, then broadcasts.
-PRIORITY = {"reply": 30, "answer": 20, "change": 15, "summary": 12, "document": 12, "notice": 10, "reminder": 10}
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -65,7 +63,7 @@ async def enqueue(
     channel: str,
     chat_id: str,
     reply: Reply,
-    kind: str = "reply",
+    purpose: Purpose = Purpose.REPLY,
     meeting_id: int | None = None,
     transient: bool = False,
     held: bool = False,
@@ -84,10 +82,10 @@ async def enqueue(
             chat_id=chat_id,
             payload=part.to_payload(),
             transient=transient,
-            kind=kind,
+            kind=purpose,
             meeting_id=meeting_id,
-            priority=PRIORITY.get(kind, 10),
-            status="unreachable" if held else "pending",
+            priority=PRIORITY.get(purpose, 10),
+            status=Delivery.UNREACHABLE if held else Delivery.PENDING,
         )
         if outbox_id is not None:
             ids.append(outbox_id)

@@ -22,11 +22,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.domain.errors import ServiceError
 from bot.domain.messages import number
+from bot.domain.staff import ROLES, Role
 from storage.models import AuditEntry, Staff, StaffVillage
 from storage.uow import UnitOfWork, commits
 
-ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT = "admin", "secretariat", "village_head", "department"
-ROLES = (ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT)
+ADMIN, SECRETARIAT, VILLAGE_HEAD, DEPARTMENT = Role.ADMIN, Role.SECRETARIAT, Role.VILLAGE_HEAD, Role.DEPARTMENT
 LOCK_AFTER = 5  # failed logins in a row
 LOCK_FOR = timedelta(minutes=15)
 # What an audit row keeps: the columns' sizes, and a bound on any text in before/after, which

@@ -9,6 +9,7 @@ from sqlalchemy import Row, String, bindparam, delete, func, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
+from bot.domain.outbox import Delivery, Purpose
 from storage.models import Meeting, Outbox, UTCDateTime, utcnow
 from storage.repositories.base import Prepared, Repository, insert_ignoring
 
@@ -24,7 +25,7 @@ def _head_of_chat(channel: Any, chat_id: Any) -> Any:
     first = _OUTBOX.alias("first")
     return (
         core_select(func.min(first.c.id))
-        .where(first.c.channel == channel, first.c.chat_id == chat_id, first.c.status == "pending")
+        .where(first.c.channel == channel, first.c.chat_id == chat_id, first.c.status == Delivery.PENDING)
         .scalar_subquery()
     )
 
@@ -39,7 +40,7 @@ _CLAIM = (
     update(_OUTBOX)
     .where(
         _OUTBOX.c.id == _HEAD_OF_NAMED_CHAT,
-        _OUTBOX.c.status == "pending",
+        _OUTBOX.c.status == Delivery.PENDING,
         or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < bindparam("now", type_=UTCDateTime()), _OUTBOX.c.claimed_by == _WORKER),
     )
     .values(claimed_by=_WORKER, claimed_until=_UNTIL)
@@ -49,7 +50,7 @@ _PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT).values(
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("b_id"))
-    .values(status="sent", attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("now", type_=UTCDateTime()), last_error=None, **UNCLAIMED)
+    .values(status=Delivery.SENT, attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("now", type_=UTCDateTime()), last_error=None, **UNCLAIMED)
 )
 _NEXT = core_select(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT)
 _DELETE = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
@@ -59,7 +60,7 @@ _ENQUEUE = Prepared(lambda dialect: insert_ignoring(dialect, _OUTBOX).on_conflic
 class OutboxRepository(Repository):
     async def enqueue(
         self, *, key: str, channel: str, chat_id: str, payload: dict, transient: bool = False,
-        kind: str = "reply", meeting_id: int | None = None, priority: int = 0, status: str = "pending",
+        kind: str = Purpose.REPLY, meeting_id: int | None = None, priority: int = 0, status: str = Delivery.PENDING,
     ) -> int | None:
         """Queue a message once per key; returns its id, or None when the key was already queued."""
         values = {
@@ -72,7 +73,7 @@ class OutboxRepository(Repository):
     async def pending_for_chat(self, channel: str, chat_id: str) -> Sequence[Outbox]:
         stmt = (
             select(Outbox)
-            .where(Outbox.channel == channel, Outbox.chat_id == chat_id, Outbox.status == "pending")
+            .where(Outbox.channel == channel, Outbox.chat_id == chat_id, Outbox.status == Delivery.PENDING)
             .order_by(col(Outbox.id))
         )
         return (await self.session.exec(stmt)).all()
@@ -88,7 +89,7 @@ class OutboxRepository(Repository):
             select(Outbox.id, Outbox.chat_id)
             .where(
                 Outbox.channel == channel,
-                Outbox.status == "pending",
+                Outbox.status == Delivery.PENDING,
                 col(Outbox.id) == _HEAD_OF_EACH_CHAT,
                 or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
                 or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
@@ -135,7 +136,7 @@ class OutboxRepository(Repository):
     async def release_claims(self, channel: str, chat_id: str, worker: str) -> None:
         stmt = (
             update(Outbox)
-            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending", col(Outbox.claimed_by) == worker)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == Delivery.PENDING, col(Outbox.claimed_by) == worker)
             .values(claimed_by=None, claimed_until=None)
         )
         await self.session.exec(stmt)  # type: ignore[call-overload]
@@ -155,7 +156,7 @@ class OutboxRepository(Repository):
         """How many of these submissions have had an answer delivered (to the resident or, for paper, the head)."""
         if not refs:
             return 0
-        stmt = select(Outbox.key).where(Outbox.kind == "answer", Outbox.status == "sent", col(Outbox.key).like("answer:%"))
+        stmt = select(Outbox.key).where(Outbox.kind == Purpose.ANSWER, Outbox.status == Delivery.SENT, col(Outbox.key).like("answer:%"))
         sent = {key.split(":")[1] for key in (await self.session.exec(stmt)).all()}
         return len(sent & set(refs))
 
@@ -163,7 +164,7 @@ class OutboxRepository(Repository):
         """Those of these submissions whose answer is set aside (unreachable) or gave up (failed)."""
         if not refs:
             return set()
-        stmt = select(Outbox.key).where(Outbox.kind == "answer", col(Outbox.status).in_(("unreachable", "failed")), col(Outbox.key).like("answer:%"))
+        stmt = select(Outbox.key).where(Outbox.kind == Purpose.ANSWER, col(Outbox.status).in_((Delivery.UNREACHABLE, Delivery.FAILED)), col(Outbox.key).like("answer:%"))
         return {key.split(":")[1] for key in (await self.session.exec(stmt)).all()} & set(refs)
 
     async def batch_counts(self, key_prefix: str) -> dict[str, int]:
@@ -176,34 +177,34 @@ class OutboxRepository(Repository):
         counts: dict[str, int] = {}
         for parts in recipients.values():
             statuses = [status for _, status in sorted(parts, key=lambda p: (len(p[0]), p[0]))]
-            status = "pending" if "pending" in statuses else statuses[0]
+            status = Delivery.PENDING if Delivery.PENDING in statuses else statuses[0]
             counts[status] = counts.get(status, 0) + 1
         return counts
 
     async def requeue_failed(self) -> int:
-        stmt = update(Outbox).where(col(Outbox.status) == "failed").values(status="pending", attempts=0, next_attempt_at=None, **UNCLAIMED)
+        stmt = update(Outbox).where(col(Outbox.status) == Delivery.FAILED).values(status=Delivery.PENDING, attempts=0, next_attempt_at=None, **UNCLAIMED)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
     async def revive_chat(self, channel: str, chat_id: str, kinds: tuple[str, ...]) -> int:
         """Set-aside messages of these kinds go out again (the person wrote: the chat works again)."""
         stmt = (
             update(Outbox)
-            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "unreachable", col(Outbox.kind).in_(kinds))
-            .values(status="pending", attempts=0, next_attempt_at=None, **UNCLAIMED)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == Delivery.UNREACHABLE, col(Outbox.kind).in_(kinds))
+            .values(status=Delivery.PENDING, attempts=0, next_attempt_at=None, **UNCLAIMED)
         )
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
     async def mark_chat_unreachable(self, channel: str, chat_id: str, error: str) -> None:
         stmt = (
             update(Outbox)
-            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == "pending")
-            .values(status="unreachable", last_error=error, **UNCLAIMED)
+            .where(col(Outbox.channel) == channel, col(Outbox.chat_id) == chat_id, col(Outbox.status) == Delivery.PENDING)
+            .values(status=Delivery.UNREACHABLE, last_error=error, **UNCLAIMED)
         )
         await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def mark(self, outbox_id: int, *, status: str, error: str | None = None) -> None:
         values: dict[str, Any] = {"status": status, "attempts": Outbox.attempts + 1, "last_error": error, **UNCLAIMED}
-        if status == "sent":
+        if status == Delivery.SENT:
             values["sent_at"] = utcnow()
         await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
 
@@ -222,7 +223,7 @@ class OutboxRepository(Repository):
         await self.session.exec(stmt)  # type: ignore[call-overload]
 
     async def delete_delivered_before(self, cutoff: datetime) -> int:
-        stmt = delete(Outbox).where(col(Outbox.status).in_(("sent", "failed")), col(Outbox.created_at) < cutoff)
+        stmt = delete(Outbox).where(col(Outbox.status).in_((Delivery.SENT, Delivery.FAILED)), col(Outbox.created_at) < cutoff)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
     async def forget_chat(self, channel: str, chat_id: str) -> None:

@@ -33,7 +33,7 @@ async def queue(db, users: list[SimUser], text: str = "Thông báo của xã.", 
             now = utcnow()
             if await uow.residents.find("telegram", str(u.id)) is None:
                 uow.residents.add(Resident(channel="telegram", external_id=str(u.id), chat_id=str(u.id), consented_at=now, created_at=now, state={}))
-            await enqueue(uow, key=f"test:{kind}:{u.id}:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=text, **reply), kind=kind)
+            await enqueue(uow, key=f"test:{kind}:{u.id}:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=text, **reply), purpose=kind)
         await uow.commit()
 
 
@@ -89,7 +89,7 @@ async def test_one_chat_gets_a_short_burst_then_one_a_second(meeting_db, double)
     [u] = people(double, 1)
     async with UnitOfWork(meeting_db) as uow:
         for n in range(6):
-            await enqueue(uow, key=f"burst:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=f"Tin số {n}"), kind="notice")
+            await enqueue(uow, key=f"burst:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=f"Tin số {n}"), purpose="notice")
         await uow.commit()
     started = time.monotonic()
     async with sending(meeting_db, double, Limits()):
@@ -133,7 +133,7 @@ async def test_server_errors_back_off_then_succeed_keeping_the_order(meeting_db,
     double.fail_chat(u, 500, times=2)
     async with UnitOfWork(meeting_db) as uow:
         for n in range(3):
-            await enqueue(uow, key=f"order:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=f"Phần {n}"), kind="answer")
+            await enqueue(uow, key=f"order:{n}", channel="telegram", chat_id=str(u.id), reply=Reply(text=f"Phần {n}"), purpose="answer")
         await uow.commit()
     async with sending(meeting_db, double, Limits(backoff_base=0.2)):
         await eventually(lambda: _all_sent(meeting_db, 3), timeout=30)

@@ -59,7 +59,7 @@ async def queue(db: Database, chats: list[str], per_chat: int) -> None:
     async with UnitOfWork(db) as uow:
         for n in range(per_chat):
             for chat in chats:
-                await enqueue(uow, key=f"t:{chat}:{n}", channel="telegram", chat_id=chat, reply=Reply(text=f"Tin {n + 1}/{per_chat}"), kind="notice")
+                await enqueue(uow, key=f"t:{chat}:{n}", channel="telegram", chat_id=chat, reply=Reply(text=f"Tin {n + 1}/{per_chat}"), purpose="notice")
         await uow.commit()
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.domain.channels import DEFAULT, Traits, commune_code, kind, traits, translator
+from bot.domain.channels import DEFAULT, Traits, commune_code, platform_of, traits, translator
 
 
 def test_a_commune_s_own_bot_is_of_its_platform_and_names_its_commune():
-    assert (kind("telegram:TP"), commune_code("telegram:TP")) == ("telegram", "TP")
-    assert (kind("zalo"), commune_code("zalo")) == ("zalo", None)
+    assert (platform_of("telegram:TP"), commune_code("telegram:TP")) == ("telegram", "TP")
+    assert (platform_of("zalo"), commune_code("zalo")) == ("zalo", None)
 
 
 def test_zalo_has_no_buttons_and_shorter_messages_whichever_commune_s_bot():

@@ -35,7 +35,7 @@ from bot.conversation.engine import Conversation, Handled
 from bot.delivery.inbox import Inbox
 from bot.delivery.respond import respond
 from bot.delivery.sender import Sender
-from bot.domain import staff_commands
+from bot.domain import staff as staff_words
 from bot.domain.messages import Event
 from bot.text.catalogue import LANGUAGES, Translator
 from storage.uow import UnitOfWork
@@ -160,9 +160,9 @@ class TelegramBot:
         """Village heads (and the secretariat) see their commands in their own chat's menu; residents never do."""
         tr = Translator("vi")
         resident = [BotCommand(command=c, description=tr(f"commands.{key}")) for c, key in COMMAND_MENU["vi"]]
-        extra = [BotCommand(command=c, description=tr(f"commands.{c}")) for c in staff_commands.COMMANDS]
+        extra = [BotCommand(command=c, description=tr(f"commands.{c}")) for c in staff_words.COMMANDS]
         async with UnitOfWork(self.conversation.db, readonly=True) as uow:
-            staff = [s for s in await uow.staff.all() if s.telegram_id and s.role in staff_commands.ROLES]
+            staff = [s for s in await uow.staff.all() if s.telegram_id and s.role in staff_words.COMMAND_ROLES]
         for member in staff:
             try:
                 await self.bot.set_my_commands(extra + resident, scope=BotCommandScopeChat(chat_id=int(member.telegram_id)))  # type: ignore[arg-type]

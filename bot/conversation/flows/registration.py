@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from bot.conversation.context import Context
 from bot.domain import validation as textrules
 from bot.domain.callbacks import Form
-from bot.domain.channels import kind
+from bot.domain.channels import platform_of
 from bot.domain.messages import Button, KeyButton, Kind, number
 from bot.services import submissions
 from bot.services.access import may_act_in_village
@@ -453,7 +453,7 @@ async def _submit(ctx: Context) -> None:
         wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"),
     )
     entered_by = await actor_for(uow, ctx.staff) if ctx.paper and ctx.staff else None
-    submission = await submissions.register(uow, meeting, commune, form, platform=kind(ctx.event.channel),
+    submission = await submissions.register(uow, meeting, commune, form, platform=platform_of(ctx.event.channel),
                                             resident=None if entered_by else ctx.resident, entered_by=entered_by, now=ctx.now)
     ref = submission.ref
     if entered_by is not None:
@@ -471,7 +471,7 @@ async def _submit(ctx: Context) -> None:
             title=meeting.title,
             start=when(meeting.starts_at, commune.timezone, tr),
             venue=meeting.venue,
-            channel=tr(f"channel.{kind(ctx.event.channel)}"),
+            channel=tr(f"channel.{platform_of(ctx.event.channel)}"),
             question=shorten(draft["question"], 120),
         ),
         keyboard=ctx.menu(),

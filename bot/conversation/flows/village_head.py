@@ -11,7 +11,7 @@ import secrets
 
 from bot.conversation.context import Context
 from bot.conversation.flows import registration
-from bot.domain import staff_commands
+from bot.domain import staff as staff_words
 from bot.domain import validation as textrules
 from bot.domain.callbacks import VillageNotice
 from bot.domain.messages import Button, FileUnavailable, Kind, number
@@ -26,7 +26,7 @@ from bot.text.formatting import shorten
 
 async def _actor(ctx: Context) -> Actor | None:
     """The staff member, when they work for this bot's commune: another commune's staff are residents here."""
-    if ctx.staff is None or ctx.staff.role not in staff_commands.ROLES:
+    if ctx.staff is None or ctx.staff.role not in staff_words.COMMAND_ROLES:
         return None
     actor = await actor_for(ctx.uow, ctx.staff)
     commune = await ctx.commune()
