@@ -105,3 +105,12 @@ async def elected(session: AsyncSession, name: str) -> bool:
         return True
     result = await session.exec(text("SELECT pg_try_advisory_xact_lock(:k)").bindparams(k=lock_key(name)))  # type: ignore[call-overload]
     return bool(result.scalar())
+
+
+async def serialised(session: AsyncSession, name: str) -> None:
+    """Wait, until this transaction ends, for any other transaction holding `name` (PostgreSQL; SQLite's
+    one writer at a time already serialises): for a find-or-create that a row lock cannot guard,
+    since the row may not exist yet."""
+    if session.bind.dialect.name == "sqlite":  # type: ignore[union-attr]
+        return
+    await session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=lock_key(name)))  # type: ignore[call-overload]

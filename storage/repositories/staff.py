@@ -8,6 +8,7 @@ from typing import Sequence
 from sqlalchemy import bindparam, delete, or_, update
 from sqlmodel import col, select
 
+from storage.locks import serialised
 from storage.models import AuditEntry, Staff, StaffVillage, Submission, Village, WebSession
 from storage.repositories.base import Prepared, Repository
 
@@ -83,7 +84,9 @@ class StaffRepository(Repository):
 
     async def counted_entry(self, actor: str, action: str, target: str, minute: datetime) -> AuditEntry | None:
         """The row counting this event in the minute starting at `minute` (it bears that time), held
-        until commit so that counts add up."""
+        until commit so that counts add up: concurrent events of the same minute wait for each other
+        here, so only the first creates the row and the others count in it."""
+        await serialised(self.session, f"audit:{actor}:{action}:{target}:{minute.isoformat()}")
         stmt = (
             select(AuditEntry)
             .where(AuditEntry.action == action, col(AuditEntry.at) == minute, AuditEntry.actor == actor, AuditEntry.target == target)
