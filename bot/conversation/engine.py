@@ -21,7 +21,7 @@ from bot.domain import staff as staff_words
 from bot.domain.channels import commune_code, platform_of, traits
 from bot.domain.choices import Choice, pick
 from bot.domain.messages import Event, Kind, Outcome, Reply
-from bot.domain.outbox import Purpose
+from bot.domain.outbox import Claim, Purpose
 from bot.services.outbox import enqueue
 from bot.text.catalogue import Translator, pick_language
 from bot.text.formatting import fold
@@ -58,15 +58,6 @@ WORDS = {
 KEPT_FOR_LATER = (Purpose.ANSWER, Purpose.SUMMARY, Purpose.CHANGE)
 # The main menu's buttons arrive as their label text, in whichever language they were shown.
 MENU = {"menu.register": "register", "menu.meeting": "meeting", "menu.my": "my", "menu.help": "help"}
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Who will send the replies at once: the chat is claimed for them in the replies' own
-    transaction, so no other sender ever sees those messages unclaimed (bot/delivery/sender.py)."""
-
-    worker: str
-    until: datetime
 
 
 @dataclass

@@ -26,14 +26,14 @@ from typing import AsyncIterator
 
 from sqlalchemy import Row
 
-from bot.conversation.engine import Claim, Handled
+from bot.conversation.engine import Handled
 from bot.delivery.choices import remember_choices
 from bot.delivery.limits import Limits, RateLimiter
 from bot.delivery.retry import Decision, Verdict, decide
 from bot.delivery.stopping import until_stopped
 from bot.delivery.transport import DeliveryError, Transport
 from bot.domain.messages import Reply
-from bot.domain.outbox import Delivery
+from bot.domain.outbox import Claim, Delivery
 from storage.db import Database
 from storage.models import Attachment, utcnow
 from storage.uow import UnitOfWork

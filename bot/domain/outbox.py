@@ -7,6 +7,8 @@ pending ──sent──▶ sent
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -33,3 +35,13 @@ class Purpose(StrEnum):
 # Higher goes first: what a person is waiting for now, then answers, then broadcasts.
 PRIORITY = {Purpose.REPLY: 30, Purpose.ANSWER: 20, Purpose.CHANGE: 15, Purpose.SUMMARY: 12, Purpose.DOCUMENT: 12,
             Purpose.NOTICE: 10, Purpose.VILLAGE_NOTICE: 10, Purpose.REMINDER: 10}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Which sender will send a chat's replies at once, and until when: the sender (bot/delivery/sender.py)
+    makes it, and the conversation claims the chat with it in the replies' own transaction, so no
+    other sender ever sees those messages unclaimed."""
+
+    worker: str
+    until: datetime
