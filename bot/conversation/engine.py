@@ -18,7 +18,7 @@ from bot.conversation.context import Context
 from bot.conversation.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
 from bot.domain import callbacks
 from bot.domain import staff as staff_words
-from bot.domain.channels import commune_code, platform_of, traits
+from bot.domain.channels import commune_code, traits
 from bot.domain.choices import Choice, pick
 from bot.domain.messages import Event, Kind, Outcome, Reply
 from bot.domain.outbox import Claim, Purpose
@@ -140,10 +140,10 @@ class Conversation:
 
 
 async def _person(uow: UnitOfWork, event: Event) -> tuple[Resident | None, Staff | None]:
-    """Who wrote, as a resident and (on Telegram, where staff are known by their user id) as staff."""
+    """Who wrote, as a resident and (where staff are known by their user id) as staff."""
     if not event.private:
         return None, None
-    if platform_of(event.channel) != "telegram":
+    if not traits(event.channel).staff:
         return await uow.residents.find(event.channel, event.user_id), None
     found = await uow.residents.find_with_staff(event.channel, event.user_id)
     if found is not None:

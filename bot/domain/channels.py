@@ -11,10 +11,11 @@ from bot.text.catalogue import Translator
 class Traits:
     buttons: bool  # shows tappable buttons; without them, choices are numbered in the text and typed back
     text_limit: int  # the longest text one message may carry
+    staff: bool = False  # staff accounts are bound to their user id here: a village head works from this chat
 
 
 TRAITS = {
-    "telegram": Traits(buttons=True, text_limit=4096),
+    "telegram": Traits(buttons=True, text_limit=4096, staff=True),
     "console": Traits(buttons=True, text_limit=4096),
     "zalo": Traits(buttons=False, text_limit=2000),
     # The OA shows up to a few quick-reply buttons, but not for every list (villages, topics):

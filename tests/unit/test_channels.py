@@ -12,7 +12,8 @@ def test_a_commune_s_own_bot_is_of_its_platform_and_names_its_commune():
 
 def test_zalo_has_no_buttons_and_shorter_messages_whichever_commune_s_bot():
     assert traits("zalo") == traits("zalo_oa:GP") == Traits(buttons=False, text_limit=2000)
-    assert traits("telegram:TP") == traits("console") == Traits(buttons=True, text_limit=4096)
+    assert traits("telegram:TP") == Traits(buttons=True, text_limit=4096, staff=True)
+    assert traits("console") == Traits(buttons=True, text_limit=4096)
     assert traits("a-platform-added-later") == DEFAULT
 
 
@@ -20,3 +21,7 @@ def test_residents_without_buttons_are_told_to_type_and_the_others_to_tap():
     assert "gõ số thứ tự" in translator("vi", "zalo")("form.ask_village")
     assert "bấm chọn" in translator("vi", "telegram")("form.ask_village")
     assert "type its number" in translator("en", "zalo_oa")("form.ask_village")
+
+
+def test_staff_work_from_telegram_only_so_far():
+    assert [p for p in ("telegram", "telegram:TP", "zalo", "zalo_oa", "console") if traits(p).staff] == ["telegram", "telegram:TP"]
