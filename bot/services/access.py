@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.domain.errors import ServiceError
 from bot.services.staff import Actor
-from storage.models import Meeting, Submission, Village
+from storage.models import Commune, Meeting, Submission, Village
 from storage.uow import UnitOfWork
 
 
@@ -28,6 +28,19 @@ def may_run_meetings(actor: Actor) -> None:
         raise Forbidden("meetings")
 
 
+def works_on_submissions(actor: Actor) -> bool:
+    """The secretariat, admins and answering departments work on submissions; village heads work in Telegram."""
+    own = actor.staff.department if actor.staff is not None else None
+    return actor.may_run_meetings() or actor.may_answer(own)
+
+
+def may_work_on_submissions(actor: Actor) -> None:
+    """Refused before anything is read, even where there is nothing to show. "console" is the reason
+    the audit log has always given for it."""
+    if not works_on_submissions(actor):
+        raise Forbidden("console")
+
+
 def in_reach(actor: Actor, commune_id: int) -> None:
     if not actor.may_see_commune(commune_id):
         raise NotYours(str(commune_id))
@@ -41,6 +54,11 @@ async def run_meeting(uow: UnitOfWork, actor: Actor, code: str) -> Meeting | Non
     if meeting is not None:
         in_reach(actor, meeting.commune_id)
     return meeting
+
+
+async def meetings_in_reach(uow: UnitOfWork, actor: Actor) -> list[tuple[Meeting, Commune]]:
+    """The meetings this person may see, with their communes: their own commune's (every commune's for province staff)."""
+    return [(m, c) for m, c in await uow.meetings.all() if actor.may_see_commune(m.commune_id)]
 
 
 async def meeting_to_run(uow: UnitOfWork, actor: Actor, code: str, missing: type[ServiceError]) -> Meeting:

@@ -217,11 +217,11 @@ async def publish_conclusion(
     from bot.services.staff import audit
 
     meeting = await meeting_to_run(uow, actor, meeting_code, AnswerError)
+    if summary is not None:  # what staff typed is judged before the meeting's state: they fix it either way
+        summary = clean_field(summary, "problem.field.summary", meeting_code, lines=True) or ""
     if _early(meeting, now) and not force:
         commune = await uow.communes.get(meeting.commune_id)
         raise NotOver(meeting, commune.timezone if commune is not None else "Asia/Ho_Chi_Minh")
-    if summary is not None:
-        summary = clean_field(summary, "problem.field.summary", meeting_code, lines=True) or ""
     rows = await uow.submissions.for_meeting(meeting.id)
     live = [s for s in rows if is_live(s.status)]
     unanswered = [s.ref for s in live if s.answer_revision == 0]
@@ -319,6 +319,8 @@ async def to_hand_over(uow: UnitOfWork, village_id: int) -> list[HandOver]:
 
 @dataclass
 class PublicationPreview:
+    meeting: Meeting
+    commune: Commune
     answered: int
     unanswered: list[str]
     residents: int  # distinct people who will be messaged (paper forms: their village heads)
@@ -335,7 +337,9 @@ async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str
             people |= {f"staff:{h.id}" for h in await uow.staff.heads_of(s.village_id) if h.telegram_id}
         elif await _recipient(uow, s) is not None:
             people.add(f"resident:{s.resident_id}")
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
     return PublicationPreview(
-        answered=sum(1 for s in live if s.answer_revision), unanswered=[s.ref for s in live if not s.answer_revision], residents=len(people),
-        early=_early(meeting, now),
+        meeting=meeting, commune=commune, answered=sum(1 for s in live if s.answer_revision),
+        unanswered=[s.ref for s in live if not s.answer_revision], residents=len(people), early=_early(meeting, now),
     )

@@ -20,14 +20,14 @@ from bot.domain.errors import ServiceError
 from bot.domain.messages import Reply
 from bot.domain.outbox import Delivery, Purpose
 from bot.domain.submissions import is_live
-from bot.services.access import Forbidden, meeting_to_run
+from bot.services.access import Forbidden, may_act_in_village, meeting_to_run
 from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeting_ics, notice_due
 from bot.services.filetypes import file_name, sniff
 from bot.services.meetings import card as meeting_card
 from bot.services.outbox import enqueue
 from bot.text.catalogue import Translator
 from bot.text.formatting import when
-from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident
+from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident, Village
 from storage.uow import UnitOfWork, commits
 
 if TYPE_CHECKING:
@@ -113,13 +113,13 @@ class Queued:
 async def _queue_notice(uow: UnitOfWork, meeting: Meeting, *, now: datetime, text: str | None = None, key: str | None = None) -> Queued:
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None and meeting.id is not None
-    if now > meeting.ends_at:
-        raise NoticeError("problem.notice.over", code=meeting.code)
-    if text is not None:
+    if text is not None:  # what staff typed is judged before the meeting's state: they fix it either way
         try:
             text = textrules.block(text)
         except textrules.BadText as exc:
             raise NoticeError("problem.notice.bad_text", reason=exc.problem) from None
+    if now > meeting.ends_at:
+        raise NoticeError("problem.notice.over", code=meeting.code)
     # The same notice (same text) is sent once; a notice with new text is a new notice.
     key = key or "manual-" + hashlib.sha256((text or "").strip().encode()).hexdigest()[:12]
     recipients = {r.id: r for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
@@ -156,6 +156,8 @@ async def announce(uow: UnitOfWork, actor: "Actor", meeting_code: str, *, now: d
 
 @dataclass(frozen=True)
 class AnnouncePreview:
+    meeting: Meeting
+    commune: Commune
     residents: int
     villages: list[str]
     over: bool  # the meeting has ended: no notice can go
@@ -167,7 +169,10 @@ async def announce_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str, *
     assert meeting.id is not None
     people = {r.id for r in await villagers(uow, meeting) + await registrants(uow, meeting)}
     invited = await uow.meetings.invited_villages(meeting.id)
-    return AnnouncePreview(residents=len(people), villages=[v.name for v in invited], over=now > meeting.ends_at)
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
+    return AnnouncePreview(meeting=meeting, commune=commune, residents=len(people), villages=[v.name for v in invited],
+                           over=now > meeting.ends_at)
 
 
 async def _deadline_reminder(uow: UnitOfWork, meeting: Meeting, commune: Commune) -> int:
@@ -343,6 +348,26 @@ async def notify_villages(
                 after={"recipients": len(recipients), "batch": batch, "text": text, "staff_id": staff_id,
                        "attachment": attachment.filename if attachment else None}, now=now)
     return len(recipients)
+
+
+def _secretariat_only(actor: "Actor") -> None:
+    """The console's notice form is the secretariat's and admins'; village heads send theirs from Telegram."""
+    if not actor.may_run_meetings():
+        raise Forbidden("notices")
+
+
+async def secretariat_villages(uow: UnitOfWork, actor: "Actor") -> list[Village]:
+    """The villages the console's notice form offers: the active ones of every commune with a meeting, within the actor's reach."""
+    _secretariat_only(actor)
+    communes = dict.fromkeys(commune.id for _, commune in await uow.meetings.all())  # in the meetings' order, each once
+    villages = [v for found in (await uow.communes.villages_of(list(communes))).values() for v in found if v.active]  # type: ignore[arg-type]
+    return [v for v in villages if may_act_in_village(actor, v)]
+
+
+async def secretariat_notice(uow: UnitOfWork, actor: "Actor", village_ids: list[int], text: str, *, sender: str, now: datetime) -> int:
+    """`notify_villages` from the console's form, which only the secretariat and admins may send."""
+    _secretariat_only(actor)
+    return await notify_villages(uow, actor, village_ids, text, sender=sender, now=now)
 
 
 def _progress_slot(elapsed: timedelta) -> int | None:

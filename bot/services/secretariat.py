@@ -1,5 +1,6 @@
 """What the secretariat (and answering departments) do to submissions: classify, assign, answer,
-merge duplicates, find them. Every action is checked against the actor's role here and audited.
+merge duplicates, find them, and what they see of them. Every action is checked against the actor's
+role here and audited.
 
 The web console and the command line are doors into these functions; none of them checks
 permissions itself.
@@ -7,17 +8,18 @@ permissions itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Sequence
 
 from rapidfuzz import fuzz
 
 from bot.domain.submissions import is_live
-from bot.services.access import Forbidden, in_reach, may_run_meetings, submission_in_reach
+from bot.services.access import Forbidden, in_reach, may_run_meetings, meetings_in_reach, submission_in_reach
 from bot.services.answers import AnswerError, clean_field, no_such_code, record_answer
 from bot.services.staff import Actor, audit
-from storage.models import Submission
+from bot.text.formatting import collation_key
+from storage.models import Commune, Meeting, Submission, Topic
 from storage.repositories import SubmissionFilter, SubmissionRow
 from storage.uow import UnitOfWork, commits
 
@@ -101,9 +103,9 @@ async def listing(uow: UnitOfWork, actor: Actor, meeting_code: str | None = None
 @commits
 async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | None = None, department: str | None = None, now: datetime) -> Submission:
     """Change the topic and/or assign an answering department (empty string: unassign)."""
+    submission = await visible(uow, actor, ref)  # another commune's is refused as unknown before the role is looked at
     if not actor.may_run_meetings():
         raise Forbidden(ref)
-    submission = await visible(uow, actor, ref)
     before = _snapshot(submission)
     if topic_id is not None:
         topic = await uow.meetings.topic(topic_id)
@@ -139,9 +141,9 @@ async def answer(
 @commits
 async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: str, *, now: datetime) -> Submission:
     """`ref` asks what `original_ref` asks: answering the original answers it, addressed to its own code."""
+    submission = await visible(uow, actor, ref)  # as in classify: the commune first, then the role
     if not actor.may_run_meetings():
         raise Forbidden(ref)
-    submission = await visible(uow, actor, ref)
     original = await visible(uow, actor, original_ref)
     if original.id == submission.id:
         raise AnswerError("problem.answer.self_duplicate", ref=ref)
@@ -181,3 +183,93 @@ async def similar(uow: UnitOfWork, submission: Submission, limit: int = 5) -> li
         if score >= SIMILAR_AT:
             found.append(Similar(other.ref, other.question, score))
     return sorted(found, key=lambda s: -s.score)[:limit]
+
+
+async def current_meeting(uow: UnitOfWork, actor: Actor, now: datetime) -> Meeting | None:
+    """The meeting a list shows when none is asked for: the current one of the person's commune (of the only one there is)."""
+    commune = await uow.communes.get(actor.commune_id) if actor.commune_id is not None else await uow.communes.resolve(None)
+    return await uow.meetings.current(now, commune.id) if commune is not None and commune.id is not None else None
+
+
+async def departments(uow: UnitOfWork) -> list[str]:
+    """The answering departments staff can be assigned to, in Vietnamese order."""
+    return sorted({s.department for s in await uow.staff.all() if s.department}, key=collation_key)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of the submissions the actor may see, with what the list can be narrowed by."""
+
+    rows: Sequence[SubmissionRow]
+    total: int
+    meeting_id: int | None  # the meeting listed; None: every meeting in reach
+    meetings: list[tuple[Meeting, Commune]]
+    villages: list[tuple[int, str]]  # (id, name) of the listed meetings' communes' villages
+    topics: list[tuple[int, str]]  # (id, name) of the listed meetings' topics
+    duplicates: dict[int, str]  # the code of each listed duplicate's original, by the original's id
+    departments: list[str]  # empty for those who cannot assign
+
+
+async def list_page(uow: UnitOfWork, actor: Actor, flt: SubmissionFilter, *, now: datetime, current: bool = False) -> ListPage:
+    """`flt`'s page of the list; with `current`, of the actor's current meeting whatever `flt` names."""
+    if current:
+        meeting = await current_meeting(uow, actor, now)
+        flt = replace(flt, meeting_id=meeting.id if meeting else None)
+    rows, total = await search(uow, actor, flt)
+    meetings = await meetings_in_reach(uow, actor)
+    chosen = [(m, commune) for m, commune in meetings if flt.meeting_id in (None, m.id)]
+    # Names alone are ambiguous once the list spans several communes or meetings.
+    several_communes = len({commune.id for _, commune in meetings}) > 1
+    communes = {commune.id: commune for _, commune in chosen}
+    villages: list[tuple[int, str]] = []
+    for commune_id, found in (await uow.communes.villages_of(list(communes))).items():  # type: ignore[arg-type]
+        for v in found:
+            villages.append((v.id, f"{v.name} ({communes[commune_id].name})" if several_communes else v.name))  # type: ignore[arg-type]
+    topics: list[tuple[int, str]] = []
+    by_meeting = await uow.meetings.topics_of([m.id for m, _ in chosen])  # type: ignore[misc]
+    for m, _ in chosen:
+        for topic in by_meeting[m.id]:  # type: ignore[index]
+            topics.append((topic.id, f"{m.code}: {topic.name}" if len(chosen) > 1 else topic.name))  # type: ignore[arg-type]
+    duplicates: dict[int, str] = {}
+    for s in (r.submission for r in rows):
+        if s.duplicate_of_id is not None and s.duplicate_of_id not in duplicates:
+            original = await uow.submissions.get(s.duplicate_of_id)
+            duplicates[s.duplicate_of_id] = original.ref if original else ""
+    return ListPage(rows=rows, total=total, meeting_id=flt.meeting_id, meetings=meetings, villages=villages, topics=topics,
+                   duplicates=duplicates, departments=await departments(uow) if actor.may_run_meetings() else [])
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    """One submission with everything its page shows about it."""
+
+    submission: Submission
+    meeting: Meeting
+    commune: Commune
+    village: str
+    topic: str
+    topics: Sequence[Topic]  # its meeting's, retired ones included: it may be filed under one
+    original: Submission | None
+    duplicates: Sequence[Submission]
+    similar: list[Similar]
+    departments: list[str]
+
+
+async def submission_view(uow: UnitOfWork, actor: Actor, ref: str) -> SubmissionView:
+    submission = await visible(uow, actor, ref)
+    meeting = await uow.meetings.get(submission.meeting_id)
+    assert meeting is not None
+    commune = await uow.communes.get(meeting.commune_id)
+    assert commune is not None
+    village = await uow.meetings.village(submission.village_id)
+    topic = await uow.meetings.topic(submission.topic_id)
+    runs = actor.may_run_meetings()
+    return SubmissionView(
+        submission=submission, meeting=meeting, commune=commune, village=village.name if village else "",
+        topic=topic.name if topic else "", topics=await uow.meetings.topics(meeting.id, active_only=False),  # type: ignore[arg-type]
+        original=await uow.submissions.get(submission.duplicate_of_id) if submission.duplicate_of_id else None,
+        duplicates=await uow.submissions.duplicates_of(submission.id),  # type: ignore[arg-type]
+        # Suggestions show other residents' questions: only to those who may merge them.
+        similar=await similar(uow, submission) if runs and submission.duplicate_of_id is None else [],
+        departments=await departments(uow) if runs else [],
+    )
