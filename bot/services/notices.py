@@ -365,7 +365,7 @@ async def secretariat_villages(uow: UnitOfWork, actor: "Actor") -> list[Village]
 
 
 async def secretariat_notice(uow: UnitOfWork, actor: "Actor", village_ids: list[int], text: str, *, sender: str, now: datetime) -> int:
-    """`notify_villages` from the console's form, which only the secretariat and admins may send."""
+    """`notify_villages` from the console's form, which only the secretariat and admins may send. Commits (notify_villages does)."""
     _secretariat_only(actor)
     return await notify_villages(uow, actor, village_ids, text, sender=sender, now=now)
 
