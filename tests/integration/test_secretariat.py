@@ -114,7 +114,7 @@ async def test_the_word_report_groups_by_topic_then_by_answer(world):
     db, staff = world
     await as_(db, staff["secretary"], lambda uow, a: mark_duplicate(uow, a, "GP-0002", "GP-0001", now=utcnow()))
     await as_(db, staff["secretary"], lambda uow, a: answer(uow, a, "GP-0001", text="Đã có kế hoạch sửa đường.", by="UBND xã", now=utcnow()))
-    async with UnitOfWork(db, readonly=True) as uow:
+    async with UnitOfWork(db) as uow:
         before = Document(io.BytesIO((await build_report(uow, OPERATOR, "GP-2026", grouped_by="topic")).data))
         after = Document(io.BytesIO((await build_report(uow, OPERATOR, "GP-2026", grouped_by="answer")).data))
     text = "\n".join(p.text for p in before.paragraphs)

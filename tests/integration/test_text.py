@@ -89,7 +89,7 @@ async def _stored_with_controls(db) -> str:
 
 async def test_the_word_report_builds_from_stored_control_characters(meeting_db):
     cleaned = await _stored_with_controls(meeting_db)
-    async with UnitOfWork(meeting_db, readonly=True) as uow:
+    async with UnitOfWork(meeting_db) as uow:
         for grouped_by in ("topic", "answer"):
             doc = Document(io.BytesIO((await build_report(uow, OPERATOR, "GP-2026", grouped_by=grouped_by)).data))
             text = "\n".join(p.text for p in doc.paragraphs)
@@ -99,7 +99,7 @@ async def test_the_word_report_builds_from_stored_control_characters(meeting_db)
 async def test_the_answers_sheet_builds_from_stored_control_characters(meeting_db, tmp_path):
     cleaned = await _stored_with_controls(meeting_db)
     path = tmp_path / "answers.xlsx"
-    async with UnitOfWork(meeting_db, readonly=True) as uow:
+    async with UnitOfWork(meeting_db) as uow:
         assert await export_answers(uow, OPERATOR, "GP-2026", path) == 1
     values = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row]
     assert cleaned in values and "Nguyễn Văn An" in values
@@ -183,7 +183,7 @@ async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(ch
 
     await chat.register()
     path = tmp_path / "answers.xlsx"
-    async with UnitOfWork(meeting_db, readonly=True) as uow:
+    async with UnitOfWork(meeting_db) as uow:
         await export_answers(uow, OPERATOR, "GP-2026", path)
     wb = load_workbook(path)
     ws = wb.active
