@@ -4,7 +4,8 @@ The core describes a choice once (a `Reply`'s buttons, or its menu); a channel w
 shows buttons, a channel without them shows "1. Thôn Đông / 2. Thôn Tây…" and the resident
 types "2", "thon tay", "Thôn Tây" or even "thon tay." with a typo. What the chat was last
 offered is remembered when the message is delivered, so a typed answer is read against
-what the person actually saw.
+what the person actually saw. A label typed instead of pressed on a channel with buttons (the
+registration form's steps) is read by the same `pick`, so a resident is understood alike everywhere.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class Picked:
 
 def pick(text: str, choices: Sequence[Choice]) -> Picked:
     """Read a typed answer against the choices: a number on the list, a label (any case, with or
-    without diacritics, a small typo), or a unique part of a label. Anything else is no choice."""
+    without diacritics, a small typo), or a unique part of a label (a word of it, or its last
+    words). Anything else is no choice."""
     if not choices:
         return Picked()
     typed = text.strip().rstrip(".)").strip()
@@ -86,12 +88,18 @@ def pick(text: str, choices: Sequence[Choice]) -> Picked:
     exact = [c for c, label in zip(choices, labels) if label == words]
     if len(exact) == 1:
         return Picked(exact[0])
-    # "Đông" for "Thôn Đông": one word that only one label contains (one word only, so a name typed
-    # where a name is asked is not taken for a button that happens to contain it).
-    padded = f" {words} "
-    partial = [c for c, label in zip(choices, labels) if padded in f" {label} "]
-    if len(partial) == 1 and " " not in words and len(words) >= 3:
-        return Picked(partial[0])
+    if len(words) >= 3:
+        # "Đông" for "Thôn Đông": one word that only one label contains. Not several words from its
+        # middle, so a name typed where a name is asked is not taken for a button that holds them.
+        holding = [c for c, label in zip(choices, labels) if f" {words} " in f" {label} "]
+        if len(holding) == 1 and " " not in words:
+            return Picked(holding[0])
+        # "phong lam" for "Thôn Phong Lâm": the last words of only one label, the way a village is
+        # called without its "Thôn" ("dong" still finds "Thôn Đông" beside "Thôn Đông Hải"). On the
+        # name step this takes "Văn An" for the button "👤 Nguyễn Văn An": the name they gave before.
+        ending = [c for c, label in zip(choices, labels) if f" {label}".endswith(f" {words}")]
+        if len(ending) == 1:
+            return Picked(ending[0])
     scores = sorted(((fuzz.ratio(words, label), n) for n, label in enumerate(labels)), reverse=True)
     best, n = scores[0]
     runner_up = scores[1][0] if len(scores) > 1 else 0

@@ -8,6 +8,9 @@ and noncharacters are refused by the XML inside Word and Excel files. None of th
 person meant to type, so a door refuses them (the person is told and types again) rather than
 guessing, and an export drops them rather than failing on rows stored before these rules.
 
+At the end, what a registration's name, question and phone number must be (the bounds the form
+tells the resident, the shape of a Vietnamese phone number), apart from the chat that asks for them.
+
 No imports from the rest of the application but bot.domain: anything may use this module.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
 
 from bot.domain.errors import ServiceError
 
@@ -92,3 +96,59 @@ _NAME_CATEGORIES = ("L", "M", "Zs", "Pd", "Po", "Pi", "Pf")
 def is_name(text: str) -> bool:
     """Letters (any script) with the spaces and punctuation of names, and at least one letter."""
     return has_letters(text) and all(unicodedata.category(ch).startswith(_NAME_CATEGORIES) for ch in text)
+
+
+# --- a registration's fields: a name, a question, a phone number ----------------------------
+# The bounds the form tells the resident ("từ 2 đến 100 ký tự"), checked on text already made a
+# `line` (a name) or a `block` (a question).
+
+NAME_MIN, NAME_MAX = 2, 100
+QUESTION_MIN, QUESTION_MAX = 10, 3000
+
+NameProblem = Literal["length", "digits", "letters"]
+QuestionProblem = Literal["short", "long", "words"]
+
+
+def name_problem(name: str) -> NameProblem | None:
+    """Why `name` cannot be stored as a person's name, or None. A leading "/" is a command typed
+    where the name was asked, not a name."""
+    if not (NAME_MIN <= len(name) <= NAME_MAX):
+        return "length"
+    if has_digits(name):
+        return "digits"
+    if not is_name(name) or name.startswith("/"):
+        return "letters"
+    return None
+
+
+def question_problem(question: str) -> QuestionProblem | None:
+    """Why `question` cannot be stored, or None. Emoji or punctuation alone is nothing staff could
+    read out or answer."""
+    if len(question) < QUESTION_MIN:
+        return "short"
+    if len(question) > QUESTION_MAX:
+        return "long"
+    if not has_letters(question):
+        return "words"
+    return None
+
+
+# Vietnamese numbers: mobiles 0[35789] and eight digits, landlines 02 and nine digits.
+_VN_MOBILE = re.compile(r"^0[35789]\d{8}$")
+_VN_LANDLINE = re.compile(r"^02\d{9}$")
+
+
+def normalise_phone(raw: str, *, from_contact: bool = False) -> str | None:
+    """Vietnamese numbers as 0xxxxxxxxx; others as +digits. None when it is not a phone number.
+    A shared contact's number is the phone's own, so its country code needs no "+"."""
+    raw = raw.strip()
+    if not re.fullmatch(r"\+?[\d\s().-]{8,20}", raw):
+        return None
+    digits = re.sub(r"\D", "", raw)
+    if digits.startswith("84") and len(digits) in (11, 12) and (raw.startswith("+") or from_contact or len(digits) == 11):
+        digits = "0" + digits[2:]
+    if _VN_MOBILE.match(digits) or _VN_LANDLINE.match(digits):
+        return digits
+    if (raw.startswith("+") or from_contact) and 8 <= len(digits) <= 15:
+        return "+" + digits
+    return None

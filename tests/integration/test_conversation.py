@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.conversation.engine import Conversation
-from bot.conversation.flows.registration import normalise_phone
+from bot.domain.validation import normalise_phone
 from storage.models import Outbox, Resident, Submission
 from tests.conftest import invited_village, load, plan_text, rows
 from tests.support.core_chat import CoreChat
@@ -131,6 +131,19 @@ async def test_stickers_and_text_where_buttons_are_expected(chat, meeting_db):
     assert "✔️ Thôn Đại Lương" in chat.texts(replies)
     replies = await chat.text("7")
     assert "✔️ Vấn đề khác" in chat.texts(replies)
+
+
+async def test_a_choice_typed_instead_of_pressed_is_read_as_on_a_channel_without_buttons(chat, meeting_db):
+    """The form reads a typed choice with the engine's one reading (bot/domain/choices.py): the last
+    words of a label, a small typo, a number with its full stop."""
+    await chat.text("/dangky")
+    await chat.text("Phạm Thị Dung")
+    assert "✔️ Thôn Phong Lâm" in chat.texts(await chat.text("phong lam"))
+    assert "✔️ Vấn đề khác" in chat.texts(await chat.text("van de khacc"))
+    await chat.text("Đường liên thôn xuống cấp, khi nào sửa?")
+    replies = await chat.text("9")  # off the list: the buttons are there to press
+    assert "bấm một nút" in chat.texts(replies) and "Bước 5/6" in chat.texts(replies)
+    assert "✔️ Chỉ cần trả lời bằng văn bản" in chat.texts(await chat.text("2."))
 
 
 async def test_stale_buttons_expire_and_change_nothing(chat, meeting_db):

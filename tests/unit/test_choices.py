@@ -37,6 +37,20 @@ def test_one_word_that_only_one_label_holds():
     assert pick("thon", VILLAGES).choice is None  # every village is a "thôn": ambiguous
 
 
+def test_the_last_words_of_one_label_only():
+    assert pick("phong lam", VILLAGES).choice == VILLAGES[0]  # a village called without its "Thôn"
+    near = [Choice("Thôn Đông", data="d"), Choice("Thôn Đông Hải", data="dh")]
+    assert pick("dong", near).choice == near[0]  # a word both hold, but only one ends with
+    both = [Choice("Thôn Phong Lâm", data="p"), Choice("Thôn Văn Lâm", data="v")]
+    assert pick("lam", both).choice is None
+
+
+def test_the_end_of_the_name_offered_on_the_name_step_takes_that_name():
+    offered = [Choice("👤 Nguyễn Văn An", data="f:ab12cd:name:same")]
+    assert pick("Văn An", offered).choice == offered[0]
+    assert pick("Trần Văn An", offered).choice is None  # someone else's name
+
+
 def test_a_small_typo_still_finds_the_choice_but_not_a_different_word():
     assert pick("thon phong lamm", VILLAGES).choice == VILLAGES[0]
     assert pick("thon phog lam", VILLAGES).choice == VILLAGES[0]
