@@ -17,12 +17,12 @@ from starlette.routing import Mount
 from bot.entrypoints.web.app import create_app
 from bot.services import secretariat
 from bot.services.answers import publication_preview, publish_conclusion
+from bot.services.exports.report import build_report
+from bot.services.exports.spreadsheet import SpreadsheetError, export_answers, import_answers
 from bot.services.notices import announce, announce_preview, notify_villages
 from bot.services.plans import load_plan, parse_plan
 from bot.services.queue import queue_counts
-from bot.services.report import build_report
 from bot.services.secretariat import Forbidden
-from bot.services.spreadsheet import SpreadsheetError, export_answers, import_answers
 from bot.services.staff import OPERATOR, Actor, actor_for, add_staff, set_password
 from storage.models import AuditEntry, Outbox, utcnow
 from storage.uow import UnitOfWork

@@ -16,7 +16,7 @@ import pytest
 import zxingcpp
 from pypdf import PdfReader
 
-from bot.services.posters import PosterError, render_posters
+from bot.services.exports.posters import PosterError, render_posters
 from bot.text.catalogue import Translator
 from bot.text.formatting import date, local, when
 from storage.db import Database

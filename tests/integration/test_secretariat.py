@@ -10,7 +10,7 @@ from docx import Document
 
 from bot.conversation.engine import Conversation
 from bot.services.answers import AnswerError, publication_preview, publish_conclusion
-from bot.services.report import build_report
+from bot.services.exports.report import build_report
 from bot.services.secretariat import Forbidden, answer, classify, mark_duplicate, search, similar
 from bot.services.staff import OPERATOR, actor_for, add_staff
 from storage.models import AuditEntry, Outbox, Submission, utcnow

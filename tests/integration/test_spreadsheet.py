@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.conversation.engine import Conversation
 from bot.services.answers import AnswerError, record_answer
-from bot.services.spreadsheet import COLUMNS, ImportReport, SpreadsheetError, export_answers, import_answers
+from bot.services.exports.spreadsheet import COLUMNS, ImportReport, SpreadsheetError, export_answers, import_answers
 from bot.services.staff import OPERATOR
 from bot.text.catalogue import Translator
 from storage.db import Database
@@ -276,7 +276,7 @@ async def test_a_refusal_from_record_answer_midway_leaves_the_session_untouched(
             raise AnswerError("problem.answer.withdrawn", ref=ref)
         return await record_answer(uow, ref, **kw)
 
-    monkeypatch.setattr("bot.services.spreadsheet.record_answer", refusing)
+    monkeypatch.setattr("bot.services.exports.spreadsheet.record_answer", refusing)
     async with UnitOfWork(registered) as uow:
         with pytest.raises(SpreadsheetError) as caught:
             await import_answers(uow, OPERATOR, path, now=NOW)

@@ -12,8 +12,8 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from bot.conversation.engine import Conversation
-from bot.services.report import build_report
-from bot.services.spreadsheet import export_answers
+from bot.services.exports.report import build_report
+from bot.services.exports.spreadsheet import export_answers
 from bot.services.staff import OPERATOR
 from storage.models import Resident, Submission, utcnow
 from storage.uow import UnitOfWork
@@ -179,7 +179,7 @@ async def test_the_console_refuses_control_characters_and_changes_nothing(meetin
 
 
 async def test_a_sheet_with_control_characters_in_an_answer_is_refused_by_row(chat, meeting_db, tmp_path):
-    from bot.services.spreadsheet import SpreadsheetError, import_answers
+    from bot.services.exports.spreadsheet import SpreadsheetError, import_answers
 
     await chat.register()
     path = tmp_path / "answers.xlsx"

@@ -83,7 +83,7 @@ def answers_export(
     path: Path = typer.Argument(..., help=tr("cli.help.xlsx_out")),
     meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
 ) -> None:
-    from bot.services.spreadsheet import SpreadsheetError, export_answers
+    from bot.services.exports.spreadsheet import SpreadsheetError, export_answers
 
     try:  # the export is audited, hence committed
         count = as_operator(lambda uow, actor: export_answers(uow, actor, meeting, path))
@@ -94,7 +94,7 @@ def answers_export(
 
 @answers_group.command("import", help=tr("cli.help.answers_import"))
 def answers_import(path: Path = typer.Argument(..., help=tr("cli.help.xlsx_in"))) -> None:
-    from bot.services.spreadsheet import SpreadsheetError, import_answers
+    from bot.services.exports.spreadsheet import SpreadsheetError, import_answers
 
     try:
         report = as_operator(lambda uow, actor: import_answers(uow, actor, path, now=utcnow()))

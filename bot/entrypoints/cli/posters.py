@@ -21,7 +21,7 @@ def posters(
     bot_username: Optional[str] = typer.Option(None, "--bot-username", help=tr("cli.help.bot_username")),
     zalo_link: Optional[str] = typer.Option(None, "--zalo-link", help=tr("cli.help.zalo_link")),
 ) -> None:
-    from bot.services.posters import PosterError, render_posters
+    from bot.services.exports.posters import PosterError, render_posters
 
     username = bot_username or _bot_username(as_operator(lambda uow, actor: commune_code_of(uow, meeting), readonly=True))
     pdf = as_operator(lambda uow, actor: render_posters(uow, meeting, telegram_username=username, zalo_link=zalo_link),

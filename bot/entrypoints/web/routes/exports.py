@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from bot.entrypoints.web.console import console
 from bot.entrypoints.web.dependencies import NotFound, SignedIn, Writing
-from bot.services.report import build_report
-from bot.services.spreadsheet import SpreadsheetError, export_answers
+from bot.services.exports.report import build_report
+from bot.services.exports.spreadsheet import SpreadsheetError, export_answers
 
 router = APIRouter()
 
