@@ -98,7 +98,7 @@ def build_channels(settings: Settings, db: Database, names: list[str], files: Fi
         if spec.channel not in names:
             continue
         name = spec.channel
-        connection = PLATFORMS[spec.kind].connect(name, spec.credentials, settings, db, files)
+        connection = PLATFORMS[spec.platform].connect(name, spec.credentials, settings, db, files)
         built.transports[name] = connection.transport
         built.clients[name] = connection.client
         built.closers.append(connection.close)

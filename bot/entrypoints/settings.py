@@ -22,7 +22,7 @@ ZALO_OA_API = "https://openapi.zalo.me"
 ZALO_OA_OAUTH = "https://oauth.zaloapp.com"
 
 
-KINDS = ("telegram", "zalo", "zalo_oa")
+PLATFORMS = ("telegram", "zalo", "zalo_oa")
 
 
 class BotCredentials(BaseModel):
@@ -36,23 +36,23 @@ class BotCredentials(BaseModel):
     zalo_oa_access_token: SecretStr | None = None
     zalo_oa_refresh_token: SecretStr | None = None
 
-    def kinds(self) -> list[str]:
+    def platforms(self) -> list[str]:
         oa = self.zalo_oa_app_id and self.zalo_oa_secret_key and (self.zalo_oa_access_token or self.zalo_oa_refresh_token)
-        return [k for k, on in zip(KINDS, (self.telegram_token, self.zalo_token, oa)) if on]
+        return [p for p, on in zip(PLATFORMS, (self.telegram_token, self.zalo_token, oa)) if on]
 
 
 @dataclass(frozen=True)
 class BotSpec:
     """One bot of the deployment: a platform account serving one commune."""
 
-    kind: str  # telegram | zalo | zalo_oa
+    platform: str  # telegram | zalo | zalo_oa
     commune: str | None  # the commune's code; None: DOITHOAI_COMMUNE, or the database's only commune
     credentials: BotCredentials
 
     @property
     def channel(self) -> str:
         """How the database and the queue name this bot: "telegram", or "telegram:TP" for commune TP's."""
-        return self.kind if self.commune is None else f"{self.kind}:{self.commune}"
+        return self.platform if self.commune is None else f"{self.platform}:{self.commune}"
 
 
 class CommunesFileError(ValueError):
@@ -159,11 +159,11 @@ class Settings(BaseSettings):
     def bots(self) -> list[BotSpec]:
         """Every bot to run: those of these settings, then each further commune's (raises CommunesFileError)."""
         own = self._own_credentials()
-        specs = [BotSpec(kind, None, own) for kind in own.kinds()]
+        specs = [BotSpec(platform, None, own) for platform in own.platforms()]
         for code, credentials in self.commune_credentials().items():
             if code == self.commune:
                 raise CommunesFileError(f"{code} is DOITHOAI_COMMUNE already: its bots are the DOITHOAI_ settings")
-            specs += [BotSpec(kind, code, credentials) for kind in credentials.kinds()]
+            specs += [BotSpec(platform, code, credentials) for platform in credentials.platforms()]
         return specs
 
     def commune_credentials(self) -> dict[str, BotCredentials]:

@@ -6,13 +6,13 @@ from typing import Any
 
 import typer
 
+from bot.domain.outbox import Delivery, Purpose
 from bot.entrypoints.cli.common import as_operator, fail, show, tr
 
 outbox_group = typer.Typer(help=tr("cli.help.outbox"), no_args_is_help=True)
 
-STATE_NAMES = {"pending": "queued"}  # the JSON's word; people read the catalogue's (cli.state.*)
+STATE_NAMES = {Delivery.PENDING: "queued"}  # the JSON's word; people read the catalogue's (cli.state.*)
 STATES = ("queued", "sent", "failed", "unreachable")
-KINDS = ("reply", "answer", "summary", "notice", "change", "reminder", "village_notice")
 
 
 @outbox_group.command("status", help=tr("cli.help.outbox_status"))
@@ -21,7 +21,7 @@ def outbox_status(as_json: bool = typer.Option(False, "--json", help=tr("cli.hel
 
     def line(r: dict[str, Any]) -> str:
         state = tr(f"cli.state.{r['state']}") if r["state"] in STATES else r["state"]
-        kind = tr(f"cli.kind.{r['kind']}") if r["kind"] in KINDS else r["kind"]
+        kind = tr(f"cli.kind.{r['kind']}") if r["kind"] in set(Purpose) else r["kind"]
         return f"{r['meeting'] or '-':<12} {kind:<16} {state:<14} {r['count']}"
 
     counts = as_operator(queue_counts, readonly=True)
