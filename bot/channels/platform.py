@@ -9,6 +9,7 @@ takes seconds to load) are imported only once one of its bots is configured.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Coroutine, Protocol
 
@@ -47,11 +48,12 @@ def revealed(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-class Platform:
+class Platform(ABC):
     name: ClassVar[str]  # as the bots' channels name it, before any commune's code: "telegram" for "telegram:TP"
     path: ClassVar[str]  # where its webhook is served; a further commune's bot adds its code
-    # The header in which the platform echoes the secret we registered its webhook with. None: we
-    # do not register it (the OA's is set by hand in its console, and its deliveries are signed).
+    # The header in which the platform echoes the secret we registered its webhook with (see
+    # SecretEchoingPlatform). None: we do not register it (the OA's is set by hand in its console,
+    # and its deliveries are signed).
     secret_header: ClassVar[str | None] = None
     # It can long-poll. One that cannot has its webhook listen whether or not --webhook is given.
     polls: ClassVar[bool] = True
@@ -68,13 +70,14 @@ class Platform:
         code = channel.partition(":")[2]
         return self.path + (f"/{code}" if code else "")
 
+    @abstractmethod
     def connect(self, channel: str, credentials: Any, settings: Any, db: Database, files: FileLinks | None) -> Connection:
         """The bot's client and transport. `credentials`: its BotCredentials; `settings`: the
         deployment's Settings, for the platform's addresses (both bot/entrypoints/settings.py)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def runner(self, client: Any, conversation: Conversation, sender: Sender, inbox: Inbox, channel: str) -> Runner:
-        raise NotImplementedError
+        """The bot at work, reading its updates through `client`."""
 
     async def start(
         self, runner: Any, webhook_url: str | None, secret: str | None, *, register: bool, stop: asyncio.Event,
@@ -83,14 +86,24 @@ class Platform:
         and `register` its webhook and menus with the platform. The long poll to run, if it polls."""
         return None
 
-    def answer(self) -> web.Response:
-        """What a webhook delivery that was taken is answered with (a platform that echoes our secret)."""
-        raise NotImplementedError
-
+    @abstractmethod
     def webhook(self, runner: Any, secret: str | None) -> Handler | None:
         """The handler of the bot's webhook deliveries; None when it cannot be checked (no secret)."""
+
+
+class SecretEchoingPlatform(Platform):
+    """A platform that echoes the secret we register its webhook with in `secret_header` (Telegram,
+    the Zalo bot): its deliveries are checked against it, and a taken one gets `answer()`."""
+
+    secret_header: ClassVar[str]
+
+    @abstractmethod
+    def answer(self) -> web.Response:
+        """What a webhook delivery that was taken is answered with."""
+
+    def webhook(self, runner: Any, secret: str | None) -> Handler | None:
         from bot.channels.webhook import echoed_secret  # the listener's module reads this table
 
-        if self.secret_header is None or not secret:
+        if not secret:
             return None
         return echoed_secret(runner.channel, self.secret_header, secret, runner.receive, self.answer)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 
 from aiohttp import web
 
-from bot.channels.platform import Connection, Platform, revealed
+from bot.channels.platform import Connection, SecretEchoingPlatform, revealed
 
 if TYPE_CHECKING:
     from bot.channels.files import FileLinks
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .runner import TelegramBot
 
 
-class TelegramPlatform(Platform):
+class TelegramPlatform(SecretEchoingPlatform):
     name = "telegram"
     path = "/webhook/telegram"
     secret_header = "X-Telegram-Bot-Api-Secret-Token"

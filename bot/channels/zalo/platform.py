@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 
 from aiohttp import web
 
-from bot.channels.platform import Connection, Platform, revealed
+from bot.channels.platform import Connection, SecretEchoingPlatform, revealed
 
 if TYPE_CHECKING:
     from bot.channels.files import FileLinks
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .runner import ZaloBot
 
 
-class ZaloBotPlatform(Platform):
+class ZaloBotPlatform(SecretEchoingPlatform):
     name = "zalo"
     path = "/webhook/zalo"
     secret_header = "X-Bot-Api-Secret-Token"
