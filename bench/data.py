@@ -11,6 +11,7 @@ import asyncpg
 
 from bench.common import pg_url, plan_text
 from bench.residents import TOPICS, name
+from bot.domain.submissions import receipt_code
 from bot.services.plans import load_plan, parse_plan
 from bot.services.staff import OPERATOR
 from storage.db import Database
@@ -98,7 +99,7 @@ async def bulk_people(
             for i, resident_id in enumerate(ids):
                 is_answered = i < n_answered
                 rows.append((
-                    f"{commune.code}-{i + 1:04d}", commune.meeting_id, resident_id, name(start + i), None,
+                    receipt_code(commune.code, i + 1), commune.meeting_id, resident_id, name(start + i), None,
                     commune.villages[i % len(commune.villages)], commune.topics[i % len(commune.topics)],
                     f"Câu hỏi số {i + 1} ({TOPICS[i % len(TOPICS)]}): đề nghị xã sửa đường liên thôn và cống thoát nước ở đầu thôn.",
                     i % 3 == 0, "answered" if is_answered else "received", channel, False, now - timedelta(days=2, seconds=i),

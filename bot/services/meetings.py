@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.services.access import meetings_in_reach
 from bot.services.staff import Actor
 from bot.text.catalogue import Translator
 from bot.text.formatting import date, local, time, weekday, when
@@ -33,9 +34,7 @@ async def overview(uow: UnitOfWork, actor: Actor, *, now: datetime) -> list[dict
     """Every meeting the actor may see, with its villages and topics, times in its commune's zone
     (the shape `doithoai meeting list --json` gives other tools)."""
     out = []
-    for meeting, commune in await uow.meetings.all():
-        if not actor.may_see_commune(meeting.commune_id):
-            continue
+    for meeting, commune in await meetings_in_reach(uow, actor):
         assert meeting.id is not None
         out.append(
             {

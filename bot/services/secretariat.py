@@ -80,7 +80,7 @@ async def listing(uow: UnitOfWork, actor: Actor, meeting_code: str | None = None
         in_reach(actor, meeting.commune_id)
     rows = await uow.submissions.listing(meeting_code)
     if actor.commune_id is not None:
-        own = {meeting.code for meeting, _ in await uow.meetings.all() if actor.may_see_commune(meeting.commune_id)}
+        own = {meeting.code for meeting, _ in await meetings_in_reach(uow, actor)}
         rows = [r for r in rows if r.meeting_code in own]
     return [
         {

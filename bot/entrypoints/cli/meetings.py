@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from bot.domain.errors import texts
 from bot.entrypoints.cli.common import as_operator, fail_with_problems, show, tr
 from bot.services.meetings import overview
 from bot.services.plans import PlanError, load_plan, read_plan
@@ -23,7 +24,7 @@ def meeting_load(plan_file: Path = typer.Argument(..., help=tr("cli.help.plan_fi
         plan = read_plan(plan_file)
         report = as_operator(lambda uow, actor: load_plan(uow, actor, plan, source=plan_file.name))
     except PlanError as exc:
-        fail_with_problems(tr("cli.plan.invalid", path=plan_file), [p.text(tr) for p in exc.problems])
+        fail_with_problems(tr("cli.plan.invalid", path=plan_file), texts(exc.problems, tr))
     typer.echo(tr("cli.meeting.created" if report.created else "cli.meeting.updated", code=report.meeting_code))
     for item in report.kept_named:
         typer.echo(tr("cli.meeting.kept", item=item.text(tr)))

@@ -16,6 +16,7 @@ from importlib import resources
 
 from bot.conversation.engine import Conversation
 from bot.domain.messages import Button, Event, Kind, Reply
+from bot.domain.submissions import receipt_code
 from bot.services import secretariat
 from bot.services.staff import OPERATOR, SECRETARIAT, add_staff, set_password
 from bot.text.catalogue import Translator
@@ -99,7 +100,7 @@ async def fill(db: Database, now: datetime) -> tuple[str, str]:
         await _Resident(conversation, f"{900000 + number}").register(sample)
     async with UnitOfWork(db) as uow:
         for number, s in enumerate(chosen, 1):
-            ref = f"GP-{number:04d}"
+            ref = receipt_code("GP", number)  # as the conversation gave them, in order
             if s.department:
                 await secretariat.classify(uow, OPERATOR, ref, department=s.department, now=now)
             if s.answer:
@@ -112,5 +113,4 @@ async def fill(db: Database, now: datetime) -> tuple[str, str]:
         password = secrets.token_urlsafe(9)
         await add_staff(uow, name=Translator("vi")("demo.staff_name"), role=SECRETARIAT, login=LOGIN, commune="GP", actor=OPERATOR, now=now)
         await set_password(uow, LOGIN, password, actor=OPERATOR, now=now)
-        await uow.commit()
     return LOGIN, password

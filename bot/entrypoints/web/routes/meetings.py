@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from bot.domain.errors import texts
 from bot.entrypoints.web.console import console
 from bot.entrypoints.web.dependencies import ConsoleUser, Posted, Reading, SignedIn, Writing, redirect, render
 from bot.entrypoints.web.forms import MAX_NAME, field
@@ -69,7 +70,7 @@ async def upload_plan(request: Request, form: Posted, actor: SignedIn, uow: Writ
         return await meetings_page(request, uow, actor, problems=[tr("web.plan.other_commune", code=exc.code)], status=403)
     except PlanError as exc:
         await uow.rollback()
-        return await meetings_page(request, uow, actor, problems=[p.text(tr) for p in exc.problems], status=400)
+        return await meetings_page(request, uow, actor, problems=texts(exc.problems, tr), status=400)
     if report.awaiting_confirmation:  # nothing was written, and nobody is told yet
         return render(request, "plan_confirm.html", code=report.meeting_code, residents=report.notified, plan_text=text, filename=filename)
     flash(request, tr("web.plan.created" if report.created else "web.plan.updated", code=report.meeting_code))
