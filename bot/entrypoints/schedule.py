@@ -60,8 +60,7 @@ class Schedule:
         async with UnitOfWork(self.db) as uow:
             if not await elected(uow.session, "schedule.purge"):
                 return
-            report = await purge_expired(uow, self.clock())
-            await uow.commit()
+            report = await purge_expired(uow, self.clock())  # commits, and so lets go of the election
         log.info("privacy purge: %s", report)
 
     def start(self) -> None:
