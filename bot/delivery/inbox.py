@@ -1,6 +1,12 @@
 """Inbound updates that must not be lost, handled in order, chat by chat.
 
-Nothing is acknowledged before it is safe. A webhook delivery (Telegram, Zalo bot, Zalo OA)
+Nothing is acknowledged before it is safe. A long poll's batch (Telegram's getUpdates, the Zalo
+bot's) is stored in one transaction before the poll confirms it (`accept`), and the next poll goes
+out at once: each chat's updates are then handled in order by that chat's own task while the other
+chats' go on, as webhook deliveries are. Only this process receives a polled channel, so those
+chats need no lock shared with other workers, and their updates are handed on from memory rather
+than read back; the rows are deleted in groups once handled (a crash before that replays them, and
+the processed-update record makes the replay harmless). A webhook delivery (Telegram, Zalo bot, Zalo OA)
 whose chat is idle is handled before the platform is answered (`take`): the conversation's
 transaction commits the new state with the update's processed-update record, and a crash
 before the answer only means the platform delivers it again, which that record makes
@@ -18,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections import deque
+from typing import Awaitable, Callable, Sequence
 
 from bot.delivery.stopping import until_stopped
 from storage.db import Database
@@ -31,6 +38,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict], Awaitable[None]]
 # An update that keeps failing is dropped after this many tries, so it cannot block its chat forever.
 MAX_ATTEMPTS = 5
+# How long a polled update that failed waits before its next try (the chat's later ones wait too).
+RETRY_PAUSE = 1.0
 
 
 def _lock_name(channel: str, chat_id: str) -> str:
@@ -51,9 +60,82 @@ class Inbox:
         # stored updates without asking the database twice per update: chat → a count of stores,
         # which tells a store that raced with "nothing left" apart (None: not loaded yet).
         self._stored: dict[tuple[str, str], int] | None = None
+        # Polled channels: each chat's stored updates not yet handled, (row id, payload) in order,
+        # and the rows handled since the last store, deleted with the next one.
+        self._polled: set[str] = set()
+        self._queues: dict[tuple[str, str], deque[tuple[int, dict]]] = {}
+        self._handled: list[int] = []
+        self._stopping = False
 
-    def register(self, channel: str, handler: Handler) -> None:
+    def register(self, channel: str, handler: Handler, *, polled: bool = False) -> None:
+        """`polled`: this process alone receives the channel (a long poll), see `accept`."""
         self.handlers[channel] = handler
+        if polled:
+            self._polled.add(channel)
+
+    async def resume(self, channel: str) -> int:
+        """Before a polled channel's first poll: hand on what a crash left stored; returns how many."""
+        async with UnitOfWork(self.db, readonly=True) as uow:
+            rows = list(await uow.inbox.of_channel(channel))
+        for row in rows:
+            assert row.id is not None
+            self._queue(channel, row.chat_id, row.id, row.payload)
+        return len(rows)
+
+    async def accept(self, channel: str, items: Sequence[tuple[str, str, dict]]) -> None:
+        """A long poll's batch of (update key, chat, payload): committed when this returns, so the poll
+        may confirm it; each chat's updates are then handled in order, without waiting here."""
+        handled, self._handled = self._handled, []
+        try:
+            async with UnitOfWork(self.db) as uow:
+                stored = await uow.inbox.add_many(channel, items, utcnow())
+                await uow.inbox.done_many(handled)
+                await uow.commit()
+        except BaseException:
+            self._handled[:0] = handled
+            raise
+        for key, chat_id, payload in items:
+            if key in stored:  # else stored before: a batch the poll had not confirmed, already queued
+                self._queue(channel, chat_id, stored[key], payload)
+
+    def _queue(self, channel: str, chat_id: str, row_id: int, payload: dict) -> None:
+        key = (channel, chat_id)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+            task = asyncio.create_task(self._serve_polled(key, queue))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        queue.append((row_id, payload))
+
+    async def _serve_polled(self, key: tuple[str, str], queue: deque[tuple[int, dict]]) -> None:
+        channel = key[0]
+        try:
+            while queue and not self._stopping:
+                row_id, payload = queue[0]
+                for attempt in range(1, MAX_ATTEMPTS + 1):
+                    try:
+                        await self.handlers[channel](payload)
+                        break
+                    except Exception:
+                        log.exception("a %s update could not be handled (try %d)", channel, attempt)
+                        if attempt < MAX_ATTEMPTS:
+                            await asyncio.sleep(RETRY_PAUSE * attempt)
+                queue.popleft()
+                self._handled.append(row_id)
+        finally:
+            del self._queues[key]  # what is left (stopping) stays stored for the next start
+
+    async def settle(self) -> None:
+        """Stopping: finish the updates in hand (the rest stay stored) and delete what was handled."""
+        self._stopping = True
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        handled, self._handled = self._handled, []
+        if handled:
+            async with UnitOfWork(self.db) as uow:
+                await uow.inbox.done_many(handled)
+                await uow.commit()
 
     async def put(self, channel: str, update_key: str, chat_id: str, payload: dict, *, unless_handled: bool = False) -> bool:
         """Store an update (committed when this returns); False when it had been stored before or,
@@ -127,7 +209,7 @@ class Inbox:
             return False
         if self._stored is None:
             async with UnitOfWork(self.db, readonly=True) as uow:
-                chats = await uow.inbox.chats(limit=None)
+                chats = await uow.inbox.chats(limit=None, excluding=sorted(self._polled))
             if self._stored is None:
                 self._stored = {chat: 1 for chat in chats}
         return True
@@ -176,7 +258,7 @@ class Inbox:
     async def pass_once(self) -> int:
         """Start every chat with stored updates that is not already being served; returns how many."""
         async with UnitOfWork(self.db, readonly=True) as uow:
-            chats = await uow.inbox.chats()
+            chats = await uow.inbox.chats(excluding=sorted(self._polled))
         started = 0
         for channel, chat_id in chats:
             if channel not in self.handlers or (channel, chat_id) in self._busy:
@@ -196,6 +278,5 @@ class Inbox:
                     log.exception("inbox pass failed")
                 await until_stopped(stop, self._wake.wait(), timeout=self.poll_interval)
         finally:
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.settle()
             await self.locks.close()

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from storage.models import Inbound, ProcessedUpdate, utcnow
-from storage.repositories.base import Prepared, Repository, insert_ignoring, insert_ignoring_conflict
+from storage.repositories.base import Prepared, Repository, dialect_of, insert_ignoring, insert_ignoring_conflict
 
 
 class InboxRepository(Repository):
@@ -20,8 +20,29 @@ class InboxRepository(Repository):
         values = {"channel": channel, "update_key": update_key, "chat_id": chat_id, "payload": payload, "received_at": now, "attempts": 0}
         return (await self.session.exec(insert_ignoring_conflict(self.session, Inbound, values))).rowcount == 1  # type: ignore[call-overload]
 
-    async def chats(self, limit: int | None = 500) -> list[tuple[str, str]]:
-        stmt = select(Inbound.channel, Inbound.chat_id).group_by(Inbound.channel, Inbound.chat_id).order_by(func.min(Inbound.id)).limit(limit)
+    async def add_many(self, channel: str, items: Sequence[tuple[str, str, dict]], now: datetime) -> dict[str, int]:
+        """Store a batch (update key, chat, payload) in one statement; the row id of each update stored
+        now, by key (an update stored before is left out)."""
+        if not items:
+            return {}
+        values = [
+            {"channel": channel, "update_key": key, "chat_id": chat, "payload": payload, "received_at": now, "attempts": 0}
+            for key, chat, payload in items
+        ]
+        stmt = insert_ignoring(dialect_of(self.session), Inbound).values(values).on_conflict_do_nothing().returning(
+            col(Inbound.update_key), col(Inbound.id),
+        )
+        return {key: row_id for key, row_id in (await self.session.exec(stmt)).all()}  # type: ignore[call-overload]
+
+    async def of_channel(self, channel: str) -> Sequence[Inbound]:
+        """A channel's stored updates, oldest first: what a crash left of a long poll's batches."""
+        return (await self.session.exec(select(Inbound).where(Inbound.channel == channel).order_by(col(Inbound.id)))).all()
+
+    async def chats(self, limit: int | None = 500, *, excluding: Sequence[str] = ()) -> list[tuple[str, str]]:
+        stmt = select(Inbound.channel, Inbound.chat_id)
+        if excluding:
+            stmt = stmt.where(col(Inbound.channel).not_in(list(excluding)))
+        stmt = stmt.group_by(Inbound.channel, Inbound.chat_id).order_by(func.min(Inbound.id)).limit(limit)
         return [(c, chat) for c, chat in (await self.session.exec(stmt)).all()]
 
     async def for_chat(self, channel: str, chat_id: str, limit: int | None = None) -> Sequence[Inbound]:
@@ -33,6 +54,10 @@ class InboxRepository(Repository):
 
     async def done(self, inbound_id: int) -> None:
         await self.session.exec(delete(Inbound).where(col(Inbound.id) == inbound_id))  # type: ignore[call-overload]
+
+    async def done_many(self, inbound_ids: Sequence[int]) -> None:
+        if inbound_ids:
+            await self.session.exec(delete(Inbound).where(col(Inbound.id).in_(list(inbound_ids))))  # type: ignore[call-overload]
 
 
 class UpdateLog(Repository):

@@ -137,12 +137,16 @@ async def assert_registered(url: str, double: BotAPIDouble, people: list[Registr
     assert [r for r in outbox if r.status != "sent"] == []
 
 
+Midway = Callable[[set[str], set[str], set[str]], bool]
+
+
 async def flood(
-    url: str, bot: KilledBot, double: BotAPIDouble, people: list[Registrant], unconfirmed: Callable[[], set[str]],
+    url: str, bot: KilledBot, double: BotAPIDouble, people: list[Registrant], unconfirmed: Callable[[], set[str]], midway: Midway,
     listening: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[InFlight, set[str]]:
-    """Everyone registers at once; kill -9 mid-flood, start again, and let the flood finish. Returns what
-    was in flight at the kill and the updates handled by then."""
+    """Everyone registers at once; kill -9 mid-flood, start again, and let the flood finish. `midway`
+    (unconfirmed, handled, stored update keys at the kill) says the kill caught the updates in the
+    state the test is about. Returns what was in flight at the kill and the updates handled by then."""
     registering = [asyncio.create_task(p.register()) for p in people]
     try:
         # Mid-flood: a third of the replies are out, and many updates are still to come.
@@ -154,10 +158,9 @@ async def flood(
         await kill_when_in_flight(bot, double, slow_down(double, busy[:3]))
         waiting = unconfirmed()
         handled_at_kill = {r.update_id for r in await table(url, ProcessedUpdate)}
+        stored_at_kill = {r.update_key for r in await table(url, Inbound)}
         flight = await in_flight(url, double)
-        # The kill came in the middle: updates handled but not yet confirmed to Telegram, others not yet
-        # handled, a message in flight.
-        assert waiting & handled_at_kill and waiting - handled_at_kill
+        assert midway(waiting, handled_at_kill, stored_at_kill), (len(waiting), len(handled_at_kill), len(stored_at_kill))
         assert 1 <= flight.total <= CONCURRENCY * bot.workers
         double.clear_faults()
 
@@ -183,11 +186,16 @@ async def test_polling_bot_killed_mid_flood_loses_nothing_and_repeats_only_what_
         people = crowd(double, RESIDENTS, tappers=TAPPERS)
         try:
             await bot.start()
-            # Telegram holds an update until a later getUpdates confirms it.
-            flight, handled = await flood(url, bot, double, people, lambda: {str(u["update_id"]) for u in double.pending_updates()})
+            # Telegram holds an update until a later getUpdates confirms it. The kill came in the middle:
+            # updates confirmed to Telegram and stored, but not yet handled (the hung chats' later ones).
+            flight, handled = await flood(
+                url, bot, double, people, lambda: {str(u["update_id"]) for u in double.pending_updates()},
+                lambda waiting, handled, stored: bool(stored - handled - waiting),
+            )
         finally:
             await bot.close()
         await assert_registered(url, double, people, flight, handled)
+        assert await table(url, Inbound) == []  # every stored update handled, and its row deleted
     text = log_of(tmp_path / "run.log")
     assert not any(p.name in text for p in people) and "đường thôn" not in text  # no personal data in logs
 
@@ -206,8 +214,11 @@ async def test_webhook_bot_killed_mid_flood_loses_nothing_and_repeats_only_what_
             await wait_listening(port, timeout=STARTUP)
             assert double.webhook_url == "https://doithoai.example.gov.vn/webhook/telegram"
             async with TelegramWebhook(double, f"http://127.0.0.1:{port}/webhook/telegram", SECRET) as telegram:
+                # The kill came in the middle: updates handled but not yet acknowledged to Telegram, others
+                # not yet handled.
                 flight, handled = await flood(
                     url, bot, double, people, lambda: {str(u["update_id"]) for u in telegram.unacknowledged()},
+                    lambda waiting, handled, stored: bool(waiting & handled and waiting - handled),
                     lambda: wait_listening(port, timeout=STARTUP),
                 )
                 assert telegram.failures >= 1  # Telegram did have to send something again

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from storage.models import Outbox, Resident, Submission
+from storage.models import Inbound, Outbox, Resident, Submission
 from tests.conftest import load, plan_text, rows
 from tests.support.botapi_double import BotAPIDouble
 from tests.support.eventually import eventually
@@ -138,6 +138,23 @@ async def test_a_redelivered_update_is_handled_once(meeting_db, double, bot):
     double.redeliver(update)
     await p.say("/trogiup", "Hướng dẫn")  # in order per chat: a second "Bước 1/6" would have come first
     assert sum("Bước 1/6" in m.get("text", "") for m in double.messages(p.user)) == 1
+
+
+async def test_a_slow_chat_holds_back_only_itself(meeting_db, double, bot):
+    """A reply Telegram is slow to take holds back that chat's later updates, in order, but no other
+    chat's: the long poll stores each batch and asks for the next at once."""
+    slow, quick = await consented(double), await consented(double, "Bình")
+    double.hang_chat(slow.user, 4, times=1)
+    slow.send("/dangky")
+    slow.send("/trogiup")
+    await double.wait_until(lambda: not double.pending_updates())  # both read and confirmed to Telegram
+    started = asyncio.get_running_loop().time()
+    await quick.say("/trogiup", "Hướng dẫn")
+    await quick.say("/lichhop", "Hội nghị đối thoại")
+    assert asyncio.get_running_loop().time() - started < 3  # not behind the slow chat's 4 s
+    assert await rows(meeting_db, Inbound)  # the slow chat's help is stored, not yet handled
+    await slow.expect("Bước 1/6", timeout=15)
+    await slow.expect("Hướng dẫn")  # then its second update, in the order sent
 
 
 async def test_group_chats_are_pointed_to_the_private_chat(meeting_db, double, bot):

@@ -9,23 +9,24 @@ hand handlers a session and a resident that the conversation already opens itsel
 one transaction. Feeding a Dispatcher cost time per update and called back into this object.
 
 aiogram's own `start_polling` confirms updates as soon as it has read them and runs them as
-unordered tasks. Here a batch is handled before its offset is confirmed (a crash replays it,
-and the processed-update record skips what was done), chats run concurrently, and each
-chat's updates run one after another in the order Telegram sent them.
+unordered tasks, so a crash loses what it had read. Here a batch is stored in the inbox before its
+offset is confirmed, and the next poll goes out at once: chats run concurrently, each chat's
+updates one after another in the order Telegram sent them, and a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 
@@ -45,6 +46,7 @@ from .events import CHANNEL, from_callback, from_message
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
+ALLOWED_UPDATES = ["message", "callback_query"]
 # (command, catalogue key of its description) per language, registered with setMyCommands.
 _KEYS = ("start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "tatthongbao", "batthongbao", "xoadulieu")
 COMMAND_MENU = {
@@ -78,14 +80,14 @@ class TelegramBot:
         self.conversation = conversation
         self.sender = sender
         self.username: str | None = None
-        if inbox is not None:
-            inbox.register(channel, self.handle_raw)
-        self.inbox = inbox
+        # Webhook deliveries and polled batches alike go through the inbox (bot/delivery/inbox.py).
+        self.inbox = inbox if inbox is not None else Inbox(conversation.db)
+        self.inbox.register(channel, self.handle_raw)
 
     async def receive(self, body: dict) -> bool:
         """Store a webhook delivery in the inbox; False when it is not an update."""
         update_id = body.get("update_id")
-        if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < 2**63 or self.inbox is None:
+        if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < 2**63:
             return False
         try:
             Update.model_validate(body, context={"bot": self.bot})  # so that _raw_chat reads a known shape
@@ -101,7 +103,7 @@ class TelegramBot:
         return True
 
     async def handle_raw(self, payload: dict) -> None:
-        """One stored update, as received (webhook mode)."""
+        """One stored update, as Telegram sent it."""
         try:
             update = Update.model_validate(payload, context={"bot": self.bot})
         except ValueError:
@@ -143,7 +145,7 @@ class TelegramBot:
         if not register:
             return
         if webhook_url:
-            await self.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=["message", "callback_query"])
+            await self.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
         else:
             await self.bot.delete_webhook(drop_pending_updates=False)
         for lang in LANGUAGES:
@@ -170,45 +172,63 @@ class TelegramBot:
                 log.info("no command menu for a staff chat yet: %s", exc.message)
 
     async def run(self, stop: asyncio.Event, *, send: bool = True) -> None:
-        """Poll until `stop` is set; the batch in hand is finished before returning. With `send`,
-        also run the sender's background loop (when no other channel in the process does)."""
+        """Poll until `stop` is set, each batch stored in the inbox before the next poll confirms it;
+        the updates in hand are finished before returning, the rest stay stored for the next start.
+        With `send`, also run the sender's background loop (when no other channel in the process does)."""
         await self.prepare()
-        log.info("polling Telegram as @%s", self.username)
+        self.inbox.register(self.channel, self.handle_raw, polled=True)
+        left = await self.inbox.resume(self.channel)
+        log.info("polling Telegram as @%s%s", self.username, f" ({left} updates left from before)" if left else "")
         retry = asyncio.create_task(self.sender.run(stop) if send else stop.wait())
         offset: int | None = None
 
-        async def fetch() -> list[Update]:
-            return await self.bot.get_updates(
-                offset=offset, timeout=POLL_TIMEOUT, allowed_updates=["message", "callback_query"], request_timeout=POLL_TIMEOUT + 30,
-            )
+        async def fetch() -> list[dict]:
+            return await self._get_updates(offset, POLL_TIMEOUT)
 
-        async def handle(updates: list[Update]) -> None:
+        async def handle(updates: list[dict]) -> None:
             nonlocal offset
             if updates:
-                await self._process(updates)
-                offset = updates[-1].update_id + 1
+                await self.inbox.accept(self.channel, [(str(u["update_id"]), _raw_chat(u), u) for u in updates])
+                offset = updates[-1]["update_id"] + 1
 
         try:
             await long_poll(stop, fetch, handle, _passing)
             if offset is not None:
                 # Confirm the last batch so a restart does not replay it (replays are harmless, just wasteful).
-                await self.bot.get_updates(offset=offset, timeout=0, limit=1)
+                await self._get_updates(offset, 0, limit=1)
         finally:
             stop.set()
+            await self.inbox.settle()
             await retry
 
-    async def _process(self, updates: list[Update]) -> None:
-        by_chat: dict[Any, list[Update]] = defaultdict(list)
-        for update in updates:
-            by_chat[_chat_key(update)].append(update)
-        await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
-
-    async def _in_order(self, updates: list[Update]) -> None:
-        for update in updates:
-            try:
-                await self.dispatch(update)
-            except Exception:  # one bad update must not stall the others
-                log.exception("update %s failed", update.update_id)
+    async def _get_updates(self, offset: int | None, timeout: int, *, limit: int | None = None) -> list[dict]:
+        """getUpdates, its updates as Telegram sent them: stored as they are, and read into aiogram's
+        models once, when handled (aiogram's own call would build them here, only to be written back
+        to JSON for the inbox). A refusal raises aiogram's error for it, as aiogram's call would."""
+        params: dict[str, Any] = {"timeout": timeout, "allowed_updates": ALLOWED_UPDATES}
+        if offset is not None:
+            params["offset"] = offset
+        if limit is not None:
+            params["limit"] = limit
+        http = await self.bot.session.create_session()
+        url = self.bot.session.api.api_url(token=self.bot.token, method="getUpdates")
+        request = methods.GetUpdates(**params)
+        try:
+            async with http.post(url, json=params, timeout=aiohttp.ClientTimeout(total=timeout + 30)) as resp:
+                content = await resp.text()
+                status = resp.status
+        except asyncio.TimeoutError as exc:
+            raise TelegramNetworkError(method=request, message="Request timeout error") from exc
+        except aiohttp.ClientError as exc:
+            raise TelegramNetworkError(method=request, message=type(exc).__name__) from exc
+        try:
+            body = json.loads(content)
+        except ValueError:
+            body = None
+        if status != 200 or not isinstance(body, dict) or body.get("ok") is not True or not isinstance(body.get("result"), list):
+            self.bot.session.check_response(self.bot, request, status, content)  # raises what aiogram would
+            raise TelegramNetworkError(method=request, message="getUpdates answered without a list of updates")
+        return [u for u in body["result"] if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
 
 
 def _passing(exc: Exception) -> bool:
@@ -233,13 +253,3 @@ def _raw_chat(body: dict) -> str:
             if isinstance(part.get("from"), dict):
                 return str(part["from"].get("id"))
     return f"update:{body.get('update_id')}"
-
-
-def _chat_key(update: Update) -> Any:
-    if update.message is not None:
-        return update.message.chat.id
-    if update.callback_query is not None:
-        query = update.callback_query
-        return query.message.chat.id if query.message is not None else query.from_user.id
-    return ("update", update.update_id)
-

@@ -36,19 +36,14 @@ class ZaloBot:
 
     async def receive(self, body: object) -> bool:
         """One webhook delivery; False when it is not a Zalo update at all."""
-        return await self._receive(body, webhook=True)
+        return await self._receive(body)
 
-    async def _receive(self, body: object, *, webhook: bool) -> bool:
-        update = unwrap(body)
-        found = chat_and_key(update) if update is not None else None
-        if update is None or found is None:
+    async def _receive(self, body: object) -> bool:
+        found = _read(body)
+        if found is None:
             return False
-        chat_id, key = found
-        if webhook:
-            await self.inbox.take(self.channel, key, chat_id, update)
-        else:
-            # getUpdates hands an update out once: stored before anything else is tried.
-            await self.inbox.put(self.channel, key, chat_id, update)
+        key, chat_id, update = found
+        await self.inbox.take(self.channel, key, chat_id, update)
         return True
 
     async def handle_update(self, update: dict) -> None:
@@ -68,8 +63,13 @@ class ZaloBot:
             await self.api.call("deleteWebhook")  # getUpdates does not work while a webhook is set
 
     async def poll(self, stop: asyncio.Event) -> None:
-        """Long-poll until `stop` is set."""
-        await long_poll(stop, self._fetch, self._store, _passing)
+        """Long-poll until `stop` is set; the updates in hand are finished, the rest stay stored."""
+        self.inbox.register(self.channel, self.handle_update, polled=True)
+        await self.inbox.resume(self.channel)
+        try:
+            await long_poll(stop, self._fetch, self._store, _passing)
+        finally:
+            await self.inbox.settle()
 
     async def _fetch(self) -> list:
         """The next update, or none when the long poll ended with nothing new."""
@@ -81,9 +81,26 @@ class ZaloBot:
             raise
 
     async def _store(self, updates: list) -> None:
+        # getUpdates hands an update out once: stored before anything else is tried.
+        items = []
         for update in updates:
-            if not await self._receive(update, webhook=False):
+            found = _read(update)
+            if found is None:
                 log.warning("Zalo getUpdates returned something that is not an update; skipped")
+            else:
+                items.append(found)
+        if items:
+            await self.inbox.accept(self.channel, items)
+
+
+def _read(body: object) -> tuple[str, str, dict] | None:
+    """(update key, chat, update) of a Zalo update, or None when it is not one."""
+    update = unwrap(body)
+    found = chat_and_key(update) if update is not None else None
+    if update is None or found is None:
+        return None
+    chat_id, key = found
+    return key, chat_id, update
 
 
 def _passing(exc: Exception) -> bool:
