@@ -16,12 +16,14 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     i = sub.add_parser("inbound", help="residents registering at once: updates/s and reply latency, vs an aiogram FSM bot",
-                       description="N residents complete the whole registration at once, over webhooks; then a fixed offered rate. "
-                       "Variants: baseline (aiogram FSM + MemoryStorage), doithoai on SQLite, on PostgreSQL with 1 and 2 workers.")
+                       description="N residents complete the whole registration at once, over webhooks and by long polling; then a "
+                       "fixed offered rate. Variants: baseline (aiogram FSM + MemoryStorage), doithoai on SQLite, on PostgreSQL with 1 and 2 "
+                       "workers; by long polling: baseline-poll (aiogram's start_polling), doithoai on SQLite and on PostgreSQL.")
     i.add_argument("--residents", default="100,1000", help="comma-separated crowd sizes (default: 100,1000)")
     i.add_argument("--rate", type=float, default=200.0, help="updates a second offered in the fixed-rate run (default: 200)")
     i.add_argument("--rate-seconds", type=float, default=10.0, help="how long the fixed-rate run offers updates (default: 10)")
-    i.add_argument("--variants", default="baseline,sqlite,pg-1,pg-2", help="comma-separated subset of baseline,sqlite,pg-1,pg-2")
+    i.add_argument("--variants", default="baseline,sqlite,pg-1,pg-2,baseline-poll,sqlite-poll,pg-poll",
+                   help="comma-separated subset of baseline,sqlite,pg-1,pg-2 (webhooks) and baseline-poll,sqlite-poll,pg-poll (long polling)")
     i.add_argument("--quick", action="store_true", help="a quick check: --residents 50,200 --rate-seconds 5")
 
     o = sub.add_parser("outbound", help="10,000 answers published at once, against Telegram's limits: rate, 429s, lost/duplicated",

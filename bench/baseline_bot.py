@@ -2,14 +2,18 @@
 Telegram bots are written: aiogram's Dispatcher, an FSM (`StatesGroup`) in `MemoryStorage`, one
 handler a step, replies sent with ordinary Bot API calls, updates taken from aiogram's own aiohttp
 webhook handler (`SimpleRequestHandler`, which answers 200 at once and handles the update in the
-background). Same texts and buttons as doithoai's, roughly; nothing is written to disk.
+background), or with `--poll` aiogram's own long polling (`Dispatcher.start_polling`, which confirms
+a batch as soon as it has read it and handles each update as a task). Same texts and buttons as
+doithoai's, roughly; nothing is written to disk.
 
     python -m bench.baseline_bot --port 8090 --api http://127.0.0.1:8081 --token 123:ABC --secret S --plan plan.toml
+    python -m bench.baseline_bot --poll --api http://127.0.0.1:8081 --token 123:ABC --plan plan.toml
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import logging
 import re
@@ -208,17 +212,27 @@ def build_router(plan: dict) -> Router:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, help="where the webhook listens")
+    parser.add_argument("--poll", action="store_true", help="long-poll instead (aiogram's start_polling)")
     parser.add_argument("--api", required=True, help="Bot API base URL (the double)")
     parser.add_argument("--token", required=True)
-    parser.add_argument("--secret", required=True)
+    parser.add_argument("--secret", help="the webhook's secret header")
     parser.add_argument("--plan", type=Path, required=True)
     args = parser.parse_args()
+    if not args.poll and (args.port is None or args.secret is None):
+        parser.error("a webhook needs --port and --secret (or --poll)")
     logging.basicConfig(level=logging.WARNING)
     plan = tomllib.loads(args.plan.read_text(encoding="utf-8"))
     bot = Bot(args.token, session=AiohttpSession(api=TelegramAPIServer.from_base(args.api)))
     dispatcher = Dispatcher(storage=MemoryStorage())
     dispatcher.include_router(build_router(plan))
+    if args.poll:
+        async def ready(bot: Bot) -> None:
+            print("polling", flush=True)  # the benchmark waits for this line
+
+        dispatcher.startup.register(ready)
+        asyncio.run(dispatcher.start_polling(bot, allowed_updates=["message", "callback_query"], handle_signals=True))
+        return
 
     async def on_startup(bot: Bot) -> None:
         await bot.set_webhook("https://bench.invalid/webhook/telegram", secret_token=args.secret,

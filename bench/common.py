@@ -36,19 +36,23 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchDouble(BotAPIDouble):
-    """The strict Bot API double, for a bot on webhooks: a simulated person's update is handed back
-    (to be POSTed to the bot's webhook, as Telegram would) instead of being queued for getUpdates,
-    and every bot message's arrival is timed and wakes whoever waits for that chat."""
+    """The strict Bot API double: for a bot on webhooks, a simulated person's update is handed back
+    (to be POSTed to the bot's webhook, as Telegram would) instead of being queued for getUpdates;
+    every bot message's arrival is timed and wakes whoever waits for that chat."""
 
-    def __init__(self, *args: Any, first_update_id: int = 10_000, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, first_update_id: int = 10_000, polled: bool = False, **kwargs: Any) -> None:
         """`first_update_id`: where update ids start; a bot that has seen ids before (the same
-        database, another run) skips a repeated one as a redelivery, as it should."""
+        database, another run) skips a repeated one as a redelivery, as it should. `polled`: the bot
+        long-polls, so updates are queued for getUpdates, as Telegram does, rather than handed back."""
+        self.polled = polled
         super().__init__(*args, **kwargs)
         self._next_update_id = first_update_id
         self.arrived: dict[tuple[int, int], float] = {}  # (chat, message_id) -> perf_counter at arrival
         self._chat_waiters: dict[int, asyncio.Future] = {}
 
     def queue_update(self, payload: dict) -> dict:
+        if self.polled:
+            return super().queue_update(payload)
         update = {"update_id": self._next_update_id, **copy.deepcopy(payload)}
         self._next_update_id += 1
         return update
@@ -200,14 +204,23 @@ class Server:
     """A long-running process (`doithoai run --webhook`, `doithoai web`, the baseline bot) in a
     session of its own, its output in `log`."""
 
-    def __init__(self, argv: Sequence[str], env: dict, log: Path, port: int, cwd: Path | None = None) -> None:
-        self.argv, self.env, self.log, self.port, self.cwd = list(argv), env, log, port, cwd
+    def __init__(self, argv: Sequence[str], env: dict, log: Path, port: int | None, cwd: Path | None = None, *, ready: str | None = None) -> None:
+        """`port`: where it listens once ready; a process that listens nowhere (a long poll) is ready
+        when its log shows `ready`."""
+        self.argv, self.env, self.log, self.port, self.cwd, self.ready = list(argv), env, log, port, cwd, ready
         self.proc: subprocess.Popen | None = None
 
     async def start(self, timeout: float = 60) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=out, start_new_session=True)
         out.close()
+        if self.port is None:
+            deadline = time.monotonic() + timeout
+            while self.ready not in self.tail(10**7):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.argv[0]} did not get ready: {self.tail()}")
+                await asyncio.sleep(0.1)
+            return
         try:
             await wait_listening(self.port, timeout)
         except OSError:
@@ -244,7 +257,10 @@ class Server:
         return self.proc.returncode
 
 
-def doithoai_run(env: dict, log: Path, port: int, workers: int = 1, cwd: Path | None = None) -> Server:
+def doithoai_run(env: dict, log: Path, port: int | None, workers: int = 1, cwd: Path | None = None) -> Server:
+    """`doithoai run --webhook` on `port`, or with no port `doithoai run`, which long-polls."""
+    if port is None:
+        return Server(command("run"), env, log, None, cwd, ready="polling Telegram as")
     args = ["run", "--webhook", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
         args += ["--workers", str(workers)]

@@ -1,5 +1,5 @@
-"""Simulated residents registering a question, over webhooks: each step is an update POSTed to the
-bot (as Telegram delivers it), then a wait for the message that asks the next question. The
+"""Simulated residents registering a question: each step is an update POSTed to the bot's webhook (as
+Telegram delivers it) or queued for its getUpdates, then a wait for the message that asks the next question. The
 buttons pressed are read from what the bot sent, as tests/support/phone.py does."""
 
 from __future__ import annotations
@@ -88,6 +88,25 @@ class Webhook:
         raise RuntimeError("the webhook refused an update 30 times")
 
 
+class Polled:
+    """Where updates go when the bot long-polls: nowhere, the double queued each for getUpdates when it
+    was made (as Telegram holds it until the bot asks)."""
+
+    refused = 0
+
+    async def __aenter__(self) -> "Polled":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def post(self, update: dict, url: str | None = None) -> None:
+        return None
+
+
+Feed = Webhook | Polled
+
+
 @dataclass
 class Resident:
     double: BenchDouble
@@ -121,7 +140,7 @@ class Resident:
         message, data = self.double.button(self.user.id, what)
         return self.double.press(self.user, message, data)
 
-    async def take_step(self, webhook: Webhook, timeout: float) -> None:
+    async def take_step(self, webhook: Feed, timeout: float) -> None:
         """One update: POST it, wait for the next question; records the latency."""
         update = self.next_update()
         expected = STEPS[self.step][2]
@@ -138,6 +157,6 @@ class Resident:
             self.ref = next((line.split(": ", 1)[1].strip() for line in message["text"].splitlines() if "Mã phiếu" in line), None)
         self.step += 1
 
-    async def register(self, webhook: Webhook, timeout: float) -> None:
+    async def register(self, webhook: Feed, timeout: float) -> None:
         while not self.done:
             await self.take_step(webhook, timeout)

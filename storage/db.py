@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from storage import inloop
+
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
 
@@ -43,15 +45,23 @@ POOL_SIZE = 10
 class Database:
     """The engine plus what a unit of work needs to know about the backend."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, threaded: bool = False) -> None:
+        """`threaded`: a SQLite file through aiosqlite's thread rather than on the loop (storage/inloop.py),
+        for the benchmark that compares the two."""
         self.url = async_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         # Errors and echo never print bound values: they are residents' names, phones and questions.
         kwargs: dict = {"echo": echo, "hide_parameters": True}
+        busy_ms = 30_000
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not threaded:
+                kwargs["async_creator"] = inloop.connector(path)
+                busy_ms = 0  # BEGIN IMMEDIATE waits for other processes itself, off the loop (storage/inloop.py)
+            else:
+                kwargs["connect_args"] = {"timeout": 30}
             # A unit of work ends its transaction itself (commit, or close's rollback): the pool's own
-            # rollback on every return would be one more trip to aiosqlite's thread, for nothing.
+            # rollback on every return would be one more call to the driver, for nothing.
             kwargs["pool_reset_on_return"] = None
         else:
             kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
@@ -65,7 +75,7 @@ class Database:
         # connection, the overflow left to the sender, the scheduler and the console.
         self.transactions = asyncio.Semaphore(POOL_SIZE) if not self.is_sqlite else None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, busy_ms)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -76,7 +86,7 @@ class Database:
             yield conn
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -87,7 +97,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.close()
         # SQLite's own lower() knows only ASCII: "Đường" would never match "đường". PostgreSQL's does.
         dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
