@@ -1,8 +1,10 @@
 """Telegram's bot: long polling with per-chat order, and each update handed to the conversation.
 
-aiogram is the Telegram client here (the Bot, its HTTP session, the typed methods and the `Update`
-model), not the dispatcher. An `Update` maps straight to the conversation's `Event` (events.py) and
-goes to `respond()`: routing by feature happens once, in the channel-agnostic conversation
+aiogram is the Telegram client here (the Bot, its HTTP session, the typed methods for uploads and
+setup, the `Update` model that checks a webhook delivery), not the dispatcher. An update maps
+straight from Telegram's JSON to the conversation's `Event` (events.py), and the calls made on every
+update go out as plain JSON (api.py): aiogram's models cost more CPU per update than the rest of
+its handling. The event goes to `respond()`: routing by feature happens once, in the conversation
 (bot/conversation/engine.py), which must route a Zalo message exactly as a Telegram one. aiogram's
 `Router` per feature would route a second time, for one platform only, and its middlewares would
 hand handlers a session and a resident that the conversation already opens itself in the update's
@@ -17,12 +19,10 @@ updates one after another in the order Telegram sent them, and a crash loses not
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 from typing import Any
 
-import aiohttp
 from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -41,12 +41,14 @@ from bot.domain.messages import Event
 from bot.text.catalogue import LANGUAGES, Translator
 from storage.uow import UnitOfWork
 
+from . import api
 from .events import CHANNEL, from_callback, from_message
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
 ALLOWED_UPDATES = ["message", "callback_query"]
+ANSWER_TIMEOUT = 10  # a button press's answer: the app stops its spinner by itself after a while anyway
 # (command, catalogue key of its description) per language, registered with setMyCommands.
 _KEYS = ("start", "dangky", "lichhop", "cauhoi", "huy", "trogiup", "tatthongbao", "batthongbao", "xoadulieu")
 COMMAND_MENU = {
@@ -103,23 +105,23 @@ class TelegramBot:
         return True
 
     async def handle_raw(self, payload: dict) -> None:
-        """One stored update, as Telegram sent it."""
+        """One stored update, as Telegram sent it: a message or a button press, as the conversation's
+        event; other kinds of update are not asked for."""
         try:
-            update = Update.model_validate(payload, context={"bot": self.bot})
-        except ValueError:
+            update_id = payload["update_id"]
+            if isinstance(payload.get("message"), dict):
+                event = from_message(payload["message"], update_id, self.username, self.bot)
+                callback_id = None
+            elif isinstance(payload.get("callback_query"), dict):
+                query = payload["callback_query"]
+                event, callback_id = from_callback(query, update_id), str(query["id"])
+            else:
+                return
+        except (KeyError, TypeError, ValueError):
             log.warning("a stored Telegram update could not be read; dropped")
             return
-        await self.dispatch(update)
-
-    async def dispatch(self, update: Update) -> None:
-        """A message or a button press, as the conversation's event; other kinds of update are not asked for."""
-        if update.message is not None:
-            event = from_message(update.message, update.update_id, self.username, self.bot)
-            if event is not None:
-                await self.handle(event)
-        elif update.callback_query is not None:
-            query = update.callback_query
-            await self.handle(from_callback(query, update.update_id), callback_id=query.id)
+        if event is not None:
+            await self.handle(event, callback_id=callback_id)
 
     async def handle(self, event: Event, callback_id: str | None = None) -> None:
         if event.channel != self.channel:
@@ -130,8 +132,11 @@ class TelegramBot:
             if callback_id is None or handled.outcome.duplicate:
                 return
             # Every button press is answered, or the resident's app shows a spinner for a while.
+            params = {"callback_query_id": callback_id}
+            if handled.outcome.toast:
+                params["text"] = handled.outcome.toast
             try:
-                await self.bot.answer_callback_query(callback_id, text=handled.outcome.toast)
+                await api.call(self.bot, "answerCallbackQuery", params, ANSWER_TIMEOUT)
             except TelegramAPIError as exc:
                 log.warning("answerCallbackQuery failed: %s", exc.message)
 
@@ -203,32 +208,16 @@ class TelegramBot:
 
     async def _get_updates(self, offset: int | None, timeout: int, *, limit: int | None = None) -> list[dict]:
         """getUpdates, its updates as Telegram sent them: stored as they are, and read into aiogram's
-        models once, when handled (aiogram's own call would build them here, only to be written back
-        to JSON for the inbox). A refusal raises aiogram's error for it, as aiogram's call would."""
+        models once, when handled."""
         params: dict[str, Any] = {"timeout": timeout, "allowed_updates": ALLOWED_UPDATES}
         if offset is not None:
             params["offset"] = offset
         if limit is not None:
             params["limit"] = limit
-        http = await self.bot.session.create_session()
-        url = self.bot.session.api.api_url(token=self.bot.token, method="getUpdates")
-        request = methods.GetUpdates(**params)
-        try:
-            async with http.post(url, json=params, timeout=aiohttp.ClientTimeout(total=timeout + 30)) as resp:
-                content = await resp.text()
-                status = resp.status
-        except asyncio.TimeoutError as exc:
-            raise TelegramNetworkError(method=request, message="Request timeout error") from exc
-        except aiohttp.ClientError as exc:
-            raise TelegramNetworkError(method=request, message=type(exc).__name__) from exc
-        try:
-            body = json.loads(content)
-        except ValueError:
-            body = None
-        if status != 200 or not isinstance(body, dict) or body.get("ok") is not True or not isinstance(body.get("result"), list):
-            self.bot.session.check_response(self.bot, request, status, content)  # raises what aiogram would
-            raise TelegramNetworkError(method=request, message="getUpdates answered without a list of updates")
-        return [u for u in body["result"] if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+        result = await api.call(self.bot, "getUpdates", params, timeout + 30)
+        if not isinstance(result, list):
+            raise TelegramNetworkError(method=methods.GetUpdates(**params), message="getUpdates answered without a list of updates")
+        return [u for u in result if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
 
 
 def _passing(exc: Exception) -> bool:

@@ -1,4 +1,5 @@
-"""Core replies → Bot API calls (sendMessage, editMessageReplyMarkup, sendLocation, sendPhoto, sendDocument)."""
+"""Core replies → Bot API calls: sendMessage, editMessageReplyMarkup and sendLocation as plain JSON (api.py),
+sendPhoto and sendDocument (uploads) through aiogram."""
 
 from __future__ import annotations
 
@@ -13,41 +14,25 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import (
-    BufferedInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-)
+from aiogram.types import BufferedInputFile, Message
 
 from bot.delivery.transport import DeliveryError
 from bot.domain.messages import Reply
 from storage.models import Attachment
 
+from . import api
 from .events import CHANNEL
 
 # Images Telegram shows inline with sendPhoto; any other file (PDF, calendar, GIF…) goes with sendDocument.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
-def markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
-    if reply.buttons:
-        return InlineKeyboardMarkup(
-            inline_keyboard=[[InlineKeyboardButton(text=b.label, callback_data=b.data) for b in row] for row in reply.buttons]
-        )
-    if reply.keyboard is not None:
-        return ReplyKeyboardMarkup(
-            keyboard=[[KeyboardButton(text=b.label, request_contact=b.request_contact or None) for b in row] for row in reply.keyboard],
-            resize_keyboard=True,
-            one_time_keyboard=reply.one_time_keyboard or None,
-            is_persistent=not reply.one_time_keyboard or None,
-        )
-    if reply.remove_keyboard:
-        return ReplyKeyboardRemove(remove_keyboard=True)
-    return None
+def markup(reply: Reply) -> dict | None:
+    return api.markup(
+        [[(b.label, b.data) for b in row] for row in reply.buttons] if reply.buttons else None,
+        [[(b.label, bool(b.request_contact)) for b in row] for row in reply.keyboard] if reply.keyboard is not None else None,
+        one_time=bool(reply.one_time_keyboard), remove=bool(reply.remove_keyboard),
+    )
 
 
 class TelegramTransport:
@@ -90,13 +75,17 @@ class TelegramTransport:
     async def _send(self, chat_id: int, reply: Reply, attachment: Attachment | None) -> None:
         timeout = self.REQUEST_TIMEOUT
         if reply.retire_buttons_of:
-            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(reply.retire_buttons_of), request_timeout=timeout)
+            await api.call(self.bot, "editMessageReplyMarkup", {"chat_id": chat_id, "message_id": int(reply.retire_buttons_of)}, timeout)
             return
         if reply.text:
-            await self.bot.send_message(chat_id=chat_id, text=reply.text, reply_markup=markup(reply), request_timeout=timeout)
+            params: dict = {"chat_id": chat_id, "text": reply.text}
+            shown = markup(reply)
+            if shown is not None:
+                params["reply_markup"] = shown
+            await api.call(self.bot, "sendMessage", params, timeout)
         if reply.location:
             latitude, longitude = reply.location
-            await self.bot.send_location(chat_id=chat_id, latitude=latitude, longitude=longitude, request_timeout=timeout)
+            await api.call(self.bot, "sendLocation", {"chat_id": chat_id, "latitude": latitude, "longitude": longitude}, timeout)
         if attachment is not None:
             await self._send_file(chat_id, attachment)
 
