@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from storage import inloop
+from storage.group_commit import GroupCommit
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -74,10 +75,16 @@ class Database:
         # deadline, rather than at the pool, which gives up after 30 s: one transaction per pooled
         # connection, the overflow left to the sender, the scheduler and the console.
         self.transactions = asyncio.Semaphore(POOL_SIZE) if not self.is_sqlite else None
+        # SQLite's hot path commits in groups (storage/group_commit.py), on the loop's own driver only.
+        self.group: GroupCommit | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_ms)
+            if busy_ms == 0:
+                self.group = GroupCommit(self)
 
     async def dispose(self) -> None:
+        if self.group is not None:
+            await self.group.close()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -95,7 +102,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on the disk when COMMIT returns, so a power cut loses nothing acknowledged.
+        # With group commit that is one fsync per group, not per update.
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.close()

@@ -45,11 +45,16 @@ def commits(service: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]
 
 
 class UnitOfWork:
-    """`async with UnitOfWork(db) as uow: …; await uow.commit()` — leaving without commit rolls back."""
+    """`async with UnitOfWork(db) as uow: …; await uow.commit()` — leaving without commit rolls back.
 
-    def __init__(self, db: Database, *, readonly: bool = False) -> None:
+    `grouped`: one of the hot path's small transactions, which on SQLite share their COMMIT with the
+    others that arrive meanwhile (storage/group_commit.py). Its `commit()` returns once that COMMIT is
+    done, and is its last use of the database."""
+
+    def __init__(self, db: Database, *, readonly: bool = False, grouped: bool = False) -> None:
         self.db = db
         self.readonly = readonly
+        self.grouped = grouped and not readonly and db.group is not None
         self._locked = False
         self._enclosed = 0
 
@@ -57,7 +62,17 @@ class UnitOfWork:
         if self.db.write_lock is not None and not self.readonly:
             await self.db.write_lock.acquire()
             self._locked = True
-        self.session = AsyncSession(self.db.reader if self.readonly else self.db.engine, expire_on_commit=False)
+        try:
+            if self.grouped:
+                bind = await self.db.group.connection()  # type: ignore[union-attr]
+                self.session = AsyncSession(bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint")
+            else:
+                if self._locked and self.db.group is not None:
+                    await self.db.group.settle()  # the group's open transaction holds SQLite's write lock
+                self.session = AsyncSession(self.db.reader if self.readonly else self.db.engine, expire_on_commit=False)
+        except BaseException:
+            self._release()
+            raise
         s = self.session
         self.communes = CommuneRepository(s)
         self.meetings = MeetingRepository(s)
@@ -79,9 +94,14 @@ class UnitOfWork:
             # objects readable after the unit of work ends.
             await self.session.close()
         finally:
-            if self._locked:
-                self._locked = False
-                self.db.write_lock.release()  # type: ignore[union-attr]
+            self._release()
+
+    def _release(self) -> None:
+        if self._locked:
+            self._locked = False
+            self.db.write_lock.release()  # type: ignore[union-attr]
+            if self.grouped:
+                self.db.group.released()  # type: ignore[union-attr]
 
     async def commit(self) -> None:
         if self.readonly:
@@ -90,6 +110,10 @@ class UnitOfWork:
             await self.session.flush()  # the enclosing caller commits (see the module's docstring)
             return
         await self.session.commit()
+        if self.grouped:
+            durable = self.db.group.joined()  # type: ignore[union-attr]
+            self._release()  # the next job joins the group, or the group commits
+            await durable
 
     async def rollback(self) -> None:
         """Forget what this unit of work did so far (inside `one_transaction()`, the caller's work too)."""

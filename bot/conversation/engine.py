@@ -85,7 +85,7 @@ class Conversation:
             return await self._apologise(event)
 
     async def _handle(self, event: Event, claim: Claim | None) -> Handled:
-        async with UnitOfWork(self.db) as uow:
+        async with UnitOfWork(self.db, grouped=True) as uow:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
             resident, staff = await _person(uow, event)
@@ -122,7 +122,7 @@ class Conversation:
         tr = Translator(pick_language(event.language))
         outcome = Outcome(toast=tr("error.generic") if event.kind == Kind.BUTTON else None)
         outcome.say(Reply(text=tr("error.generic")))
-        async with UnitOfWork(self.db) as uow:
+        async with UnitOfWork(self.db, grouped=True) as uow:
             if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
                 return Handled(Outcome(duplicate=True))
             await self._queue(uow, event, outcome.replies, transient=True)

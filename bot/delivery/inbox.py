@@ -87,7 +87,7 @@ class Inbox:
         may confirm it; each chat's updates are then handled in order, without waiting here."""
         handled, self._handled = self._handled, []
         try:
-            async with UnitOfWork(self.db) as uow:
+            async with UnitOfWork(self.db, grouped=True) as uow:
                 stored = await uow.inbox.add_many(channel, items, utcnow())
                 await uow.inbox.done_many(handled)
                 await uow.commit()
@@ -141,7 +141,7 @@ class Inbox:
         """Store an update (committed when this returns); False when it had been stored before or,
         with `unless_handled`, handled already (a replay after the inbox row is gone)."""
         await self._known()  # loaded before storing, so that this store is counted
-        async with UnitOfWork(self.db) as uow:
+        async with UnitOfWork(self.db, grouped=True) as uow:
             if unless_handled and await uow.updates.seen(channel, update_key):
                 return False
             added = await uow.inbox.add(channel, update_key, chat_id, payload, utcnow())

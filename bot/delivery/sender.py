@@ -106,7 +106,7 @@ class Sender:
 
     async def _flush_locked(self, channel: str, chat_id: str, *, claimed: bool, head: Row | None = None) -> bool:
         if not claimed:
-            async with UnitOfWork(self.db) as uow:
+            async with UnitOfWork(self.db, grouped=True) as uow:
                 head = await uow.outbox.claim_chat(channel, chat_id, utcnow(), self.worker, self._claim_until())
                 await uow.commit()
             if head is None:
@@ -165,7 +165,7 @@ class Sender:
 
     async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, purpose: str) -> Row | None:
         """Record the delivery; the chat's next message (now claimed for us), or None when there is none."""
-        async with UnitOfWork(self.db) as uow:
+        async with UnitOfWork(self.db, grouped=True) as uow:
             if forget:
                 await uow.outbox.delete(outbox_id)
             else:
