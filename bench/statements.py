@@ -1,15 +1,19 @@
 """`python -m bench statements`: what one database round trip costs at each layer doithoai goes through.
 
 The inbound benchmark's gap to its in-memory baseline is mostly database work. This measures its
-unit: the CPU time (of this process, which on SQLite includes aiosqlite's thread) of the lookup
-every update starts with (a resident by channel and user id), N times, through each layer from
-the bare driver up to a whole unit of work, and a write transaction like the one each update and
-each delivered message commits. Ratios are against the bare driver, measured in the same run.
-On PostgreSQL the server's own CPU is not counted (it is the same for every layer).
+unit: the CPU time (of this process, threads included) of the lookup every update starts with (a
+resident by channel and user id), N times, through each layer from the bare driver up to a whole
+unit of work, and a write transaction like the one each update and each delivered message commits.
+On SQLite each SQLAlchemy layer is measured twice: over aiosqlite (each driver call a hop to its
+thread and back, as before storage/inloop.py) and over the driver that runs on the loop; and the
+write once more as the hot path runs it, many at once sharing a COMMIT (storage/group_commit.py).
+Ratios are against the bare driver, measured in the same run. On PostgreSQL the server's own CPU is
+not counted (it is the same for every layer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import tempfile
 import time
@@ -19,6 +23,7 @@ from typing import Any, Awaitable, Callable
 from sqlalchemy import bindparam, select
 
 from bench.common import Table, clean_env, cli, machine, pg_create, pg_drop, pg_url, rounded, save, say
+from storage import inloop
 from storage.db import Database
 from storage.models import Resident, utcnow
 from storage.uow import UnitOfWork
@@ -38,25 +43,36 @@ async def timed(n: int, step: Callable[[int], Awaitable[Any]]) -> float:
     return (time.process_time() - started) / n * 1e6
 
 
-async def layers(db: Database, driver: tuple[str, Callable[[int], Awaitable[Any]]], n: int) -> list[tuple[str, float]]:
-    out = [(driver[0], await timed(n, driver[1]))]
+# Jobs arriving at once, for the group commit's row: as many as the chats of a busy moment.
+AT_ONCE = 20
+
+
+async def layers(db: Database, n: int, via: str = "") -> list[tuple[str, float]]:
+    """The SQLAlchemy layers over `db`'s driver (`via`: which, in the labels)."""
+    out = []
     params = {"channel": "telegram", "external_id": "1001"}
     async with db.engine.connect() as conn:
-        out.append(("SQLAlchemy Core, one connection", await timed(n, lambda _: conn.execute(CORE, params))))
+        out.append((f"SQLAlchemy Core, one connection{via}", await timed(n, lambda _: conn.execute(CORE, params))))
     async with UnitOfWork(db, readonly=True) as uow:
-        out.append(("SQLAlchemy ORM: the repository, in a unit of work", await timed(n, lambda _: uow.residents.find("telegram", "1001"))))
+        out.append((f"SQLAlchemy ORM: the repository, in a unit of work{via}", await timed(n, lambda _: uow.residents.find("telegram", "1001"))))
 
     async def read_unit(_: int) -> None:
         async with UnitOfWork(db, readonly=True) as uow:
             await uow.residents.find("telegram", "1001")
 
-    async def write_unit(i: int) -> None:
-        async with UnitOfWork(db) as uow:
+    async def write_unit(i: int, grouped: bool = False) -> None:
+        async with UnitOfWork(db, grouped=grouped) as uow:
             await uow.updates.first_time("bench", f"{time.monotonic_ns()}:{i}")
             await uow.commit()
 
-    out.append(("a read-only unit of work: open, the lookup, close", await timed(n, read_unit)))
-    out.append(("a write unit of work: BEGIN, one INSERT, COMMIT", await timed(n, write_unit)))
+    async def grouped_units(i: int) -> None:
+        await asyncio.gather(*(write_unit(i * AT_ONCE + k, grouped=True) for k in range(AT_ONCE)))
+
+    out.append((f"a read-only unit of work: open, the lookup, close{via}", await timed(n, read_unit)))
+    out.append((f"a write unit of work: BEGIN, one INSERT, COMMIT{via}", await timed(n, write_unit)))
+    if db.group is not None:
+        per_batch = await timed(max(1, n // AT_ONCE), grouped_units)
+        out.append((f"the same, {AT_ONCE} at once, grouped: a savepoint each, one COMMIT", per_batch / AT_ONCE))
     return out
 
 
@@ -85,7 +101,19 @@ async def sqlite_layers(tmp: Path, n: int) -> list[tuple[str, float]]:
                 await (await conn.execute(LOOKUP.format("?", "?"), ("telegram", "1001"))).fetchall()
 
             first = [("sqlite3, bare (the floor)", await timed(n, bare)), ("aiosqlite: sqlite3 in a thread", await timed(n, threaded))]
-        return first + (await layers(db, ("", bare), n))[1:]
+        loop_conn = await inloop.connector(str(path))()
+
+        async def on_loop(_: int) -> None:
+            await (await loop_conn.execute(LOOKUP.format("?", "?"), ("telegram", "1001"))).fetchall()
+
+        first.append(("sqlite3 on the loop: storage/inloop.py's driver", await timed(n, on_loop)))
+        await loop_conn.close()
+        before = Database(f"sqlite:///{path}", threaded=True)  # the driver doithoai used before storage/inloop.py
+        try:
+            through_thread = await layers(before, n, " (aiosqlite)")
+        finally:
+            await before.dispose()
+        return first + through_thread + await layers(db, n, " (on the loop)")
     finally:
         raw.close()
         await db.dispose()
@@ -101,7 +129,8 @@ async def postgres_layers(tmp: Path, n: int) -> list[tuple[str, float]]:
         conn = await asyncpg.connect(pg_url(name))
         try:
             statement = await conn.prepare(LOOKUP.format("$1", "$2"))
-            return await layers(db, ("asyncpg, a prepared statement (the floor)", lambda _: statement.fetch("telegram", "1001")), n)
+            floor = ("asyncpg, a prepared statement (the floor)", await timed(n, lambda _: statement.fetch("telegram", "1001")))
+            return [floor, *await layers(db, n)]
         finally:
             await conn.close()
     finally:

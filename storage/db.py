@@ -111,6 +111,14 @@ def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
         # SQLite's own lower() knows only ASCII: "Đường" would never match "đường". PostgreSQL's does.
         dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
+    # SQLAlchemy words each savepoint as a statement to compile, and each has a new name: every group
+    # commit's job (storage/group_commit.py) paid a compilation for its SAVEPOINT and its RELEASE.
+    # The names are SQLAlchemy's own ("sa_savepoint_7"), so they go to the driver as they are.
+    dialect = sync_engine.dialect
+    dialect.do_savepoint = lambda conn, name: conn.exec_driver_sql(f"SAVEPOINT {name}")  # type: ignore[method-assign]
+    dialect.do_release_savepoint = lambda conn, name: conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = lambda conn, name: conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")  # type: ignore[method-assign]
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # noqa: ANN001
         # A transaction that may write takes the write lock up front: a deferred one that reads and
