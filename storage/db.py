@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from storage import inloop
 from storage.group_commit import GroupCommit
+from storage.reference import ReferenceCache
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -75,6 +76,7 @@ class Database:
         # deadline, rather than at the pool, which gives up after 30 s: one transaction per pooled
         # connection, the overflow left to the sender, the scheduler and the console.
         self.transactions = asyncio.Semaphore(POOL_SIZE) if not self.is_sqlite else None
+        self.reference = ReferenceCache()
         # SQLite's hot path commits in groups (storage/group_commit.py), on the loop's own driver only.
         self.group: GroupCommit | None = None
         if self.is_sqlite:

@@ -68,6 +68,16 @@ class Commune(SQLModel, table=True):
     last_ref: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
+class ReferenceVersion(SQLModel, table=True):
+    """One row whose number goes up, by database triggers (migration 0007), whenever a commune's name,
+    code or timezone, a meeting, a village, a topic or an invitation changes, whoever changes it: the
+    bots keep that reference data in memory (storage/reference.py) and read it again when it does."""
+
+    __tablename__ = "reference_version"
+    id: int = Field(default=1, primary_key=True)
+    n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+
+
 class Village(SQLModel, table=True):
     __tablename__ = "village"
     __table_args__ = (UniqueConstraint("commune_id", "name"),)

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, Iterator, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
+from storage.reference import Reference
 from storage.repositories.choices import ChoiceRepository
 from storage.repositories.communes import CommuneRepository
 from storage.repositories.inbox import InboxRepository, UpdateLog
@@ -86,6 +87,7 @@ class UnitOfWork:
         self.choices = ChoiceRepository(s)
         self.inbox = InboxRepository(s)
         self.tokens = TokenRepository(s)
+        self.reference = Reference(self.db.reference, s)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -36,14 +36,14 @@ class Context:
     async def commune(self) -> Commune | None:
         """The commune this bot serves: every meeting, village and figure a person sees is its own."""
         if self._commune is None:
-            self._commune = await self.uow.communes.resolve(self.commune_code)
+            self._commune = await self.uow.reference.commune(self.commune_code)
         return self._commune
 
     async def meeting(self) -> tuple[Meeting, Commune] | None:
         if not self._meeting_loaded:
             self._meeting_loaded = True
             commune = await self.commune()
-            meeting = await self.uow.meetings.current(self.now, commune.id) if commune is not None and commune.id is not None else None
+            meeting = await self.uow.reference.current_meeting(commune.id, self.now) if commune is not None and commune.id is not None else None
             if meeting is not None and commune is not None:
                 self._meeting = (meeting, commune)
         return self._meeting

@@ -77,5 +77,5 @@ class UpdateLog(Repository):
     async def first_time(self, channel: str, update_id: str) -> bool:
         """Record the update; False when it was already processed (a redelivery)."""
         values = {"channel": channel, "update_id": update_id, "processed_at": utcnow()}
-        return (await self.session.exec(self._RECORD(self.session), params=values)).rowcount == 1  # type: ignore[call-overload]
+        return (await self.core(self._RECORD(self.session), values)).rowcount == 1
 

@@ -68,7 +68,7 @@ class OutboxRepository(Repository):
             "transient": transient, "kind": kind, "meeting_id": meeting_id, "priority": priority,
             "attempts": 0, "created_at": utcnow(),
         }
-        return (await self.session.exec(_ENQUEUE(self.session), params=values)).scalar_one_or_none()  # type: ignore[call-overload]
+        return (await self.core(_ENQUEUE(self.session), values)).scalar_one_or_none()
 
     async def pending_for_chat(self, channel: str, chat_id: str) -> Sequence[Outbox]:
         stmt = (
@@ -108,11 +108,11 @@ class OutboxRepository(Repository):
         """Claim one chat (to send a reply at once): its next message, now `worker`'s; None when
         nothing is pending or another worker serves the chat (it will send this too)."""
         params = {"b_channel": channel, "b_chat_id": chat_id, "now": now, "worker": worker, "until": until}
-        return (await self.session.exec(_CLAIM, params=params)).first()  # type: ignore[call-overload]
+        return (await self.core(_CLAIM, params)).first()
 
     async def next_claimed(self, channel: str, chat_id: str, worker: str, now: datetime) -> Row | None:
         """The chat's next message, when `worker`'s claim on the chat still holds."""
-        row = (await self.session.exec(_NEXT, params={"b_channel": channel, "b_chat_id": chat_id})).first()  # type: ignore[call-overload]
+        row = (await self.core(_NEXT, {"b_channel": channel, "b_chat_id": chat_id})).first()
         if row is None or row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
             return None
         return row
@@ -121,7 +121,7 @@ class OutboxRepository(Repository):
         """Hand the claim on to the chat's new oldest pending message (in the transaction that sent the
         last) and return it; None when there is none: the chat is done."""
         params = {"b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
-        return (await self.session.exec(_PASS_CLAIM, params=params)).first()  # type: ignore[call-overload]
+        return (await self.core(_PASS_CLAIM, params)).first()
 
     async def claimants(self) -> list[str]:
         """The workers holding claims now."""
@@ -209,10 +209,10 @@ class OutboxRepository(Repository):
         await self.session.exec(update(Outbox).where(col(Outbox.id) == outbox_id).values(**values))  # type: ignore[call-overload]
 
     async def mark_sent(self, outbox_id: int) -> None:
-        await self.session.exec(_MARK_SENT, params={"b_id": outbox_id, "now": utcnow()})  # type: ignore[call-overload]
+        await self.core(_MARK_SENT, {"b_id": outbox_id, "now": utcnow()})
 
     async def delete(self, outbox_id: int) -> None:
-        await self.session.exec(_DELETE, params={"b_id": outbox_id})  # type: ignore[call-overload]
+        await self.core(_DELETE, {"b_id": outbox_id})
 
     async def retry_later(self, outbox_id: int, error: str, at: datetime) -> None:
         stmt = (

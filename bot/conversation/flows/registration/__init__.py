@@ -85,7 +85,7 @@ async def _advance(ctx: Context, confirmation: str = "") -> None:
         nxt = steps.next_empty(draft)
         if state.pop("preset", False) and "village_id" in draft:
             # The village came with the QR code: its step is shown done, so the steps count on 1, 2, 3.
-            village = await ctx.uow.meetings.village(draft["village_id"])
+            village = await ctx.uow.reference.village(draft["village_id"])
             if village is not None:
                 confirmation = "\n\n".join(filter(None, (confirmation, ctx.tr("form.village_preset", village=village.name))))
     state.update(step=nxt, tok=steps.new_token(), editing=False)

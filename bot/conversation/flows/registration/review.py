@@ -61,8 +61,8 @@ async def show(ctx: Context, prefix: str = "") -> None:
 
 async def _summary(ctx: Context) -> str:
     draft, tr = ctx.state["draft"], ctx.tr
-    village = await ctx.uow.meetings.village(draft["village_id"])
-    topic = await ctx.uow.meetings.topic(draft["topic_id"])
+    village = await ctx.uow.reference.village(draft["village_id"])
+    topic = await ctx.uow.reference.topic(draft["topic_id"])
     return tr(
         "review.summary",
         name=draft["name"],

@@ -70,7 +70,7 @@ async def villages(ctx: Context) -> Sequence[Any]:
 
 async def villages_for(ctx: Context, meeting_id: int) -> Sequence[Any]:
     """The meeting's villages; on a paper form, only those the village head serves."""
-    found = await ctx.uow.meetings.invited_villages(meeting_id)
+    found = await ctx.uow.reference.invited_villages(meeting_id)
     if ctx.staff_mode and ctx.staff is not None:
         actor = await actor_for(ctx.uow, ctx.staff)
         found = [v for v in found if may_act_in_village(actor, v)]
@@ -78,7 +78,7 @@ async def villages_for(ctx: Context, meeting_id: int) -> Sequence[Any]:
 
 
 async def topics(ctx: Context) -> Sequence[Any]:
-    return await ctx.uow.meetings.topics(ctx.state["meeting_id"])
+    return await ctx.uow.reference.topics(ctx.state["meeting_id"])
 
 
 # Steps answered from a list the plan defines, and where their choices come from.
