@@ -11,6 +11,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
+from bot.delivery.turns import Turns
 from storage.workers import SharedSlots
 
 
@@ -63,7 +64,7 @@ class RateLimiter:
         self.shared, self.channel = shared, channel
         self._next = 0.0
         self._window: deque[float] = deque()
-        self._global = asyncio.Lock()
+        self._global = Turns(1)
         self._chats: dict[str, _Bucket] = {}
 
     def _bucket(self, chat_id: str, group: bool, now: float) -> _Bucket:
@@ -82,8 +83,9 @@ class RateLimiter:
             self._chats[chat_id] = bucket
         return bucket
 
-    async def acquire(self, chat_id: str, group: bool = False, *, new_message: bool = True) -> None:
-        """Wait for this chat's turn (new messages only: taking buttons off is not a message), then the overall turn."""
+    async def acquire(self, chat_id: str, group: bool = False, *, new_message: bool = True, urgent: bool = False) -> None:
+        """Wait for this chat's turn (new messages only: taking buttons off is not a message), then the
+        overall turn; `urgent` (a reply to a person) goes before every bulk send waiting for it."""
         loop = asyncio.get_running_loop()
         if new_message:
             bucket = self._bucket(chat_id, group, loop.time())
@@ -93,7 +95,7 @@ class RateLimiter:
         if self.shared is not None:
             await self._shared_slot(loop)
             return
-        async with self._global:
+        async with self._global.hold(urgent=urgent):
             while True:
                 now = loop.time()
                 while self._window and now - self._window[0] >= WINDOW:

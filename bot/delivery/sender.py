@@ -32,8 +32,9 @@ from bot.delivery.limits import Limits, RateLimiter
 from bot.delivery.retry import Decision, Verdict, decide
 from bot.delivery.stopping import until_stopped
 from bot.delivery.transport import DeliveryError, Transport
+from bot.delivery.turns import Turns
 from bot.domain.messages import Reply
-from bot.domain.outbox import Claim, Delivery
+from bot.domain.outbox import Claim, Delivery, Purpose
 from storage.db import Database
 from storage.models import Attachment, utcnow
 from storage.uow import UnitOfWork
@@ -62,7 +63,8 @@ class Sender:
         self.worker = worker or worker_name()
         # One lock per chat while it is in use, so one chat's messages never overtake each other.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-        self._slots = {name: asyncio.Semaphore(self.limits[name].concurrency) for name in transports}
+        # Sends in flight per channel; a reply to a person takes the next free one before any bulk send.
+        self._slots = {name: Turns(self.limits[name].concurrency) for name in transports}
         self._wake = asyncio.Event()
         self._busy: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -136,9 +138,12 @@ class Sender:
             attachment = await self._attachment(row.payload.get("document"))
             reply = Reply.from_payload(row.payload)
             following = None  # the chat's next message, when recording this one returned it
-            async with self._slots[channel]:
+            urgent = row.kind == Purpose.REPLY
+            async with self._slots[channel].hold(urgent=urgent):
                 while True:
-                    await self.limiters[channel].acquire(chat_id, transport.is_group(chat_id), new_message=not reply.retire_buttons_of)
+                    await self.limiters[channel].acquire(
+                        chat_id, transport.is_group(chat_id), new_message=not reply.retire_buttons_of, urgent=urgent,
+                    )
                     try:
                         await transport.deliver(chat_id, reply, attachment)
                     except DeliveryError as exc:
