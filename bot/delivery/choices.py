@@ -14,11 +14,17 @@ from storage.models import utcnow
 from storage.uow import UnitOfWork
 
 
+def offers_choices(channel: str, reply: Reply) -> bool:
+    """Whether delivering this message changes what a typed number picks: a text on a channel
+    without buttons (a map pin or a file after a text changes nothing)."""
+    return not traits(channel).buttons and bool(reply.text)
+
+
 async def remember_choices(uow: UnitOfWork, channel: str, chat_id: str, reply: Reply, purpose: str) -> None:
     """The choices of the message just delivered. A direct reply replaces them (a question without
     choices clears them, so a stale "2" cannot pick from an older list); a notice or answer replaces
     them only with its own."""
-    if traits(channel).buttons or not reply.text:  # a map pin or a file after a text changes nothing
+    if not offers_choices(channel, reply):
         return
     choices = offered(reply)
     if choices or purpose == Purpose.REPLY:

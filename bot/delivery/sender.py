@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 from typing import AsyncIterator
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.conversation.engine import Handled
-from bot.delivery.choices import remember_choices
+from bot.delivery.choices import offers_choices, remember_choices
 from bot.delivery.limits import Limits, RateLimiter
 from bot.delivery.retry import Decision, Verdict, decide
 from bot.delivery.stopping import until_stopped
@@ -37,6 +38,7 @@ from bot.domain.messages import Reply
 from bot.domain.outbox import Claim, Delivery, Purpose
 from storage.db import Database
 from storage.models import Attachment, utcnow
+from storage.repositories.outbox import OutboxRepository
 from storage.uow import UnitOfWork
 from storage.workers import SharedSlots, gone, worker_name
 
@@ -170,14 +172,19 @@ class Sender:
 
     async def _delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, reply: Reply, purpose: str) -> Row | None:
         """Record the delivery; the chat's next message (now claimed for us), or None when there is none."""
-        async with UnitOfWork(self.db, grouped=True) as uow:
-            if forget:
-                await uow.outbox.delete(outbox_id)
-            else:
-                await uow.outbox.mark_sent(outbox_id)
-                await remember_choices(uow, channel, chat_id, reply, purpose)
+        until = self._claim_until()
+
+        async def record(conn: AsyncConnection) -> Row | None:
+            outbox = OutboxRepository(conn)  # type: ignore[arg-type]
+            await (outbox.delete(outbox_id) if forget else outbox.mark_sent(outbox_id))
             # In the same commit, so no other worker ever sees this chat unclaimed in between.
-            more = await uow.outbox.pass_claim(channel, chat_id, self.worker, self._claim_until())
+            return await outbox.pass_claim(channel, chat_id, self.worker, until)
+
+        if forget or not offers_choices(channel, reply):
+            return await self.db.write(record)
+        async with UnitOfWork(self.db, grouped=True) as uow:  # the choices a typed number now picks, in the same commit
+            more = await record(await uow.session.connection())
+            await remember_choices(uow, channel, chat_id, reply, purpose)
             await uow.commit()
         return more
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def dialect_of(session: AsyncSession) -> str:
+def dialect_of(session: AsyncSession | AsyncConnection) -> str:
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
@@ -58,8 +61,11 @@ class Repository:
         """Run a Core statement (no ORM entities in it) on the session's connection, skipping the ORM's
         execution path, which costs about as much again as the statement: for the statements run on
         every update and every message sent. Pending ORM changes are flushed first, as the ORM's
-        autoflush would, so the statement sees them."""
+        autoflush would, so the statement sees them. A repository made on a bare connection (a grouped
+        job with no session, storage/group_commit.py) runs it there."""
         session = self.session
+        if isinstance(session, AsyncConnection):
+            return await session.execute(stmt, params)
         if session.new or session.deleted or session.dirty:
             await session.flush()
         connection = await session.connection()
