@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Commune, Meeting, ReferenceVersion, Topic, Village
+from storage.repositories.base import Repository
 from storage.repositories.communes import CommuneRepository
 from storage.repositories.meetings import MeetingRepository
 
@@ -45,7 +46,7 @@ class Reference:
         if self._checked:
             return
         self._checked = True
-        version = (await (await self.session.connection()).execute(_VERSION)).scalar()
+        version = (await Repository(self.session).core(_VERSION)).scalar()
         if version != self.cache.version or version is None:
             self.cache.kept.clear()
             self.cache.version = version
@@ -54,8 +55,8 @@ class Reference:
         await self._fresh()
         found = self.cache.kept.get(key, _MISSING)
         if found is _MISSING:
-            self.cache.reads += 1
             found = await load()
+            self.cache.reads += 1
             for obj in found if isinstance(found, (list, tuple)) else [found]:
                 if isinstance(obj, SQLModel) and obj in self.session:
                     self.session.expunge(obj)

@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
 from storage.reference import Reference
+from storage.repositories.base import Bare, NeedsSession
 from storage.repositories.choices import ChoiceRepository
 from storage.repositories.communes import CommuneRepository
 from storage.repositories.inbox import InboxRepository, UpdateLog
@@ -132,3 +134,40 @@ class UnitOfWork:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+
+class BareWork:
+    """What the conversation needs for most updates, on the connection of a grouped job
+    (`Database.write`) and without an ORM session: the processed-update record, the resident (read
+    with Core and written back column by column, `ResidentRepository.keep`), the reference data and
+    the outbox. Anything else (a service that stores a submission, a new resident, staff work) raises
+    `NeedsSession`: the job rolls back to its savepoint and the update is handled again in a
+    `UnitOfWork` (bot/conversation/engine.py). The job commits with its group; nothing here commits."""
+
+    readonly = False
+
+    def __init__(self, db: Database, connection: AsyncConnection) -> None:
+        self.db = db
+        bare = Bare(connection)
+        self.session = bare
+        self.updates = UpdateLog(bare)  # type: ignore[arg-type]
+        self.outbox = OutboxRepository(bare)  # type: ignore[arg-type]
+        self.residents = ResidentRepository(bare)
+        self.staff = StaffRepository(bare)  # type: ignore[arg-type]
+        self.reference = Reference(db.reference, bare)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSession(name)  # another repository: work for a session
+
+    @contextmanager
+    def one_transaction(self) -> Iterator["BareWork"]:
+        yield self
+
+    async def commit(self) -> None:
+        raise NeedsSession("commit")  # a service committing its work: work for a session
+
+    async def flush(self) -> None:
+        raise NeedsSession("flush")
+
+    async def rollback(self) -> None:
+        raise NeedsSession("rollback")

@@ -27,7 +27,8 @@ from bot.text.catalogue import Translator, pick_language
 from bot.text.formatting import fold
 from storage.db import Database
 from storage.models import Resident, Staff, utcnow
-from storage.uow import UnitOfWork
+from storage.repositories.base import NeedsSession
+from storage.uow import BareWork, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -85,38 +86,54 @@ class Conversation:
             return await self._apologise(event)
 
     async def _handle(self, event: Event, claim: Claim | None) -> Handled:
+        if traits(event.channel).buttons:
+            # Most updates (a step of the form, a menu, the meeting card) need no ORM session, which
+            # costs more than their statements: tried without one first (`BareWork`).
+            try:
+                return await self.db.write(lambda connection: self._decide(BareWork(self.db, connection), event, claim))
+            except NeedsSession:
+                pass  # it does (a submission to store, a new resident, staff work): rolled back, and again with one
         async with UnitOfWork(self.db, grouped=True) as uow:
-            if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
-                return Handled(Outcome(duplicate=True))
-            resident, staff = await _person(uow, event)
-            lang = resident.language if resident and not event.language else pick_language(event.language)
-            buttons = traits(event.channel).buttons
-            ctx = Context(
-                uow=uow, event=event, tr=Translator(lang, typed=not buttons), now=self.clock(), resident=resident, staff=staff,
-                commune_code=commune_code(event.channel) or self.commune,
-            )
-            if staff is not None and staff.commune_id is not None:
-                # Another commune's staff member is, on this commune's bot, a resident like any other.
-                commune = await ctx.commune()
-                if commune is None or commune.id != staff.commune_id:
-                    ctx.staff = None
-            if ctx.staff is not None and ctx.staff.channel != event.channel:
-                ctx.staff.channel = event.channel  # where the bot writes to them from now on
-            if resident is not None and resident.language != ctx.tr.lang:
-                resident.language = ctx.tr.lang
-            if resident is not None and resident.unreachable_at is not None:
-                # They wrote again: the chat works again, and what they must not miss goes out now.
-                resident.unreachable_at = None
-                await uow.outbox.revive_chat(event.channel, event.chat_id, KEPT_FOR_LATER)
-            with uow.one_transaction():
-                if buttons or not await _typed_choice(ctx):
-                    await route(ctx)
-            if not buttons:
-                _without_buttons(ctx)
-            await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
-            head = await uow.outbox.claim_chat(event.channel, event.chat_id, utcnow(), claim.worker, claim.until) if claim else None
-            await uow.commit()
-            return Handled(ctx.out, claimed=claim is not None, head=head)
+            handled = await self._decide(uow, event, claim)
+            if not handled.outcome.duplicate:
+                await uow.commit()
+            return handled
+
+    async def _decide(self, uow: UnitOfWork | BareWork, event: Event, claim: Claim | None) -> Handled:
+        """The update's work in `uow`, not committed: the record that it was handled, the resident's
+        state, what the flows did, the replies queued, and the chat claimed for the sender."""
+        if event.update_id is not None and not await uow.updates.first_time(event.channel, event.update_id):
+            return Handled(Outcome(duplicate=True))
+        resident, staff = await _person(uow, event)
+        lang = resident.language if resident and not event.language else pick_language(event.language)
+        buttons = traits(event.channel).buttons
+        ctx = Context(
+            uow=uow, event=event, tr=Translator(lang, typed=not buttons), now=self.clock(), resident=resident, staff=staff,  # type: ignore[arg-type]
+            commune_code=commune_code(event.channel) or self.commune,
+        )
+        if staff is not None and staff.commune_id is not None:
+            # Another commune's staff member is, on this commune's bot, a resident like any other.
+            commune = await ctx.commune()
+            if commune is None or commune.id != staff.commune_id:
+                ctx.staff = None
+        if ctx.staff is not None and ctx.staff.channel != event.channel:
+            ctx.staff.channel = event.channel  # where the bot writes to them from now on
+        if resident is not None and resident.language != ctx.tr.lang:
+            resident.language = ctx.tr.lang
+        if resident is not None and resident.unreachable_at is not None:
+            # They wrote again: the chat works again, and what they must not miss goes out now.
+            resident.unreachable_at = None
+            await uow.outbox.revive_chat(event.channel, event.chat_id, KEPT_FOR_LATER)
+        with uow.one_transaction():
+            if buttons or not await _typed_choice(ctx):
+                await route(ctx)
+        if not buttons:
+            _without_buttons(ctx)
+        if ctx.resident is not None:
+            await uow.residents.keep(ctx.resident)
+        await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
+        head = await uow.outbox.claim_chat(event.channel, event.chat_id, utcnow(), claim.worker, claim.until) if claim else None
+        return Handled(ctx.out, claimed=claim is not None, head=head)
 
     async def _apologise(self, event: Event) -> Handled:
         tr = Translator(pick_language(event.language))
@@ -130,7 +147,7 @@ class Conversation:
         return Handled(outcome)
 
     @staticmethod
-    async def _queue(uow: UnitOfWork, event: Event, replies: list[Reply], *, transient: bool) -> None:
+    async def _queue(uow: UnitOfWork | BareWork, event: Event, replies: list[Reply], *, transient: bool) -> None:
         origin = event.update_id if event.update_id is not None else uuid.uuid4().hex
         for n, reply in enumerate(replies):
             await enqueue(
@@ -139,7 +156,7 @@ class Conversation:
             )
 
 
-async def _person(uow: UnitOfWork, event: Event) -> tuple[Resident | None, Staff | None]:
+async def _person(uow: UnitOfWork | BareWork, event: Event) -> tuple[Resident | None, Staff | None]:
     """Who wrote, as a resident and (where staff are known by their user id) as staff."""
     if not event.private:
         return None, None

@@ -38,6 +38,7 @@ from bot.domain.messages import Reply
 from bot.domain.outbox import Claim, Delivery, Purpose
 from storage.db import Database
 from storage.models import Attachment, utcnow
+from storage.repositories.base import Bare
 from storage.repositories.outbox import OutboxRepository
 from storage.uow import UnitOfWork
 from storage.workers import SharedSlots, gone, worker_name
@@ -175,7 +176,7 @@ class Sender:
         until = self._claim_until()
 
         async def record(conn: AsyncConnection) -> Row | None:
-            outbox = OutboxRepository(conn)  # type: ignore[arg-type]
+            outbox = OutboxRepository(Bare(conn))  # type: ignore[arg-type]
             await (outbox.delete(outbox_id) if forget else outbox.mark_sent(outbox_id))
             # In the same commit, so no other worker ever sees this chat unclaimed in between.
             return await outbox.pass_claim(channel, chat_id, self.worker, until)
@@ -183,6 +184,7 @@ class Sender:
         if forget or not offers_choices(channel, reply):
             return await self.db.write(record)
         async with UnitOfWork(self.db, grouped=True) as uow:  # the choices a typed number now picks, in the same commit
+            await uow.session.flush()
             more = await record(await uow.session.connection())
             await remember_choices(uow, channel, chat_id, reply, purpose)
             await uow.commit()

@@ -11,8 +11,25 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def dialect_of(session: AsyncSession | AsyncConnection) -> str:
-    if isinstance(session, AsyncConnection):
+class NeedsSession(Exception):
+    """Work that needs an ORM session was asked of a repository made on a bare connection (`Bare`)."""
+
+
+class Bare:
+    """A connection standing in for a session, for repositories used without the ORM: Core statements
+    (`Repository.core`) run on it; anything else raises `NeedsSession`, and the caller does the work
+    again with a session (bot/conversation/engine.py)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection_ = connection
+        self.dialect = connection.dialect
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSession(name)
+
+
+def dialect_of(session: AsyncSession | Bare) -> str:
+    if isinstance(session, Bare):
         return session.dialect.name
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
@@ -61,11 +78,11 @@ class Repository:
         """Run a Core statement (no ORM entities in it) on the session's connection, skipping the ORM's
         execution path, which costs about as much again as the statement: for the statements run on
         every update and every message sent. Pending ORM changes are flushed first, as the ORM's
-        autoflush would, so the statement sees them. A repository made on a bare connection (a grouped
-        job with no session, storage/group_commit.py) runs it there."""
+        autoflush would, so the statement sees them. A repository made on a bare connection (`Bare`)
+        runs it there."""
         session = self.session
-        if isinstance(session, AsyncConnection):
-            return await session.execute(stmt, params)
+        if isinstance(session, Bare):
+            return await session.connection_.execute(stmt, params)
         if session.new or session.deleted or session.dirty:
             await session.flush()
         connection = await session.connection()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Sequence
 
@@ -9,16 +10,53 @@ from sqlalchemy import String, bindparam, cast, delete, update
 from sqlmodel import col, select
 
 from storage.models import Resident, Staff, Submission
-from storage.repositories.base import Prepared, Repository
+from storage.repositories.base import Bare, NeedsSession, Prepared, Repository
+
+_TABLE = Resident.__table__  # type: ignore[attr-defined]
+_STAFF = Staff.__table__  # type: ignore[attr-defined]
+# Without a session (`Bare`): the resident's columns, and whether they are staff too.
+_FIND_BARE = (
+    select(_TABLE, _STAFF.c.id.label("staff_id"))
+    .outerjoin(_STAFF, _STAFF.c.telegram_id == _TABLE.c.external_id)
+    .where(_TABLE.c.channel == bindparam("channel"), _TABLE.c.external_id == bindparam("external_id"))
+)
 
 
 class ResidentRepository(Repository):
+    def __init__(self, session) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(session)
+        # Without a session: each resident read, as read, to write back only what changed (`keep`).
+        self._read: dict[int, dict] = {}
+
     async def get(self, resident_id: int) -> Resident | None:
         return await self.session.get(Resident, resident_id)
+
+    async def _find_bare(self, channel: str, external_id: str, *, staff_too: bool) -> Resident | None:
+        row = (await self.core(_FIND_BARE, {"channel": channel, "external_id": external_id})).first()
+        if row is None:
+            return None
+        if staff_too and row.staff_id is not None:
+            raise NeedsSession("staff")
+        values = {c.name: row._mapping[c.name] for c in _TABLE.c}
+        resident = Resident(**values)
+        self._read[values["id"]] = copy.deepcopy(values)
+        return resident
+
+    async def keep(self, resident: Resident) -> None:
+        """Write back what changed in a resident read without a session (with one, the session does)."""
+        if not isinstance(self.session, Bare):
+            return
+        before = self._read[resident.id]  # type: ignore[index]
+        changed = {name: getattr(resident, name) for name, value in before.items() if getattr(resident, name) != value}
+        if changed:
+            await self.core(update(_TABLE).where(_TABLE.c.id == resident.id).values(**changed))
+            before.update(copy.deepcopy(changed))
 
     _FIND = Prepared(lambda _: select(Resident).where(Resident.channel == bindparam("channel"), Resident.external_id == bindparam("external_id")))
 
     async def find(self, channel: str, external_id: str) -> Resident | None:
+        if isinstance(self.session, Bare):
+            return await self._find_bare(channel, external_id, staff_too=False)
         return (await self.session.exec(self._FIND(self.session), params={"channel": channel, "external_id": external_id})).first()
 
     # A Telegram resident who is also staff has the same user id in both tables.
@@ -30,6 +68,9 @@ class ResidentRepository(Repository):
 
     async def find_with_staff(self, channel: str, telegram_id: str) -> tuple[Resident, Staff | None] | None:
         """A Telegram resident and, if they are staff too, their staff record: one query for both."""
+        if isinstance(self.session, Bare):
+            resident = await self._find_bare(channel, telegram_id, staff_too=True)
+            return (resident, None) if resident is not None else None
         params = {"channel": channel, "external_id": telegram_id}
         found = (await self.session.exec(self._FIND_WITH_STAFF(self.session), params=params)).first()
         return (found[0], found[1]) if found is not None else None

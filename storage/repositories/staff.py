@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from storage.locks import serialised
 from storage.models import AuditEntry, Staff, StaffVillage, Submission, Village, WebSession
-from storage.repositories.base import Prepared, Repository
+from storage.repositories.base import Bare, NeedsSession, Prepared, Repository
 
 
 class StaffRepository(Repository):
@@ -19,7 +19,14 @@ class StaffRepository(Repository):
 
     _BY_TELEGRAM = Prepared(lambda _: select(Staff).where(Staff.telegram_id == bindparam("telegram_id")))
 
+    _IS_STAFF = select(Staff.__table__.c.id).where(Staff.__table__.c.telegram_id == bindparam("telegram_id"))  # type: ignore[attr-defined]
+
     async def by_telegram(self, telegram_id: str) -> Staff | None:
+        if isinstance(self.session, Bare):
+            # Without a session only a "no" can be answered: staff work goes through a session.
+            if (await self.core(self._IS_STAFF, {"telegram_id": telegram_id})).first() is not None:
+                raise NeedsSession("staff")
+            return None
         return (await self.session.exec(self._BY_TELEGRAM(self.session), params={"telegram_id": telegram_id})).first()
 
     async def by_login(self, login: str) -> Staff | None:
