@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
+from storage.connections import throw_away
+
 if TYPE_CHECKING:
     from storage.db import Database
 
@@ -118,11 +120,7 @@ class GroupCommit:
 
     async def _discard(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.invalidate()
-            except Exception:
-                pass
+        await throw_away(conn)
 
     async def close(self) -> None:
         async with self.lock:  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.connections import throw_away
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,7 @@ class ChatLocks:
     async def _reset(self) -> None:
         conn, self._conn = self._conn, None
         self._held.clear()
-        if conn is not None:
-            try:
-                await conn.invalidate()
-            except Exception:
-                pass
+        await throw_away(conn)
 
     async def close(self) -> None:
         """Give every lock back. The connection goes back to the pool, where session locks would
