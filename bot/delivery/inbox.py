@@ -10,10 +10,9 @@ the processed-update record makes the replay harmless). A webhook delivery (Tele
 whose chat is idle is handled before the platform is answered (`take`): the conversation's
 transaction commits the new state with the update's processed-update record, and a crash
 before the answer only means the platform delivers it again, which that record makes
-harmless. A delivery whose chat is busy, and every update read by the Zalo bot's long poll
-(which hands each update out once and never again), is first written here and committed
-(`put`); it is handled when the chat's turn comes, and a crash after the commit loses
-nothing. Rows are deleted once handled, so message texts do not linger.
+harmless. A delivery whose chat is busy is first written here and committed (`put`); it is
+handled when the chat's turn comes, and a crash after the commit loses nothing. Rows are deleted
+once handled, so message texts do not linger.
 
 With several workers (`doithoai run --webhook --workers N`) any of them may receive an update;
 whichever takes the chat's lock (storage/locks.py) handles that chat's updates, oldest first,
