@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from storage.connections import throw_away
+from storage.direct import Direct
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -60,20 +61,27 @@ class GroupCommit:
         await self.lock.acquire()  # type: ignore[union-attr]
         try:
             conn = await self.connection()
-            await conn.exec_driver_sql("SAVEPOINT job")
+            await self._sql(conn, "SAVEPOINT job")
             try:
                 result = await job(conn)
             except BaseException:
-                await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT job")
-                await conn.exec_driver_sql("RELEASE SAVEPOINT job")
+                await self._sql(conn, "ROLLBACK TO SAVEPOINT job")
+                await self._sql(conn, "RELEASE SAVEPOINT job")
                 raise
-            await conn.exec_driver_sql("RELEASE SAVEPOINT job")
+            await self._sql(conn, "RELEASE SAVEPOINT job")
             durable = self.joined()
         finally:
             self.lock.release()  # type: ignore[union-attr]
             self.released()
         await durable
         return result
+
+    async def _sql(self, conn: AsyncConnection, text: str) -> None:
+        direct = Direct.of(conn)
+        if direct is not None:
+            direct.sql(text)
+        else:
+            await conn.exec_driver_sql(text)
 
     def joined(self) -> asyncio.Future[None]:
         """A job has released its savepoint (the write lock still held): its place in the open group."""

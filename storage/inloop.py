@@ -115,6 +115,11 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self, self._conn.cursor())
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for the statements run without SQLAlchemy (storage/direct.py)."""
+        return self._conn
+
     async def begin_immediate(self, cursor: sqlite3.Cursor, sql: str) -> None:
         deadline = time.monotonic() + BUSY_SECONDS
         pause = _FIRST_PAUSE

@@ -12,6 +12,7 @@ Telegram refuses callback data over 64 bytes, so packing longer data is a bug ca
 
 from __future__ import annotations
 
+import functools
 from dataclasses import MISSING, dataclass, fields
 from typing import ClassVar, Literal, get_args, get_type_hints
 
@@ -37,24 +38,30 @@ class Callback:
     @classmethod
     def unpack(cls, data: str) -> "Callback | None":
         prefix, *parts = data.split(":")
-        own = fields(cls)
-        required = sum(not _optional(f) for f in own)
+        own, required = _shape(cls)
         if prefix != cls.prefix or not required <= len(parts) <= len(own):
             return None
-        hints = get_type_hints(cls)
         values: dict[str, object] = {}
-        for f, raw in zip(own, parts):
-            kind = hints[f.name]
+        for (name, kind, words), raw in zip(own, parts):
             if kind is int:
                 value = number(raw)
                 if value is None:
                     return None
-                values[f.name] = value
-            elif get_args(kind) and raw not in get_args(kind):  # a Literal: one of its words only
+                values[name] = value
+            elif words and raw not in words:  # a Literal: one of its words only
                 return None
             else:
-                values[f.name] = raw
+                values[name] = raw
         return cls(**values)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _shape(cls: type[Callback]) -> tuple[list[tuple[str, object, tuple]], int]:
+    """A kind's fields (name, type, a Literal's words) and how many are required: worked out once,
+    as every button press reads one."""
+    hints = get_type_hints(cls)
+    own = fields(cls)
+    return [(f.name, hints[f.name], get_args(hints[f.name])) for f in own], sum(not _optional(f) for f in own)
 
 
 def _optional(f) -> bool:  # type: ignore[no-untyped-def]

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.direct import Direct
+
 
 class NeedsSession(Exception):
     """Work that needs an ORM session was asked of a repository made on a bare connection (`Bare`)."""
@@ -23,6 +25,7 @@ class Bare:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection_ = connection
         self.dialect = connection.dialect
+        self.direct = Direct.of(connection)  # SQLite on the loop: the statements go straight to the driver
 
     def __getattr__(self, name: str) -> Any:
         raise NeedsSession(name)
@@ -79,9 +82,13 @@ class Repository:
         execution path, which costs about as much again as the statement: for the statements run on
         every update and every message sent. Pending ORM changes are flushed first, as the ORM's
         autoflush would, so the statement sees them. A repository made on a bare connection (`Bare`)
-        runs it there."""
+        runs it there: on SQLite, straight on the driver (storage/direct.py)."""
         session = self.session
         if isinstance(session, Bare):
+            if session.direct is not None:
+                rows = session.direct.run(stmt, params)
+                if rows is not None:
+                    return rows
             return await session.connection_.execute(stmt, params)
         if session.new or session.deleted or session.dirty:
             await session.flush()

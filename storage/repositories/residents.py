@@ -39,7 +39,7 @@ class ResidentRepository(Repository):
             raise NeedsSession("staff")
         values = {c.name: row._mapping[c.name] for c in _TABLE.c}
         resident = Resident(**values)
-        self._read[values["id"]] = copy.deepcopy(values)
+        self._read[values["id"]] = {**values, "state": copy.deepcopy(values["state"])}  # the one mutable column
         return resident
 
     async def keep(self, resident: Resident) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from bot.domain.messages import Button, Event, KeyButton, Kind, Reply, number, split_command, typed_event
 
 # Digits Python reads as digits but no Vietnamese keyboard types, and a number longer than any id.
@@ -36,4 +38,7 @@ def test_a_reply_comes_back_whole_from_its_stored_payload():
         document=7,
     )
     assert Reply.from_payload(reply.to_payload()) == reply
+    # Every field, in the shape stored before to_payload was written out by hand.
+    assert reply.to_payload() == asdict(reply)
+    assert Reply(text="x").to_payload() == asdict(Reply(text="x"))
     assert Reply.from_payload({"text": "chỉ chữ"}) == Reply(text="chỉ chữ")  # older payloads lack the newer fields

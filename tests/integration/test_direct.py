@@ -1,0 +1,157 @@
+"""The hot path's statements straight on SQLite's driver (storage/direct.py): the same rows and the
+same changes as through SQLAlchemy, and a step of the form that sends nothing through SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event, select
+from sqlalchemy.exc import DBAPIError
+
+from bot.conversation.engine import Conversation
+from bot.domain.messages import Event, Kind
+from bot.domain.outbox import Delivery
+from storage.db import Database
+from storage.direct import Direct
+from storage.models import Outbox, Resident, utcnow
+from storage.reference import _VERSION
+from storage.repositories.base import Bare, insert_ignoring
+from storage.repositories.inbox import UpdateLog
+from storage.repositories.outbox import _CLAIM, _DELETE, _ENQUEUE, _MARK_SENT, _NEXT, _PASS_CLAIM
+from storage.repositories.residents import _FIND_BARE
+from storage.repositories.staff import StaffRepository
+from storage.uow import UnitOfWork
+from tests.support.core_chat import CoreChat
+
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+
+
+async def both_ways(db: Database, statement, params: dict) -> tuple[list, list]:
+    """The statement's rows and the outbox and resident tables after it, run once directly and once
+    through SQLAlchemy, each in a transaction rolled back afterwards."""
+    seen = []
+    for directly in (True, False):
+        async with db.engine.connect() as conn:
+            async with conn.begin() as tx:
+                if directly:
+                    direct = Direct.of(conn)
+                    assert direct is not None
+                    result = direct.run(statement, params)
+                    assert result is not None, "left to SQLAlchemy"
+                else:
+                    result = await conn.execute(statement, params)
+                got = [tuple(r) for r in result.all()] if statement.is_select or getattr(statement, "_returning", None) else []
+                outbox = [tuple(r) for r in (await conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))).all()]
+                residents = [tuple(r) for r in (await conn.execute(select(Resident.__table__))).all()]  # type: ignore[attr-defined]
+                await tx.rollback()
+        seen.append((got, outbox, residents))
+    return seen[0], seen[1]
+
+
+async def test_each_hot_statement_gives_what_sqlalchemy_gives(chat: CoreChat, meeting_db: Database):
+    db = meeting_db
+    if not db.is_sqlite:
+        async with db.engine.connect() as conn:
+            await conn.begin()
+            assert Direct.of(conn) is None  # PostgreSQL: SQLAlchemy runs them
+        return
+    await chat.text("/dangky")  # the resident exists; a reply or two are queued and sent
+    now = utcnow()
+    async with db.engine.begin() as conn:
+        await conn.execute(OUTBOX.insert(), [
+            {"key": f"k{n}", "channel": "telegram", "chat_id": chat.user_id, "payload": {"text": f"Tin {n} — thôn Đông"},
+             "status": Delivery.PENDING, "transient": False, "kind": "notice", "priority": 0, "attempts": 0, "created_at": now}
+            for n in range(3)
+        ])
+        first = (await conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.key == "k0"))).scalar_one()
+    chat_of = {"b_channel": "telegram", "b_chat_id": chat.user_id}
+    until = now + timedelta(minutes=2)
+    cases = [
+        (_FIND_BARE, {"channel": "telegram", "external_id": chat.user_id}),
+        (_FIND_BARE, {"channel": "telegram", "external_id": "nobody"}),
+        (_VERSION, {}),
+        (StaffRepository._IS_STAFF, {"telegram_id": chat.user_id}),
+        (_NEXT, chat_of),
+        (_CLAIM, {**chat_of, "now": now, "worker": "w1", "until": until}),
+        (_PASS_CLAIM, {**chat_of, "worker": "w2", "until": until}),
+        (_MARK_SENT, {"b_id": first, "now": now}),
+        (_DELETE, {"b_id": first}),
+        (_ENQUEUE.build("sqlite"), {
+            "key": "k9", "channel": "telegram", "chat_id": chat.user_id, "payload": {"text": "Xin chào", "buttons": [[{"label": "1"}]]},
+            "status": Delivery.PENDING, "transient": True, "kind": "reply", "meeting_id": None, "priority": 0, "attempts": 0, "created_at": now,
+        }),
+        (_ENQUEUE.build("sqlite"), {  # a key queued before: nothing returned, nothing changed
+            "key": "k1", "channel": "telegram", "chat_id": chat.user_id, "payload": {}, "status": Delivery.PENDING, "transient": True,
+            "kind": "reply", "meeting_id": None, "priority": 0, "attempts": 0, "created_at": now,
+        }),
+    ]
+    for statement, params in cases:
+        directly, through_sqlalchemy = await both_ways(db, statement, params)
+        assert directly == through_sqlalchemy, str(statement)
+    # The rows read directly have the types SQLAlchemy gives: aware datetimes, JSON decoded.
+    async with db.engine.connect() as conn:
+        await conn.begin()
+        row = Direct.of(conn).run(_NEXT, chat_of).first()  # type: ignore[union-attr]
+        assert row.created_at.tzinfo is not None and row.payload == {"text": "Tin 0 — thôn Đông"}
+        assert row._mapping["key"] == row.key == "k0"
+
+
+async def test_an_error_is_raised_as_sqlalchemy_would_raise_it_without_the_values(meeting_db: Database):
+    if not meeting_db.is_sqlite:
+        return
+    values = {"key": None, "channel": "telegram", "chat_id": "1", "payload": {"text": "Nguyễn Văn A, 0912345678"}, "status": "pending",
+              "transient": False, "kind": "reply", "meeting_id": None, "priority": 0, "attempts": 0, "created_at": utcnow()}
+    async with meeting_db.engine.connect() as conn:
+        await conn.begin()
+        try:
+            Direct.of(conn).run(_ENQUEUE.build("sqlite"), values)  # type: ignore[union-attr]
+        except DBAPIError as exc:
+            assert "NOT NULL" in str(exc) and "0912345678" not in str(exc)
+        else:
+            raise AssertionError("a row without its key was stored")
+
+
+async def test_statements_it_cannot_run_unchanged_are_left_to_sqlalchemy(meeting_db: Database):
+    if not meeting_db.is_sqlite:
+        return
+    async with meeting_db.engine.connect() as conn:
+        await conn.begin()
+        direct = Direct.of(conn)
+        assert direct is not None
+        # An IN list is expanded at execution; `attempts` has a Python-side default to fill in.
+        assert direct.run(select(OUTBOX).where(OUTBOX.c.id.in_([1, 2]))) is None
+        bare = insert_ignoring("sqlite", OUTBOX).on_conflict_do_nothing()
+        assert direct.run(bare, {"key": "x", "channel": "t", "chat_id": "1", "payload": {}, "status": "pending", "transient": False,
+                                 "kind": "reply", "priority": 0, "created_at": utcnow()}) is None
+        # And the repositories then run them through SQLAlchemy, on the same connection.
+        assert await UpdateLog(Bare(conn)).first_time("telegram", "u1")  # type: ignore[arg-type]
+
+
+async def test_a_step_of_the_form_sends_nothing_through_sqlalchemy(chat: CoreChat, meeting_db: Database):
+    db = meeting_db
+    if not db.is_sqlite:
+        return
+    await chat.text("/dangky")
+    async with UnitOfWork(db, readonly=True) as uow:  # the villages the next step lists, read once per process
+        commune = await uow.reference.commune(None)
+        meeting = await uow.reference.current_meeting(commune.id, utcnow())  # type: ignore[union-attr,arg-type]
+        await uow.reference.invited_villages(meeting.id)  # type: ignore[union-attr,arg-type]
+    through_sqlalchemy: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        through_sqlalchemy.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        handled = await Conversation(db).handle(
+            Event(channel="telegram", user_id=chat.user_id, chat_id=chat.user_id, update_id="step-1", private=True,
+                  language="vi", kind=Kind.TEXT, text="Nguyễn Văn An"),
+        )
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert "Bước 2/6" in handled.outcome.replies[0].text
+    # The transaction is begun and committed through SQLAlchemy; every statement in it went straight to the driver.
+    assert [s for s in through_sqlalchemy if not s.startswith("BEGIN")] == [], "\n".join(through_sqlalchemy)
+    async with db.engine.connect() as conn:
+        state = (await conn.execute(select(Resident.__table__.c.state))).scalar_one()  # type: ignore[attr-defined]
+    assert "Nguyễn Văn An" in str(state)
