@@ -43,6 +43,7 @@ class GroupCommit:
         assert self.lock is not None
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
+        self._direct: Direct | None = None  # the connection's sqlite3 connection, when it is the loop's own
         self._waiting: list[asyncio.Future[None]] = []  # the open group's jobs, each waiting for its COMMIT
         self._scheduled: asyncio.Task | None = None
 
@@ -52,6 +53,7 @@ class GroupCommit:
             self._conn = await self.db.engine.connect()
         if self._tx is None or not self._tx.is_active:
             self._tx = await self._conn.begin()
+            self._direct = Direct.of(self._conn)
         return self._conn
 
     async def run(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -77,9 +79,8 @@ class GroupCommit:
         return result
 
     async def _sql(self, conn: AsyncConnection, text: str) -> None:
-        direct = Direct.of(conn)
-        if direct is not None:
-            direct.sql(text)
+        if self._direct is not None:
+            self._direct.sql(text)
         else:
             await conn.exec_driver_sql(text)
 

@@ -26,10 +26,14 @@ import logging
 from collections import deque
 from typing import Awaitable, Callable, Sequence
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.delivery.stopping import until_stopped
 from storage.db import Database
 from storage.locks import ChatLocks
 from storage.models import utcnow
+from storage.repositories.base import Bare
+from storage.repositories.inbox import InboxRepository
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -85,11 +89,15 @@ class Inbox:
         """A long poll's batch of (update key, chat, payload): committed when this returns, so the poll
         may confirm it; each chat's updates are then handled in order, without waiting here."""
         handled, self._handled = self._handled, []
+
+        async def store(connection: AsyncConnection) -> dict[str, int]:
+            inbox = InboxRepository(Bare(connection))  # type: ignore[arg-type]
+            stored = await inbox.add_many(channel, items, utcnow())
+            await inbox.done_many(handled)
+            return stored
+
         try:
-            async with UnitOfWork(self.db, grouped=True) as uow:
-                stored = await uow.inbox.add_many(channel, items, utcnow())
-                await uow.inbox.done_many(handled)
-                await uow.commit()
+            stored = await self.db.write(store)
         except BaseException:
             self._handled[:0] = handled
             raise

@@ -95,6 +95,12 @@ class Repository:
         connection = await session.connection()
         return await connection.execute(stmt, params)
 
+    @property
+    def direct(self) -> bool:
+        """Whether statements go straight to SQLite's driver (storage/direct.py), where one small
+        statement costs less than building a bigger one."""
+        return isinstance(self.session, Bare) and self.session.direct is not None
+
     def add(self, obj: Any) -> Any:
         self.session.add(obj)
         return obj

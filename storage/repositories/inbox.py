@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import delete, func
+from sqlalchemy import bindparam, delete, func
 from sqlmodel import col, select
 
 from storage.models import Inbound, ProcessedUpdate, utcnow
 from storage.repositories.base import Prepared, Repository, dialect_of, insert_ignoring, insert_ignoring_conflict
+
+_INBOUND = Inbound.__table__  # type: ignore[attr-defined]
 
 
 class InboxRepository(Repository):
@@ -20,19 +22,30 @@ class InboxRepository(Repository):
         values = {"channel": channel, "update_key": update_key, "chat_id": chat_id, "payload": payload, "received_at": now, "attempts": 0}
         return (await self.session.exec(insert_ignoring_conflict(self.session, Inbound, values))).rowcount == 1  # type: ignore[call-overload]
 
+    _ADD_ONE = Prepared(lambda dialect: insert_ignoring(dialect, _INBOUND).on_conflict_do_nothing().returning(_INBOUND.c.id))
+    _DONE_ONE = delete(_INBOUND).where(_INBOUND.c.id == bindparam("b_id"))
+
     async def add_many(self, channel: str, items: Sequence[tuple[str, str, dict]], now: datetime) -> dict[str, int]:
-        """Store a batch (update key, chat, payload) in one statement; the row id of each update stored
-        now, by key (an update stored before is left out)."""
+        """Store a batch (update key, chat, payload); the row id of each update stored now, by key (an
+        update stored before is left out). One statement per update straight on SQLite's driver costs
+        less than compiling a statement for each size of batch; elsewhere, one statement per batch."""
         if not items:
             return {}
         values = [
             {"channel": channel, "update_key": key, "chat_id": chat, "payload": payload, "received_at": now, "attempts": 0}
             for key, chat, payload in items
         ]
-        stmt = insert_ignoring(dialect_of(self.session), Inbound).values(values).on_conflict_do_nothing().returning(
-            col(Inbound.update_key), col(Inbound.id),
+        if self.direct:
+            stored = {}
+            for one in values:
+                row_id = (await self.core(self._ADD_ONE(self.session), one)).scalar()
+                if row_id is not None:
+                    stored[one["update_key"]] = row_id
+            return stored
+        stmt = insert_ignoring(dialect_of(self.session), _INBOUND).values(values).on_conflict_do_nothing().returning(
+            _INBOUND.c.update_key, _INBOUND.c.id,
         )
-        return {key: row_id for key, row_id in (await self.session.exec(stmt)).all()}  # type: ignore[call-overload]
+        return {key: row_id for key, row_id in (await self.core(stmt)).all()}
 
     async def of_channel(self, channel: str) -> Sequence[Inbound]:
         """A channel's stored updates, oldest first: what a crash left of a long poll's batches."""
@@ -56,8 +69,11 @@ class InboxRepository(Repository):
         await self.session.exec(delete(Inbound).where(col(Inbound.id) == inbound_id))  # type: ignore[call-overload]
 
     async def done_many(self, inbound_ids: Sequence[int]) -> None:
-        if inbound_ids:
-            await self.session.exec(delete(Inbound).where(col(Inbound.id).in_(list(inbound_ids))))  # type: ignore[call-overload]
+        if self.direct:
+            for inbound_id in inbound_ids:
+                await self.core(self._DONE_ONE, {"b_id": inbound_id})
+        elif inbound_ids:
+            await self.core(delete(_INBOUND).where(_INBOUND.c.id.in_(list(inbound_ids))))
 
 
 class UpdateLog(Repository):

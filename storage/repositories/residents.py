@@ -22,6 +22,21 @@ _FIND_BARE = (
 )
 
 
+def as_read(values: dict) -> Resident:
+    """A resident from its row's values, as pydantic's `model_construct` makes a model and the ORM
+    makes an instance (no validation, no change events): what `Resident(**values)` gives, for a
+    twentieth of its CPU. The row comes from the database, so there is nothing to check."""
+    resident = Resident._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    object.__setattr__(resident, "__pydantic_fields_set__", set(values))
+    object.__setattr__(resident, "__pydantic_extra__", None)
+    object.__setattr__(resident, "__pydantic_private__", None)
+    resident.__dict__.update(values)
+    return resident
+
+
+_KEEP = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+
+
 class ResidentRepository(Repository):
     def __init__(self, session) -> None:  # type: ignore[no-untyped-def]
         super().__init__(session)
@@ -38,7 +53,7 @@ class ResidentRepository(Repository):
         if staff_too and row.staff_id is not None:
             raise NeedsSession("staff")
         values = {c.name: row._mapping[c.name] for c in _TABLE.c}
-        resident = Resident(**values)
+        resident = as_read(values)
         self._read[values["id"]] = {**values, "state": copy.deepcopy(values["state"])}  # the one mutable column
         return resident
 
@@ -49,7 +64,8 @@ class ResidentRepository(Repository):
         before = self._read[resident.id]  # type: ignore[index]
         changed = {name: getattr(resident, name) for name, value in before.items() if getattr(resident, name) != value}
         if changed:
-            await self.core(update(_TABLE).where(_TABLE.c.id == resident.id).values(**changed))
+            # The changed columns go into the SET clause by their names (one statement per set of names).
+            await self.core(_KEEP, {"b_id": resident.id, **changed})
             before.update(copy.deepcopy(changed))
 
     _FIND = Prepared(lambda _: select(Resident).where(Resident.channel == bindparam("channel"), Resident.external_id == bindparam("external_id")))

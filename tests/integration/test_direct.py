@@ -18,7 +18,7 @@ from storage.reference import _VERSION
 from storage.repositories.base import Bare, insert_ignoring
 from storage.repositories.inbox import UpdateLog
 from storage.repositories.outbox import _CLAIM, _DELETE, _ENQUEUE, _MARK_SENT, _NEXT, _PASS_CLAIM
-from storage.repositories.residents import _FIND_BARE
+from storage.repositories.residents import _FIND_BARE, as_read
 from storage.repositories.staff import StaffRepository
 from storage.uow import UnitOfWork
 from tests.support.core_chat import CoreChat
@@ -155,3 +155,15 @@ async def test_a_step_of_the_form_sends_nothing_through_sqlalchemy(chat: CoreCha
     async with db.engine.connect() as conn:
         state = (await conn.execute(select(Resident.__table__.c.state))).scalar_one()  # type: ignore[attr-defined]
     assert "Nguyễn Văn An" in str(state)
+
+
+def test_a_resident_made_from_its_row_is_the_one_the_constructor_makes():
+    values = {
+        "id": 7, "channel": "telegram", "external_id": "1001", "chat_id": "1001", "language": "vi", "name": "Nguyễn Thị Bình",
+        "phone": "0912345678", "consented_at": utcnow(), "village_id": 3, "notices": True, "unreachable_at": None,
+        "state": {"flow": "register", "data": {"name": "Nguyễn Thị Bình"}}, "created_at": utcnow(),
+    }
+    quick, made = as_read(dict(values)), Resident(**values)
+    assert quick.model_dump() == made.model_dump() and repr(quick) == repr(made)
+    quick.name = "Trần Văn Cường"  # and it changes as any resident does
+    assert quick.name == "Trần Văn Cường" and quick.model_dump()["name"] == "Trần Văn Cường"
