@@ -35,6 +35,9 @@ def _head_of_chat(channel: Any, chat_id: Any) -> Any:
 _HEAD_OF_EACH_CHAT = _head_of_chat(_OUTBOX.c.channel, _OUTBOX.c.chat_id)
 _HEAD_OF_NAMED_CHAT = _head_of_chat(bindparam("b_channel"), bindparam("b_chat_id"))
 
+# What sending a message reads of its row (bot/delivery/sender.py): a claim returns no more, as
+# every column returned is one more value to convert.
+_SENDING = tuple(_OUTBOX.c[name] for name in ("id", "payload", "kind", "transient", "attempts", "next_attempt_at", "claimed_by", "claimed_until"))
 _WORKER, _UNTIL = bindparam("worker", type_=String()), bindparam("until", type_=UTCDateTime())
 _CLAIM = (
     update(_OUTBOX)
@@ -44,15 +47,15 @@ _CLAIM = (
         or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < bindparam("now", type_=UTCDateTime()), _OUTBOX.c.claimed_by == _WORKER),
     )
     .values(claimed_by=_WORKER, claimed_until=_UNTIL)
-    .returning(*_OUTBOX.c)
+    .returning(*_SENDING)
 )
-_PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_OUTBOX.c)
+_PASS_CLAIM = update(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_SENDING)
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("b_id"))
     .values(status=Delivery.SENT, attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("now", type_=UTCDateTime()), last_error=None, **UNCLAIMED)
 )
-_NEXT = core_select(_OUTBOX).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT)
+_NEXT = core_select(*_SENDING).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT)
 _DELETE = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
 _ENQUEUE = Prepared(lambda dialect: insert_ignoring(dialect, _OUTBOX).on_conflict_do_nothing().returning(_OUTBOX.c.id))
 

@@ -41,8 +41,9 @@ async def both_ways(db: Database, statement, params: dict) -> tuple[list, list]:
                 else:
                     result = await conn.execute(statement, params)
                 got = [tuple(r) for r in result.all()] if statement.is_select or getattr(statement, "_returning", None) else []
-                outbox = [tuple(r) for r in (await conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))).all()]
-                residents = [tuple(r) for r in (await conn.execute(select(Resident.__table__))).all()]  # type: ignore[attr-defined]
+                # As stored, with no conversion: a date written in another shape would sort differently.
+                outbox = [tuple(r) for r in (await conn.exec_driver_sql("SELECT * FROM outbox ORDER BY id")).all()]
+                residents = [tuple(r) for r in (await conn.exec_driver_sql("SELECT * FROM resident ORDER BY id")).all()]
                 await tx.rollback()
         seen.append((got, outbox, residents))
     return seen[0], seen[1]
@@ -91,9 +92,9 @@ async def test_each_hot_statement_gives_what_sqlalchemy_gives(chat: CoreChat, me
     # The rows read directly have the types SQLAlchemy gives: aware datetimes, JSON decoded.
     async with db.engine.connect() as conn:
         await conn.begin()
-        row = Direct.of(conn).run(_NEXT, chat_of).first()  # type: ignore[union-attr]
-        assert row.created_at.tzinfo is not None and row.payload == {"text": "Tin 0 — thôn Đông"}
-        assert row._mapping["key"] == row.key == "k0"
+        row = Direct.of(conn).run(_CLAIM, {**chat_of, "now": now, "worker": "w1", "until": until}).first()  # type: ignore[union-attr]
+        assert row.claimed_until.tzinfo is not None and row.payload == {"text": "Tin 0 — thôn Đông"}
+        assert row._mapping["id"] == row.id == row[0]
 
 
 async def test_an_error_is_raised_as_sqlalchemy_would_raise_it_without_the_values(meeting_db: Database):
@@ -167,3 +168,29 @@ def test_a_resident_made_from_its_row_is_the_one_the_constructor_makes():
     assert quick.model_dump() == made.model_dump() and repr(quick) == repr(made)
     quick.name = "Trần Văn Cường"  # and it changes as any resident does
     assert quick.name == "Trần Văn Cường" and quick.model_dump()["name"] == "Trần Văn Cường"
+
+
+def test_a_utc_time_is_stored_and_read_on_sqlite_as_the_dialect_itself_would():
+    from datetime import datetime, timezone
+
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    from storage.models import UTCDateTime
+
+    dialect = Database("sqlite:///unused.db").engine.sync_engine.dialect
+    ours = UTCDateTime().dialect_impl(dialect)
+    to_db, from_db = ours.bind_processor(dialect), ours.result_processor(dialect, None)
+    theirs_to_db, theirs_from_db = DATETIME().bind_processor(dialect), DATETIME().result_processor(dialect, None)
+    hanoi = timezone(timedelta(hours=7))
+    for moment in (datetime(2026, 6, 11, 8, 0, tzinfo=hanoi), datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), datetime(1, 1, 1, tzinfo=timezone.utc)):
+        stored = to_db(moment)
+        assert stored == theirs_to_db(moment.astimezone(timezone.utc).replace(tzinfo=None))
+        assert from_db(stored) == moment and from_db(stored).tzinfo == timezone.utc
+    assert from_db("2026-06-11 01:00:00") == theirs_from_db("2026-06-11 01:00:00").replace(tzinfo=timezone.utc)  # SQLite's own CURRENT_TIMESTAMP
+    assert to_db(None) is None and from_db(None) is None
+    try:
+        to_db(datetime(2026, 6, 11, 8, 0))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a time without its zone was stored")
