@@ -289,7 +289,9 @@ async def run_variant(name: str, sizes: list[int], rate: float, rate_seconds: fl
                         say(f"   warm-up failed, {name} skipped: {warm['failed'][:1]}")
                         return result
                     for n in sizes:
+                        calls = len(double.calls)
                         phase = await measure(target, closed_loop(crowd, webhook, n))
+                        phase.update(api_calls(double.calls[calls:], phase["completed"]))
                         result["phases"][f"closed_{n}"] = phase
                         say(f"   {n:>5} residents at once: {phase['updates']} updates in {phase['seconds']:.1f} s = "
                             f"{phase['updates_per_s']:.0f}/s, p50 {phase['p50_ms']:.0f} ms, p99 {phase['p99_ms']:.0f} ms, "
@@ -311,6 +313,16 @@ async def run_variant(name: str, sizes: list[int], rate: float, rate_seconds: fl
     return result
 
 
+def api_calls(calls: list[Any], registrations: int) -> dict[str, Any]:
+    """The Bot API calls the bot made per registration (getUpdates apart: how often it polls is no
+    work done for a resident), and which."""
+    by_method: dict[str, int] = {}
+    for call in calls:
+        by_method[call.method] = by_method.get(call.method, 0) + 1
+    work = sum(n for method, n in by_method.items() if method != "getUpdates")
+    return {"api_calls": by_method, "api_calls_per_registration": work / registrations if registrations else float("nan")}
+
+
 def ratio(results: list[dict[str, Any]], r: dict[str, Any], phase: str, key: str) -> float:
     """r's figure over its feed's baseline's, in the same run (nan when the baseline did not run)."""
     base = next((b for b in results if b["variant"] == baseline_of(r["variant"])), None)
@@ -320,14 +332,14 @@ def ratio(results: list[dict[str, Any]], r: dict[str, Any], phase: str, key: str
 
 
 def tables(results: list[dict[str, Any]], sizes: list[int], rate: float) -> tuple[str, str]:
-    t = Table(["variant", "residents", "updates/s", "× baseline", "p50 ms", "p99 ms", "CPU ms/update", "failed"])
+    t = Table(["variant", "residents", "updates/s", "× baseline", "p50 ms", "p99 ms", "CPU ms/update", "API calls/registration", "failed"])
     for r in results:
         for n in sizes:
             ph = r["phases"].get(f"closed_{n}")
             if ph is None:
                 continue
             t.add(r["variant"], n, ph["updates_per_s"], ratio(results, r, f"closed_{n}", "updates_per_s"), ph["p50_ms"], ph["p99_ms"],
-                  ph["cpu_ms_per_update"], ph["failures"])
+                  ph["cpu_ms_per_update"], ph.get("api_calls_per_registration", float("nan")), ph["failures"])
     f = Table(["variant", "offered/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 × baseline", "failed"])
     for r in results:
         ph = r["phases"].get("fixed_rate")
