@@ -3,7 +3,9 @@
 The inbound benchmark's gap to its in-memory baseline is mostly database work. This measures its
 unit: the CPU time (of this process, threads included) of the lookup every update starts with (a
 resident by channel and user id), N times, through each layer from the bare driver up to a whole
-unit of work, and a write transaction like the one each update and each delivered message commits.
+unit of work, and a write transaction like the one each update and each delivered message commits;
+and, on SQLite's loop driver, the same statement as the hot path runs it now: compiled once and
+executed straight on the driver (storage/direct.py).
 On SQLite each SQLAlchemy layer is measured twice: over aiosqlite (each driver call a hop to its
 thread and back, as before storage/inloop.py) and over the driver that runs on the loop; and the
 write once more as the hot path runs it, many at once sharing a COMMIT (storage/group_commit.py).
@@ -25,6 +27,7 @@ from sqlalchemy import bindparam, select
 from bench.common import Table, clean_env, cli, machine, pg_create, pg_drop, pg_url, rounded, save, say
 from storage import inloop
 from storage.db import Database
+from storage.direct import direct_of
 from storage.models import Resident, utcnow
 from storage.uow import UnitOfWork
 
@@ -53,6 +56,14 @@ async def layers(db: Database, n: int, via: str = "") -> list[tuple[str, float]]
     params = {"channel": "telegram", "external_id": "1001"}
     async with db.engine.connect() as conn:
         out.append((f"SQLAlchemy Core, one connection{via}", await timed(n, lambda _: conn.execute(CORE, params))))
+        await conn.begin()
+        direct = direct_of(conn)
+        if direct is not None:
+            async def straight(_: int) -> None:
+                (await direct.run(CORE, params)).first()  # type: ignore[union-attr]
+
+            out.append((f"the same statement compiled once, on the driver (storage/direct.py: the hot path){via}", await timed(n, straight)))
+        await conn.rollback()
     async with UnitOfWork(db, readonly=True) as uow:
         out.append((f"SQLAlchemy ORM: the repository, in a unit of work{via}", await timed(n, lambda _: uow.residents.find("telegram", "1001"))))
 

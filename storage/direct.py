@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable, Iterator, Sequence
 
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -167,8 +168,23 @@ def _for(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> Compiled | 
     return None if found is _NOT_TAKEN else found
 
 
-class Direct:
-    """The loop's own sqlite3 connection under an SQLAlchemy connection, for the statements above."""
+def direct_of(connection: AsyncConnection) -> "SqliteDirect | PostgresDirect | None":
+    """The driver under an SQLAlchemy connection, when statements can go to it straight: SQLite on
+    the loop (storage/inloop.py) or asyncpg; None for anything else (aiosqlite's thread)."""
+    if connection.sync_connection is None:
+        return None
+    pooled = connection.sync_connection.connection
+    driver = pooled.driver_connection
+    if isinstance(driver, inloop.Connection):
+        return SqliteDirect(driver.raw, connection.dialect)
+    adapter = pooled.dbapi_connection
+    if isinstance(adapter, AsyncAdapt_asyncpg_connection):
+        return PostgresDirect(adapter, connection.dialect)
+    return None
+
+
+class SqliteDirect:
+    """The loop's own sqlite3 connection: a statement runs at once, without leaving the loop's thread."""
 
     __slots__ = ("raw", "dialect")
 
@@ -176,15 +192,7 @@ class Direct:
         self.raw = raw
         self.dialect = dialect
 
-    @classmethod
-    def of(cls, connection: AsyncConnection) -> "Direct | None":
-        """For a connection whose transaction has begun; None unless it is storage/inloop.py's SQLite."""
-        driver = connection.sync_connection.connection.driver_connection if connection.sync_connection is not None else None
-        if not isinstance(driver, inloop.Connection):
-            return None
-        return cls(driver.raw, connection.dialect)
-
-    def run(self, statement: Any, params: dict[str, Any] | None = None) -> Rows | None:
+    async def run(self, statement: Any, params: dict[str, Any] | None = None) -> Rows | None:
         """The statement's rows, or None when it is left to SQLAlchemy (see the module's docstring)."""
         params = params or {}
         compiled = _for(statement, self.dialect, tuple(sorted(params)))
@@ -205,3 +213,42 @@ class Direct:
             self.raw.execute(text)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(text, None, exc, sqlite3.Error) from exc
+
+
+class PostgresDirect:
+    """asyncpg under SQLAlchemy's adapter: the statement is prepared once per connection (asyncpg's own
+    statement cache) and run in the transaction the adapter holds, begun here as the adapter begins it
+    before its first statement."""
+
+    __slots__ = ("adapter", "dialect")
+
+    def __init__(self, adapter: AsyncAdapt_asyncpg_connection, dialect: Dialect) -> None:
+        self.adapter = adapter
+        self.dialect = dialect
+
+    async def run(self, statement: Any, params: dict[str, Any] | None = None) -> Rows | None:
+        params = params or {}
+        compiled = _for(statement, self.dialect, tuple(sorted(params)))
+        if compiled is None:
+            return None
+        arguments = compiled.arguments(params)
+        adapter = self.adapter
+        async with adapter._execute_mutex:
+            if adapter._transaction is None and adapter.isolation_level != "autocommit":
+                await adapter._start_transaction()
+            try:
+                if compiled.results:
+                    fetched = await adapter._connection.fetch(compiled.sql, *arguments)
+                    rowcount = len(fetched)
+                else:
+                    fetched = []
+                    status = await adapter._connection.execute(compiled.sql, *arguments)  # "UPDATE 1", "INSERT 0 1"
+                    last = status.rpartition(" ")[2]
+                    rowcount = int(last) if last.isdigit() else -1
+            except Exception as exc:
+                try:
+                    adapter._handle_exception(exc)  # the adapter's own wording of asyncpg's error, as SQLAlchemy sees it
+                except Exception as worded:
+                    raise DBAPIError.instance(compiled.sql, None, worded, adapter.dbapi.Error, hide_parameters=True) from exc
+                raise
+        return Rows(compiled.rows([tuple(row) for row in fetched]), rowcount)

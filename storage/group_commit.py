@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from storage.connections import throw_away
-from storage.direct import Direct
+from storage.direct import SqliteDirect, direct_of
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -43,7 +43,7 @@ class GroupCommit:
         assert self.lock is not None
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
-        self._direct: Direct | None = None  # the connection's sqlite3 connection, when it is the loop's own
+        self._direct: SqliteDirect | None = None  # the connection's sqlite3 connection, when it is the loop's own
         self._waiting: list[asyncio.Future[None]] = []  # the open group's jobs, each waiting for its COMMIT
         self._scheduled: asyncio.Task | None = None
 
@@ -53,7 +53,8 @@ class GroupCommit:
             self._conn = await self.db.engine.connect()
         if self._tx is None or not self._tx.is_active:
             self._tx = await self._conn.begin()
-            self._direct = Direct.of(self._conn)
+            found = direct_of(self._conn)
+            self._direct = found if isinstance(found, SqliteDirect) else None
         return self._conn
 
     async def run(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:

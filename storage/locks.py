@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +24,8 @@ from storage.connections import throw_away
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def lock_key(name: str) -> int:
@@ -70,6 +73,19 @@ class ChatLocks:
                 # The connection is gone, and the server dropped its locks with it.
                 log.exception("could not release a chat lock")
                 await self._reset()
+
+    async def read(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """A read for whoever holds or wants a chat's lock, in one round trip: on PostgreSQL on the
+        locks' own connection (autocommit, already open), on SQLite on a read-only connection."""
+        if self.db.is_sqlite:
+            async with self.db.reader.connect() as conn:
+                return await job(conn)
+        async with self._guard:
+            try:
+                return await job(await self._connection())
+            except Exception:
+                await self._reset()
+                raise
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None or self._conn.closed:

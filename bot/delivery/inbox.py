@@ -33,7 +33,7 @@ from storage.db import Database
 from storage.locks import ChatLocks
 from storage.models import utcnow
 from storage.repositories.base import Bare
-from storage.repositories.inbox import InboxRepository
+from storage.repositories.inbox import InboxRepository, UpdateLog
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -170,10 +170,14 @@ class Inbox:
             handled = False
             try:
                 if unless_handled or not await self._known():
-                    async with UnitOfWork(self.db, readonly=True) as uow:
-                        if unless_handled and await uow.updates.seen(channel, update_key):
-                            return False
-                        waiting = bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
+                    async def look(connection: AsyncConnection) -> tuple[bool, bool]:
+                        bare = Bare(connection)
+                        seen = unless_handled and await UpdateLog(bare).seen(channel, update_key)  # type: ignore[arg-type]
+                        return seen, await InboxRepository(bare).waiting(channel, chat_id)  # type: ignore[arg-type]
+
+                    seen, waiting = await self.locks.read(look)
+                    if seen:
+                        return False
                 else:
                     waiting = key in (self._stored or {})
                 if not waiting:
@@ -224,8 +228,7 @@ class Inbox:
     async def _waiting(self, channel: str, chat_id: str) -> bool:
         if await self._known():
             return (channel, chat_id) in (self._stored or {})
-        async with UnitOfWork(self.db, readonly=True) as uow:
-            return bool(await uow.inbox.for_chat(channel, chat_id, limit=1))
+        return await self.locks.read(lambda connection: InboxRepository(Bare(connection)).waiting(channel, chat_id))  # type: ignore[arg-type]
 
     async def _serve(self, channel: str, chat_id: str) -> bool:
         """Handle the chat's updates while holding its lock; False when another worker holds it or one failed."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.direct import Direct
+from storage.direct import PostgresDirect, SqliteDirect, direct_of
 
 
 class NeedsSession(Exception):
@@ -25,7 +25,7 @@ class Bare:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection_ = connection
         self.dialect = connection.dialect
-        self.direct = Direct.of(connection)  # SQLite on the loop: the statements go straight to the driver
+        self.direct: SqliteDirect | PostgresDirect | None = direct_of(connection)  # statements go straight to the driver
 
     def __getattr__(self, name: str) -> Any:
         raise NeedsSession(name)
@@ -82,11 +82,11 @@ class Repository:
         execution path, which costs about as much again as the statement: for the statements run on
         every update and every message sent. Pending ORM changes are flushed first, as the ORM's
         autoflush would, so the statement sees them. A repository made on a bare connection (`Bare`)
-        runs it there: on SQLite, straight on the driver (storage/direct.py)."""
+        runs it there, straight on the driver (storage/direct.py)."""
         session = self.session
         if isinstance(session, Bare):
             if session.direct is not None:
-                rows = session.direct.run(stmt, params)
+                rows = await session.direct.run(stmt, params)
                 if rows is not None:
                     return rows
             return await session.connection_.execute(stmt, params)
@@ -96,10 +96,10 @@ class Repository:
         return await connection.execute(stmt, params)
 
     @property
-    def direct(self) -> bool:
-        """Whether statements go straight to SQLite's driver (storage/direct.py), where one small
-        statement costs less than building a bigger one."""
-        return isinstance(self.session, Bare) and self.session.direct is not None
+    def one_by_one(self) -> bool:
+        """Whether statements go straight to SQLite's driver on the loop (storage/direct.py), where
+        several small statements cost less than building one bigger one (no round trips to save)."""
+        return isinstance(self.session, Bare) and isinstance(self.session.direct, SqliteDirect)
 
     def add(self, obj: Any) -> Any:
         self.session.add(obj)

@@ -35,7 +35,7 @@ class InboxRepository(Repository):
             {"channel": channel, "update_key": key, "chat_id": chat, "payload": payload, "received_at": now, "attempts": 0}
             for key, chat, payload in items
         ]
-        if self.direct:
+        if self.one_by_one:
             stored = {}
             for one in values:
                 row_id = (await self.core(self._ADD_ONE(self.session), one)).scalar()
@@ -62,6 +62,12 @@ class InboxRepository(Repository):
         stmt = select(Inbound).where(Inbound.channel == channel, Inbound.chat_id == chat_id).order_by(col(Inbound.id)).limit(limit)
         return (await self.session.exec(stmt)).all()
 
+    _ANY_FOR_CHAT = select(_INBOUND.c.id).where(_INBOUND.c.channel == bindparam("channel"), _INBOUND.c.chat_id == bindparam("chat_id")).limit(1)
+
+    async def waiting(self, channel: str, chat_id: str) -> bool:
+        """Whether any update of the chat is stored (one Core statement, with or without a session)."""
+        return (await self.core(self._ANY_FOR_CHAT, {"channel": channel, "chat_id": chat_id})).first() is not None
+
     async def get(self, inbound_id: int) -> Inbound | None:
         return await self.session.get(Inbound, inbound_id)
 
@@ -69,7 +75,7 @@ class InboxRepository(Repository):
         await self.session.exec(delete(Inbound).where(col(Inbound.id) == inbound_id))  # type: ignore[call-overload]
 
     async def done_many(self, inbound_ids: Sequence[int]) -> None:
-        if self.direct:
+        if self.one_by_one:
             for inbound_id in inbound_ids:
                 await self.core(self._DONE_ONE, {"b_id": inbound_id})
         elif inbound_ids:
@@ -84,9 +90,12 @@ class UpdateLog(Repository):
         stmt = delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
+    _SEEN = select(ProcessedUpdate.__table__.c.update_id).where(  # type: ignore[attr-defined]
+        ProcessedUpdate.__table__.c.channel == bindparam("channel"), ProcessedUpdate.__table__.c.update_id == bindparam("update_id"),  # type: ignore[attr-defined]
+    )
+
     async def seen(self, channel: str, update_id: str) -> bool:
-        stmt = select(ProcessedUpdate).where(ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id)
-        return (await self.session.exec(stmt)).first() is not None
+        return (await self.core(self._SEEN, {"channel": channel, "update_id": update_id})).first() is not None
 
     _RECORD = Prepared(lambda dialect: insert_ignoring(dialect, ProcessedUpdate.__table__).on_conflict_do_nothing())  # type: ignore[attr-defined]
 
