@@ -309,3 +309,27 @@ async def test_one_inbox_keeps_a_chats_order_between_handling_at_once_and_storin
     await inbox.locks.close()
     async with UnitOfWork(db, readonly=True) as uow:
         assert await uow.inbox.chats() == []  # nothing left for a worker to take
+
+
+async def test_a_pooled_connection_the_server_ended_while_idle_is_replaced_before_use(pg_db: Database, monkeypatch):
+    """Connections are not pinged at every checkout (that cost three round trips each): one that sat
+    idle is, and a dead one is replaced, so the update that needs it does not fail."""
+    import asyncpg
+    from sqlalchemy import text
+
+    import storage.db
+
+    monkeypatch.setattr(storage.db, "IDLE_BEFORE_PING", 0.0)  # any idle connection counts as idle
+    async with pg_db.engine.connect() as conn:  # the pool now holds one connection, idle
+        await conn.execute(text("SELECT 1"))
+    name = pg_db.engine.url.database
+    admin = await asyncpg.connect(pg.url("postgres"))
+    try:  # as a server restart would: every session of the database ends
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+    finally:
+        await admin.close()
+
+    async def record(connection) -> bool:  # noqa: ANN001
+        return bool((await connection.execute(text("SELECT count(*) FROM outbox"))).scalar() == 0)
+
+    assert await pg_db.write(record)
