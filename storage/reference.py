@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Commune, Meeting, ReferenceVersion, Topic, Village
-from storage.repositories.base import Repository
+from storage.repositories.base import NeedsSession, NotTheUpdate, Repository
 from storage.repositories.communes import CommuneRepository
 from storage.repositories.meetings import MeetingRepository
 
@@ -55,7 +55,10 @@ class Reference:
         await self._fresh()
         found = self.cache.kept.get(key, _MISSING)
         if found is _MISSING:
-            found = await load()
+            try:
+                found = await load()
+            except NeedsSession as exc:
+                raise NotTheUpdate("reference data not read yet") from exc
             self.cache.reads += 1
             for obj in found if isinstance(found, (list, tuple)) else [found]:
                 if isinstance(obj, SQLModel) and obj in self.session:

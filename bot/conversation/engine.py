@@ -27,7 +27,7 @@ from bot.text.catalogue import Translator, pick_language
 from bot.text.formatting import fold
 from storage.db import Database
 from storage.models import Resident, Staff, utcnow
-from storage.repositories.base import NeedsSession
+from storage.repositories.base import NeedsSession, NotTheUpdate
 from storage.uow import BareWork, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ class Conversation:
         # The commune of the bots named by their platform alone ("telegram"); a commune's own bots
         # carry its code ("telegram:TP"). None: the database's only commune.
         self.commune = commune
+        # Kinds of update (`_kind_of`) found to need an ORM session: the button that stores a
+        # submission, consent that makes a resident.
+        self._needed_session: set[tuple] = set()
 
     async def handle(self, event: Event, claim: Claim | None = None) -> Handled:
         try:
@@ -86,13 +89,18 @@ class Conversation:
             return await self._apologise(event)
 
     async def _handle(self, event: Event, claim: Claim | None) -> Handled:
-        if traits(event.channel).buttons:
+        kind = _kind_of(event)
+        if traits(event.channel).buttons and kind not in self._needed_session:
             # Most updates (a step of the form, a menu, the meeting card) need no ORM session, which
             # costs more than their statements: tried without one first (`BareWork`).
             try:
                 return await self.db.write(lambda connection: self._decide(BareWork(self.db, connection), event, claim))
-            except NeedsSession:
-                pass  # it does (a submission to store, a new resident, staff work): rolled back, and again with one
+            except NeedsSession as exc:
+                # It does (a submission to store, a new resident, staff work): rolled back, and again
+                # with one. Updates of this kind start with one from now on, rather than twice
+                # (unless the need was not the update's: staff, or reference data not read yet).
+                if not isinstance(exc, NotTheUpdate) and len(self._needed_session) < 100:
+                    self._needed_session.add(kind)
         async with UnitOfWork(self.db, grouped=True) as uow:
             handled = await self._decide(uow, event, claim)
             if not handled.outcome.duplicate:
@@ -154,6 +162,16 @@ class Conversation:
                 uow, key=f"reply:{event.channel}:{event.chat_id}:{origin}:{n}", channel=event.channel,
                 chat_id=event.chat_id, reply=reply, transient=transient,
             )
+
+
+def _kind_of(event: Event) -> tuple:
+    """What an update asks for, as far as it tells whether handling it needs an ORM session: the
+    button's kind and choice, or the command; a step of the form typed as text is one kind."""
+    if event.kind == Kind.BUTTON:
+        pressed = callbacks.read(event.data or "")
+        choice = getattr(pressed, "action", None) or getattr(pressed, "answer", None)
+        return (event.kind, type(pressed).__name__, choice)
+    return (event.kind, event.command)
 
 
 async def _person(uow: UnitOfWork | BareWork, event: Event) -> tuple[Resident | None, Staff | None]:

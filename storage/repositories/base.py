@@ -17,6 +17,12 @@ class NeedsSession(Exception):
     """Work that needs an ORM session was asked of a repository made on a bare connection (`Bare`)."""
 
 
+class NotTheUpdate(NeedsSession):
+    """The need comes from who wrote (staff: their work always needs a session) or from what this
+    process has not read yet (reference data), not from the kind of update: the next such update
+    may well not need one."""
+
+
 class Bare:
     """A connection standing in for a session, for repositories used without the ORM: Core statements
     (`Repository.core`) run on it; anything else raises `NeedsSession`, and the caller does the work

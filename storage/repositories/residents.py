@@ -10,7 +10,7 @@ from sqlalchemy import String, bindparam, cast, delete, update
 from sqlmodel import col, select
 
 from storage.models import Resident, Staff, Submission
-from storage.repositories.base import Bare, NeedsSession, Prepared, Repository
+from storage.repositories.base import Bare, NotTheUpdate, Prepared, Repository
 
 _TABLE = Resident.__table__  # type: ignore[attr-defined]
 _STAFF = Staff.__table__  # type: ignore[attr-defined]
@@ -51,7 +51,7 @@ class ResidentRepository(Repository):
         if row is None:
             return None
         if staff_too and row.staff_id is not None:
-            raise NeedsSession("staff")
+            raise NotTheUpdate("staff")
         values = {c.name: row._mapping[c.name] for c in _TABLE.c}
         resident = as_read(values)
         self._read[values["id"]] = {**values, "state": copy.deepcopy(values["state"])}  # the one mutable column

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from storage.locks import serialised
 from storage.models import AuditEntry, Staff, StaffVillage, Submission, Village, WebSession
-from storage.repositories.base import Bare, NeedsSession, Prepared, Repository
+from storage.repositories.base import Bare, NotTheUpdate, Prepared, Repository
 
 
 class StaffRepository(Repository):
@@ -25,7 +25,7 @@ class StaffRepository(Repository):
         if isinstance(self.session, Bare):
             # Without a session only a "no" can be answered: staff work goes through a session.
             if (await self.core(self._IS_STAFF, {"telegram_id": telegram_id})).first() is not None:
-                raise NeedsSession("staff")
+                raise NotTheUpdate("staff")
             return None
         return (await self.session.exec(self._BY_TELEGRAM(self.session), params={"telegram_id": telegram_id})).first()
 

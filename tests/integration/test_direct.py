@@ -190,3 +190,21 @@ def test_a_utc_time_is_stored_and_read_on_sqlite_as_the_dialect_itself_would():
         pass
     else:
         raise AssertionError("a time without its zone was stored")
+
+
+async def test_a_kind_of_update_that_needed_a_session_starts_with_one_but_staff_do_not_teach_it(conv: Conversation, meeting_db: Database):
+    from bot.services.staff import OPERATOR, add_staff
+
+    async with UnitOfWork(meeting_db) as uow:
+        await add_staff(uow, name="Ông Đỗ Văn Tiến", role="village_head", telegram_id="900", villages=["Thôn Phong Lâm"], actor=OPERATOR, now=utcnow())
+        await uow.commit()
+    head = CoreChat(conv, user_id="900")
+    await head.text("Chào")  # staff: their update needed a session because of who they are
+    assert conv._needed_session == set()
+    resident = CoreChat(conv)
+    await resident.text("/start")
+    await resident.press("Đồng ý")  # a new resident is stored: that needs one, every time
+    assert conv._needed_session == {(Kind.BUTTON, "Consent", "y")}
+    await resident.text("/dangky")
+    await resident.text("Nguyễn Văn An")  # a step of the form does not
+    assert conv._needed_session == {(Kind.BUTTON, "Consent", "y")}
