@@ -56,13 +56,14 @@ async def layers(db: Database, n: int, via: str = "") -> list[tuple[str, float]]
     params = {"channel": "telegram", "external_id": "1001"}
     async with db.engine.connect() as conn:
         out.append((f"SQLAlchemy Core, one connection{via}", await timed(n, lambda _: conn.execute(CORE, params))))
+        await conn.rollback()
         await conn.begin()
         direct = direct_of(conn)
         if direct is not None:
             async def straight(_: int) -> None:
                 (await direct.run(CORE, params)).first()  # type: ignore[union-attr]
 
-            out.append((f"the same statement compiled once, on the driver (storage/direct.py: the hot path){via}", await timed(n, straight)))
+            out.append((f"the same, compiled once, on the driver: storage/direct.py{via}", await timed(n, straight)))
         await conn.rollback()
     async with UnitOfWork(db, readonly=True) as uow:
         out.append((f"SQLAlchemy ORM: the repository, in a unit of work{via}", await timed(n, lambda _: uow.residents.find("telegram", "1001"))))

@@ -1,17 +1,19 @@
-"""The hot path's Core statements run straight on SQLite's driver, compiled once.
+"""The hot path's Core statements run straight on the driver, compiled once.
 
 SQLAlchemy's execution of one Core statement (its compiled cache, an execution context, bind and
-result processing, the greenlet hop of its asyncio layer) costs several times what sqlite3 takes to
-run it (`python -m bench statements`), and an update runs about ten of them. Those statements are
+result processing, the greenlet hop of its asyncio layer) costs several times what the driver takes
+to run it (`python -m bench statements`), and an update runs about ten of them. Those statements are
 fixed: each is compiled here once, by SQLAlchemy, from the same Core statement built on the same
 table metadata, and its parameters and rows pass through the same bind and result processors the
-dialect gives each column's type. Then it runs on the sqlite3 connection under the group commit's
-transaction (storage/group_commit.py), which lives on the event loop's thread (storage/inloop.py):
-the same SQL, in the same transaction, without the layers around it.
+dialect gives each column's type. Then it runs on the driver under the transaction SQLAlchemy began:
+on SQLite, the sqlite3 connection of the group commit (storage/group_commit.py), which lives on the
+event loop's thread (storage/inloop.py); on PostgreSQL, asyncpg's connection under SQLAlchemy's
+adapter, where asyncpg prepares each statement once per connection. The same SQL, in the same
+transaction, without the layers around it.
 
 Only what SQLAlchemy would run unchanged is taken: a statement with Python-side column defaults to
 fill in or parameters expanded at execution (`IN` lists) is left to SQLAlchemy (`run` returns None),
-and so is any connection that is not the loop's own SQLite driver (PostgreSQL, aiosqlite).
+and so is any other driver (aiosqlite's thread, which the benchmark alone uses).
 """
 
 from __future__ import annotations
@@ -178,9 +180,14 @@ def direct_of(connection: AsyncConnection) -> "SqliteDirect | PostgresDirect | N
     if isinstance(driver, inloop.Connection):
         return SqliteDirect(driver.raw, connection.dialect)
     adapter = pooled.dbapi_connection
-    if isinstance(adapter, AsyncAdapt_asyncpg_connection):
+    if isinstance(adapter, AsyncAdapt_asyncpg_connection) and all(hasattr(adapter, name) for name in _ADAPTER_PARTS):
         return PostgresDirect(adapter, connection.dialect)
     return None
+
+
+# What PostgresDirect uses of SQLAlchemy's asyncpg adapter, which is not public API: another version
+# without them sends every statement through SQLAlchemy again rather than break.
+_ADAPTER_PARTS = ("_execute_mutex", "_transaction", "_start_transaction", "_connection", "_handle_exception", "dbapi")
 
 
 class SqliteDirect:
