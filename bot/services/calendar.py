@@ -22,9 +22,6 @@ from collections.abc import Container, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from holidays import country_holidays
-from icalendar import Alarm, Calendar, Event
-
 __all__ = [
     "PRODID",
     "deadline_reminder_due",
@@ -67,6 +64,8 @@ def holiday_set(
         days.add(day)
     wanted = sorted(set(years))
     if defaults and wanted:
+        from holidays import country_holidays  # a tenth of a second of imports, for the commands that need it
+
         days.update(country_holidays("VN", years=wanted))
     return frozenset(days)
 
@@ -236,6 +235,8 @@ def meeting_ics(
     instead of adding a second one. `organizer_name` becomes CONTACT: ORGANIZER must be an
     address (RFC 5545 §3.8.4.3), and the commune has none to give.
     """
+    from icalendar import Alarm, Calendar, Event  # imported here: most commands never build a calendar
+
     for name, moment in (("starts_at", starts_at), ("ends_at", ends_at), ("now", now)):
         _require_aware(moment, name)
     if ends_at <= starts_at:
@@ -244,7 +245,7 @@ def meeting_ics(
         raise ValueError("latitude and longitude go together")
     zone = ZoneInfo(tz)
 
-    def build(tzinfo: ZoneInfo | timezone) -> Calendar:
+    def build(tzinfo: ZoneInfo | timezone) -> "Calendar":
         calendar = Calendar()
         calendar.add("prodid", PRODID)
         calendar.add("version", "2.0")
