@@ -190,22 +190,34 @@ def direct_of(connection: AsyncConnection) -> "SqliteDirect | PostgresDirect | N
 _ADAPTER_PARTS = ("_execute_mutex", "_transaction", "_start_transaction", "_connection", "_handle_exception", "dbapi")
 
 
-class SqliteDirect:
+class _Driver:
+    __slots__ = ("dialect",)
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def _prepared(self, statement: Any, params: dict[str, Any] | None) -> tuple[Compiled, list[Any]] | None:
+        """The statement compiled for this dialect and its arguments, in order; None: left to SQLAlchemy."""
+        params = params or {}
+        compiled = _for(statement, self.dialect, tuple(sorted(params)))
+        return None if compiled is None else (compiled, compiled.arguments(params))
+
+
+class SqliteDirect(_Driver):
     """The loop's own sqlite3 connection: a statement runs at once, without leaving the loop's thread."""
 
-    __slots__ = ("raw", "dialect")
+    __slots__ = ("raw",)
 
     def __init__(self, raw: sqlite3.Connection, dialect: Dialect) -> None:
+        super().__init__(dialect)
         self.raw = raw
-        self.dialect = dialect
 
     async def run(self, statement: Any, params: dict[str, Any] | None = None) -> Rows | None:
         """The statement's rows, or None when it is left to SQLAlchemy (see the module's docstring)."""
-        params = params or {}
-        compiled = _for(statement, self.dialect, tuple(sorted(params)))
-        if compiled is None:
+        prepared = self._prepared(statement, params)
+        if prepared is None:
             return None
-        arguments = compiled.arguments(params)
+        compiled, arguments = prepared
         try:
             cursor = self.raw.execute(compiled.sql, arguments)
             fetched = cursor.fetchall() if compiled.results else []
@@ -222,23 +234,22 @@ class SqliteDirect:
             raise DBAPIError.instance(text, None, exc, sqlite3.Error) from exc
 
 
-class PostgresDirect:
+class PostgresDirect(_Driver):
     """asyncpg under SQLAlchemy's adapter: the statement is prepared once per connection (asyncpg's own
     statement cache) and run in the transaction the adapter holds, begun here as the adapter begins it
     before its first statement."""
 
-    __slots__ = ("adapter", "dialect")
+    __slots__ = ("adapter",)
 
     def __init__(self, adapter: AsyncAdapt_asyncpg_connection, dialect: Dialect) -> None:
+        super().__init__(dialect)
         self.adapter = adapter
-        self.dialect = dialect
 
     async def run(self, statement: Any, params: dict[str, Any] | None = None) -> Rows | None:
-        params = params or {}
-        compiled = _for(statement, self.dialect, tuple(sorted(params)))
-        if compiled is None:
+        prepared = self._prepared(statement, params)
+        if prepared is None:
             return None
-        arguments = compiled.arguments(params)
+        compiled, arguments = prepared
         adapter = self.adapter
         async with adapter._execute_mutex:
             if adapter._transaction is None and adapter.isolation_level != "autocommit":
