@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from typing import Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.connections import throw_away
 from storage.db import Database
+from storage.repositories.base import Bare, Repository
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,17 @@ T = TypeVar("T")
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for a name (advisory locks take a bigint)."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class LockedRead:
+    """Columns (scalar subqueries) read in the very statement that takes or gives back a chat's lock:
+    on PostgreSQL one round trip does both, where the lock and the read were two."""
+
+    def __init__(self, *columns: Any) -> None:
+        key = bindparam("lock_key")
+        self.on_acquire = select(func.pg_try_advisory_lock(key).label("got"), *columns)
+        self.on_release = select(func.pg_advisory_unlock(key).label("released"), *columns)
+        self.alone = select(*columns)
 
 
 class ChatLocks:
@@ -73,6 +85,38 @@ class ChatLocks:
                 # The connection is gone, and the server dropped its locks with it.
                 log.exception("could not release a chat lock")
                 await self._reset()
+
+    async def acquire_reading(self, name: str, read: LockedRead, params: dict[str, Any]) -> tuple[bool, Any]:
+        """`acquire`, and the read's row with it (read after the lock is taken, on SQLite)."""
+        if self.db.is_sqlite or name in self._held:
+            got = await self.acquire(name)
+            return got, (await self.read(lambda conn: Repository(Bare(conn)).core(read.alone, params))).first() if got else None
+        async with self._guard:
+            try:
+                conn = await self._connection()
+                row = (await Repository(Bare(conn)).core(read.on_acquire, {**params, "lock_key": lock_key(name)})).first()
+            except Exception:
+                log.exception("could not take a chat lock")
+                await self._reset()
+                return False, None
+        if row.got:
+            self._held.add(name)
+        return bool(row.got), row
+
+    async def release_reading(self, name: str, read: LockedRead, params: dict[str, Any]) -> Any:
+        """`release`, and the read's row, read as the lock is given back; None when it could not be read."""
+        if self.db.is_sqlite or name not in self._held:
+            await self.release(name)
+            return (await self.read(lambda conn: Repository(Bare(conn)).core(read.alone, params))).first()
+        self._held.discard(name)
+        async with self._guard:
+            try:
+                conn = await self._connection()
+                return (await Repository(Bare(conn)).core(read.on_release, {**params, "lock_key": lock_key(name)})).first()
+            except Exception:
+                log.exception("could not release a chat lock")
+                await self._reset()
+                return None
 
     async def read(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """A read for whoever holds or wants a chat's lock, in one round trip: on PostgreSQL on the

@@ -26,14 +26,15 @@ import logging
 from collections import deque
 from typing import Awaitable, Callable, Sequence
 
+from sqlalchemy import bindparam, exists
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.delivery.stopping import until_stopped
 from storage.db import Database
-from storage.locks import ChatLocks
-from storage.models import utcnow
+from storage.locks import ChatLocks, LockedRead
+from storage.models import Inbound, ProcessedUpdate, utcnow
 from storage.repositories.base import Bare
-from storage.repositories.inbox import InboxRepository, UpdateLog
+from storage.repositories.inbox import InboxRepository
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,15 @@ Handler = Callable[[dict], Awaitable[None]]
 MAX_ATTEMPTS = 5
 # How long a polled update that failed waits before its next try (the chat's later ones wait too).
 RETRY_PAUSE = 1.0
+
+
+# What a webhook delivery's chat holds: stored updates, and (a replay's check) this update handled before.
+_CHAT_STATE = LockedRead(
+    exists().where(Inbound.__table__.c.channel == bindparam("channel"), Inbound.__table__.c.chat_id == bindparam("chat_id")).label("waiting"),  # type: ignore[attr-defined]
+    exists().where(
+        ProcessedUpdate.__table__.c.channel == bindparam("channel"), ProcessedUpdate.__table__.c.update_id == bindparam("update_id"),  # type: ignore[attr-defined]
+    ).label("seen"),
+)
 
 
 def _lock_name(channel: str, chat_id: str) -> str:
@@ -165,21 +175,24 @@ class Inbox:
         answered, and the processed-update record makes that harmless, so storing it first would only
         cost time. Otherwise it is stored for the chat's turn. False: a replay, refused (`unless_handled`)."""
         key, name = (channel, chat_id), _lock_name(channel, chat_id)
-        if key not in self._busy and await self.locks.acquire(name):
+        if key in self._busy:
+            return await self.put(channel, update_key, chat_id, payload, unless_handled=unless_handled)
+        # SQLite: this process knows which chats have stored updates. Otherwise the chat's state is
+        # read in the statement that takes its lock, and again in the one that gives it back.
+        known = not unless_handled and await self._known()
+        asked = {"channel": channel, "chat_id": chat_id, "update_id": update_key if unless_handled else None}
+        if known:
+            got, state = await self.locks.acquire(name), None
+        else:
+            got, state = await self.locks.acquire_reading(name, _CHAT_STATE, asked)
+        if got:
             self._busy.add(key)
             handled = False
+            after = None
             try:
-                if unless_handled or not await self._known():
-                    async def look(connection: AsyncConnection) -> tuple[bool, bool]:
-                        bare = Bare(connection)
-                        seen = unless_handled and await UpdateLog(bare).seen(channel, update_key)  # type: ignore[arg-type]
-                        return seen, await InboxRepository(bare).waiting(channel, chat_id)  # type: ignore[arg-type]
-
-                    seen, waiting = await self.locks.read(look)
-                    if seen:
-                        return False
-                else:
-                    waiting = key in (self._stored or {})
+                if state is not None and state.seen:
+                    return False
+                waiting = state.waiting if state is not None else key in (self._stored or {})
                 if not waiting:
                     try:
                         await self.handlers[channel](payload)
@@ -188,10 +201,14 @@ class Inbox:
                         log.exception("a %s update could not be handled at once; stored for another try", channel)
             finally:
                 self._busy.discard(key)
-                await self.locks.release(name)
+                if known:
+                    await self.locks.release(name)
+                else:
+                    after = await self.locks.release_reading(name, _CHAT_STATE, asked)
             if handled:
-                if await self._waiting(channel, chat_id):
-                    self._start(channel, chat_id)  # what arrived meanwhile, at this worker or another
+                # What arrived meanwhile, at this worker or another.
+                if (after.waiting if after is not None else await self._waiting(channel, chat_id)):
+                    self._start(channel, chat_id)
                 return True
         return await self.put(channel, update_key, chat_id, payload, unless_handled=unless_handled)
 
