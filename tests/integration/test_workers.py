@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -85,7 +84,6 @@ async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_tog
         Sender(pg_db, {"telegram": t}, {"telegram": limits}, poll_interval=0.1, worker=f"w{n}", shared_rate=True) for n, t in enumerate(transports)
     ]
     stop = asyncio.Event()
-    started = time.monotonic()
     tasks = [asyncio.create_task(s.run(stop)) for s in senders]
     try:
         await all_sent(pg_db, 160)
@@ -94,7 +92,6 @@ async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_tog
         await asyncio.gather(*tasks)
         for b in bots:
             await b.session.close()
-    elapsed = time.monotonic() - started
     # Both worked, and between them every message went exactly once…
     assert all(t.delivered for t in transports)
     delivered = Counter(d for t in transports for d in t.delivered)
@@ -102,13 +99,14 @@ async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_tog
     # …in order within each chat, whichever worker sent it…
     for u in users:
         assert [m["text"] for m in double.messages(u) if m["text"].startswith("Tin")] == ["Tin 1/2", "Tin 2/2"]
-    # …at the one bot's rate, not twice it: no 429, no second over the limit, and not far under it.
+    # …at the one bot's rate, not twice it: no 429, and no second over the limit. (How close to the
+    # limit they keep is speed, measured by `python -m bench outbound`, not by a timed test here,
+    # where the other tests running at once take the CPU.)
     assert [r for r in double.rejections if r.error_code == 429] == []
     # Two workers' wake-ups jitter by milliseconds (more on a busy machine), so a single second may
     # see a message more than its share; over two seconds they stay within the limit (one process
     # alone keeps every second exact: test_delivery.py).
     assert double.max_rate(2.0) <= 2 * limit + 1
-    assert elapsed <= 160 / limit * 1.4 + 2
 
 
 async def test_a_dead_workers_claim_lapses_and_another_worker_sends_its_messages(pg_db: Database, double: BotAPIDouble):
