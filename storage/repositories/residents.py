@@ -52,7 +52,8 @@ class ResidentRepository(Repository):
             return None
         if staff_too and row.staff_id is not None:
             raise NotTheUpdate("staff")
-        values = {c.name: row._mapping[c.name] for c in _TABLE.c}
+        mapping = row._mapping
+        values = {c.name: mapping[c.name] for c in _TABLE.c}
         resident = as_read(values)
         self._read[values["id"]] = {**values, "state": copy.deepcopy(values["state"])}  # the one mutable column
         return resident
