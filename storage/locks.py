@@ -42,7 +42,10 @@ class LockedRead:
         key = bindparam("lock_key")
         self.on_acquire = select(func.pg_try_advisory_lock(key).label("got"), *columns)
         self.on_release = select(func.pg_advisory_unlock(key).label("released"), *columns)
-        self.alone = select(*columns)
+        self.alone = select(*columns) if columns else None
+
+
+_LOCK_ALONE = LockedRead()  # the lock, and nothing read with it
 
 
 class ChatLocks:
@@ -54,43 +57,18 @@ class ChatLocks:
 
     async def acquire(self, name: str) -> bool:
         """Take the lock without waiting; False when this or another worker holds it."""
-        if name in self._held:
-            return False  # advisory locks nest within a session: refuse here, not there
-        if self.db.is_sqlite:
-            self._held.add(name)
-            return True
-        async with self._guard:
-            try:
-                conn = await self._connection()
-                got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key(name)})).scalar()
-            except Exception:
-                log.exception("could not take a chat lock")
-                await self._reset()
-                return False
-        if got:
-            self._held.add(name)
-        return bool(got)
+        return (await self.acquire_reading(name, _LOCK_ALONE, {}))[0]
 
     async def release(self, name: str) -> None:
-        if name not in self._held:
-            return
-        self._held.discard(name)
-        if self.db.is_sqlite:
-            return
-        async with self._guard:
-            try:
-                conn = await self._connection()
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(name)})
-            except Exception:
-                # The connection is gone, and the server dropped its locks with it.
-                log.exception("could not release a chat lock")
-                await self._reset()
+        await self.release_reading(name, _LOCK_ALONE, {})
 
     async def acquire_reading(self, name: str, read: LockedRead, params: dict[str, Any]) -> tuple[bool, Any]:
         """`acquire`, and the read's row with it (read after the lock is taken, on SQLite)."""
-        if self.db.is_sqlite or name in self._held:
-            got = await self.acquire(name)
-            return got, (await self.read(lambda conn: Repository(Bare(conn)).core(read.alone, params))).first() if got else None
+        if name in self._held:
+            return False, None  # advisory locks nest within a session: refuse here, not there
+        if self.db.is_sqlite:
+            self._held.add(name)
+            return True, await self._read_alone(read, params)
         async with self._guard:
             try:
                 conn = await self._connection()
@@ -105,18 +83,25 @@ class ChatLocks:
 
     async def release_reading(self, name: str, read: LockedRead, params: dict[str, Any]) -> Any:
         """`release`, and the read's row, read as the lock is given back; None when it could not be read."""
-        if self.db.is_sqlite or name not in self._held:
-            await self.release(name)
-            return (await self.read(lambda conn: Repository(Bare(conn)).core(read.alone, params))).first()
+        if name not in self._held:
+            return await self._read_alone(read, params)
         self._held.discard(name)
+        if self.db.is_sqlite:
+            return await self._read_alone(read, params)
         async with self._guard:
             try:
                 conn = await self._connection()
                 return (await Repository(Bare(conn)).core(read.on_release, {**params, "lock_key": lock_key(name)})).first()
             except Exception:
+                # The connection is gone, and the server dropped its locks with it.
                 log.exception("could not release a chat lock")
                 await self._reset()
                 return None
+
+    async def _read_alone(self, read: LockedRead, params: dict[str, Any]) -> Any:
+        if read.alone is None:
+            return None
+        return (await self.read(lambda conn: Repository(Bare(conn)).core(read.alone, params))).first()
 
     async def read(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """A read for whoever holds or wants a chat's lock, in one round trip: on PostgreSQL on the

@@ -26,15 +26,14 @@ import logging
 from collections import deque
 from typing import Awaitable, Callable, Sequence
 
-from sqlalchemy import bindparam, exists
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.delivery.stopping import until_stopped
 from storage.db import Database
 from storage.locks import ChatLocks, LockedRead
-from storage.models import Inbound, ProcessedUpdate, utcnow
+from storage.models import utcnow
 from storage.repositories.base import Bare
-from storage.repositories.inbox import InboxRepository
+from storage.repositories.inbox import HANDLED_BEFORE, STORED_FOR_CHAT, InboxRepository
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -47,12 +46,7 @@ RETRY_PAUSE = 1.0
 
 
 # What a webhook delivery's chat holds: stored updates, and (a replay's check) this update handled before.
-_CHAT_STATE = LockedRead(
-    exists().where(Inbound.__table__.c.channel == bindparam("channel"), Inbound.__table__.c.chat_id == bindparam("chat_id")).label("waiting"),  # type: ignore[attr-defined]
-    exists().where(
-        ProcessedUpdate.__table__.c.channel == bindparam("channel"), ProcessedUpdate.__table__.c.update_id == bindparam("update_id"),  # type: ignore[attr-defined]
-    ).label("seen"),
-)
+_CHAT_STATE = LockedRead(STORED_FOR_CHAT.exists().label("waiting"), HANDLED_BEFORE.exists().label("seen"))
 
 
 def _lock_name(channel: str, chat_id: str) -> str:

@@ -12,6 +12,10 @@ from storage.models import Inbound, ProcessedUpdate, utcnow
 from storage.repositories.base import Prepared, Repository, dialect_of, insert_ignoring, insert_ignoring_conflict
 
 _INBOUND = Inbound.__table__  # type: ignore[attr-defined]
+_PROCESSED = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+# A stored update of the chat (:channel, :chat_id); the update (:channel, :update_id) handled before.
+STORED_FOR_CHAT = select(_INBOUND.c.id).where(_INBOUND.c.channel == bindparam("channel"), _INBOUND.c.chat_id == bindparam("chat_id")).limit(1)
+HANDLED_BEFORE = select(_PROCESSED.c.update_id).where(_PROCESSED.c.channel == bindparam("channel"), _PROCESSED.c.update_id == bindparam("update_id"))
 
 
 class InboxRepository(Repository):
@@ -62,11 +66,9 @@ class InboxRepository(Repository):
         stmt = select(Inbound).where(Inbound.channel == channel, Inbound.chat_id == chat_id).order_by(col(Inbound.id)).limit(limit)
         return (await self.session.exec(stmt)).all()
 
-    _ANY_FOR_CHAT = select(_INBOUND.c.id).where(_INBOUND.c.channel == bindparam("channel"), _INBOUND.c.chat_id == bindparam("chat_id")).limit(1)
-
     async def waiting(self, channel: str, chat_id: str) -> bool:
         """Whether any update of the chat is stored (one Core statement, with or without a session)."""
-        return (await self.core(self._ANY_FOR_CHAT, {"channel": channel, "chat_id": chat_id})).first() is not None
+        return (await self.core(STORED_FOR_CHAT, {"channel": channel, "chat_id": chat_id})).first() is not None
 
     async def get(self, inbound_id: int) -> Inbound | None:
         return await self.session.get(Inbound, inbound_id)
@@ -90,12 +92,8 @@ class UpdateLog(Repository):
         stmt = delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
-    _SEEN = select(ProcessedUpdate.__table__.c.update_id).where(  # type: ignore[attr-defined]
-        ProcessedUpdate.__table__.c.channel == bindparam("channel"), ProcessedUpdate.__table__.c.update_id == bindparam("update_id"),  # type: ignore[attr-defined]
-    )
-
     async def seen(self, channel: str, update_id: str) -> bool:
-        return (await self.core(self._SEEN, {"channel": channel, "update_id": update_id})).first() is not None
+        return (await self.core(HANDLED_BEFORE, {"channel": channel, "update_id": update_id})).first() is not None
 
     _RECORD = Prepared(lambda dialect: insert_ignoring(dialect, ProcessedUpdate.__table__).on_conflict_do_nothing())  # type: ignore[attr-defined]
 
