@@ -28,10 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aiogram import Bot  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from aiogram.exceptions import TelegramRetryAfter  # noqa: E402
 
 from bench.common import plan_text  # noqa: E402
-from bot.channels.telegram.runner import TelegramBot, make_bot  # noqa: E402
+from bot.channels.telegram.client import BotAPI  # noqa: E402
+from bot.channels.telegram.runner import TelegramBot  # noqa: E402
 from bot.channels.telegram.transport import TelegramTransport  # noqa: E402
 from bot.conversation.engine import Conversation  # noqa: E402
 from bot.delivery.limits import Limits  # noqa: E402
@@ -58,7 +62,7 @@ def report(name: str, sent: int, seconds: float, double: BotAPIDouble, since: in
 
 
 async def baseline(double: BotAPIDouble, chats: list[int], limit: float) -> None:
-    bot = make_bot(double.token, double.base_url)
+    bot = Bot(double.token, session=AiohttpSession(api=TelegramAPIServer.from_base(double.base_url)))
     since, refused = len(double.sent_log), len(double.rejections)
     started = time.monotonic()
     ok = 0
@@ -91,7 +95,7 @@ async def ours(double: BotAPIDouble, chats: list[int], rate: float, talkers: lis
                 uow.residents.add(Resident(channel="telegram", external_id=str(chat), chat_id=str(chat), consented_at=now, created_at=now, state={}))
                 await enqueue(uow, key=f"bench:{chat}", channel="telegram", chat_id=str(chat), reply=Reply(text=TEXT), purpose="notice")
             await uow.commit()
-        bot = make_bot(double.token, double.base_url)
+        bot = BotAPI(double.token, double.base_url)
         sender = Sender(db, {"telegram": TelegramTransport(bot)}, {"telegram": Limits(per_second=rate)}, poll_interval=0.2)
         telegram = TelegramBot(bot, Conversation(db), sender)  # runs the sender's loop too
         since, refused = len(double.sent_log), len(double.rejections)
@@ -116,7 +120,7 @@ async def ours(double: BotAPIDouble, chats: list[int], rate: float, talkers: lis
         asking.cancel()
         stop.set()
         await task
-        await bot.session.close()
+        await bot.close()
         await db.dispose()
         rate_429 = sum(1 for r in double.rejections[refused:] if r.error_code == 429)
         report("doithoai", len(chats), seconds, double, since, rate_429, rate)

@@ -133,7 +133,7 @@ SLOW_FIRST = ("test_workers_process", "test_staff_process", "test_zalo_process",
 
 # The folder a test is in says what it needs, and gives it the marker of the same name (`pytest -m unit`):
 # unit: nothing but Python (a fake unit of work at most); integration: SQLite and PostgreSQL, real
-# aiogram against the doubles, in this process; e2e: `doithoai` processes, Chromium, nginx and the
+# the bot against the doubles, in this process; e2e: `doithoai` processes, Chromium, nginx and the
 # other deployment tools, the README; doubles: the Telegram and Zalo doubles' own behaviour.
 KINDS = ("unit", "integration", "e2e", "doubles")
 TESTS = Path(__file__).resolve().parent

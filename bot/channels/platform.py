@@ -2,8 +2,8 @@
 
 The wiring (bot/entrypoints/bootstrap.py) and the webhook listener (bot/channels/webhook.py) go
 through the table of platforms (bot/channels/registry.py) and never name one: each platform's
-package says how its bots connect, run, listen and register. A platform's heavy modules (aiogram
-takes seconds to load) are imported only once one of its bots is configured.
+package says how its bots connect, run, listen and register. A platform's modules are imported
+only once one of its bots is configured.
 """
 
 from __future__ import annotations

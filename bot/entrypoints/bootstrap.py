@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiogram's per-update lines and Alembic's schema check are noise at INFO.
+    # Alembic's schema check, the scheduler's runs and each HTTP request are noise at INFO.
     quiet = max(logging.WARNING, logging.getLevelName(level))
-    for name in ("aiogram.event", "alembic", "apscheduler", "aiohttp.access"):
+    for name in ("alembic", "apscheduler", "aiohttp.access"):
         logging.getLogger(name).setLevel(quiet)
 
 

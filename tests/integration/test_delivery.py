@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from sqlmodel import select
 
-from bot.channels.telegram.runner import make_bot
+from bot.channels.telegram.client import BotAPI
 from bot.channels.telegram.transport import TelegramTransport
 from bot.delivery.limits import Limits
 from bot.delivery.sender import Sender
@@ -48,7 +48,7 @@ async def statuses(db) -> dict[str, int]:
 
 @asynccontextmanager
 async def sending(db, double: BotAPIDouble, limits: Limits, timeout: float | None = None):
-    bot = make_bot(double.token, double.base_url)
+    bot = BotAPI(double.token, double.base_url)
     transport = TelegramTransport(bot)
     if timeout is not None:
         transport.REQUEST_TIMEOUT = timeout
@@ -60,7 +60,7 @@ async def sending(db, double: BotAPIDouble, limits: Limits, timeout: float | Non
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
-        await bot.session.close()
+        await bot.close()
 
 
 async def test_a_broadcast_keeps_close_to_the_limit_and_never_above_it(meeting_db, double):

@@ -16,7 +16,8 @@ import pytest
 from aiohttp import web
 
 from bot.channels.registry import PATHS
-from bot.channels.telegram.runner import TelegramBot, make_bot
+from bot.channels.telegram.client import BotAPI
+from bot.channels.telegram.runner import TelegramBot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.channels.webhook import build_app
 from bot.channels.zalo.api import ZaloBotAPI
@@ -106,7 +107,7 @@ async def listener(db, double) -> AsyncIterator[tuple[str, ZaloOADouble]]:
     """Every channel's webhook on one free port, as `doithoai run --webhook` serves them."""
     async with ZaloBotDouble() as zb, ZaloOADouble() as oa_double:
         inbox = Inbox(db)
-        bot = make_bot(double.token, double.base_url)
+        bot = BotAPI(double.token, double.base_url)
         api = ZaloBotAPI(zb.token, zb.base_url)
         client = OAClient(db, app_id=oa_double.app_id, secret_key=oa_double.secret_key, api_url=oa_double.api_url,
                           oauth_url=oa_double.oauth_url, access_token=oa_double.access_token, refresh_token=oa_double.refresh_token)
@@ -123,7 +124,7 @@ async def listener(db, double) -> AsyncIterator[tuple[str, ZaloOADouble]]:
         finally:
             await runner.cleanup()
             await inbox.locks.close()
-            await bot.session.close()
+            await bot.close()
             await api.close()
             await client.close()
 

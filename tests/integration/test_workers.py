@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.channels.telegram.runner import make_bot
+from bot.channels.telegram.client import BotAPI
 from bot.channels.telegram.transport import TelegramTransport
 from bot.conversation.engine import Claim, Conversation
 from bot.delivery.inbox import Inbox
@@ -77,7 +77,7 @@ async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_tog
         double.send_text(u, "/start")
     chats = [str(u.id) for u in users]
     await queue(pg_db, chats, per_chat=2)
-    bots = [make_bot(double.token, double.base_url) for _ in range(2)]
+    bots = [BotAPI(double.token, double.base_url) for _ in range(2)]
     transports = [Counting(b) for b in bots]
     limits = Limits(per_second=limit, chat_per_second=1000, chat_burst=1000)
     senders = [
@@ -91,7 +91,7 @@ async def test_two_workers_send_each_message_once_in_order_and_keep_the_rate_tog
         stop.set()
         await asyncio.gather(*tasks)
         for b in bots:
-            await b.session.close()
+            await b.close()
     # Both worked, and between them every message went exactly once…
     assert all(t.delivered for t in transports)
     delivered = Counter(d for t in transports for d in t.delivered)
@@ -117,7 +117,7 @@ async def test_a_dead_workers_claim_lapses_and_another_worker_sends_its_messages
         # A worker claimed the chat and died before sending anything.
         assert await uow.outbox.claim_due("telegram", utcnow(), 10, "dead", utcnow() + timedelta(seconds=1.5)) == [str(u.id)]
         await uow.commit()
-    bot = make_bot(double.token, double.base_url)
+    bot = BotAPI(double.token, double.base_url)
     live = Sender(pg_db, {"telegram": TelegramTransport(bot)}, poll_interval=0.1, worker="live")
     stop = asyncio.Event()
     task = asyncio.create_task(live.run(stop))
@@ -128,7 +128,7 @@ async def test_a_dead_workers_claim_lapses_and_another_worker_sends_its_messages
     finally:
         stop.set()
         await task
-        await bot.session.close()
+        await bot.close()
     assert [m["text"] for m in double.messages(u)] == ["Tin 1/2", "Tin 2/2"]
 
 
@@ -140,7 +140,7 @@ async def test_a_reply_waits_for_the_worker_that_holds_the_chat(pg_db: Database,
     async with UnitOfWork(pg_db) as uow:
         await uow.outbox.claim_due("telegram", utcnow(), 10, "other", utcnow() + timedelta(minutes=2))
         await uow.commit()
-    bot = make_bot(double.token, double.base_url)
+    bot = BotAPI(double.token, double.base_url)
     try:
         mine = Sender(pg_db, {"telegram": TelegramTransport(bot)}, worker="mine")
         assert await mine.flush_chat("telegram", chat) is True  # nothing sent: the other worker's to send
@@ -148,7 +148,7 @@ async def test_a_reply_waits_for_the_worker_that_holds_the_chat(pg_db: Database,
         [row] = await rows(pg_db, Outbox)
         assert (row.status, row.claimed_by) == ("pending", "other")
     finally:
-        await bot.session.close()
+        await bot.close()
 
 
 async def test_two_inboxes_handle_each_chats_updates_once_and_in_order(pg_db: Database):
@@ -224,7 +224,7 @@ async def test_a_restarted_worker_frees_at_once_the_chats_a_dead_worker_of_this_
     async with UnitOfWork(pg_db) as uow:
         await uow.outbox.claim_due("telegram", utcnow(), 10, dead, utcnow() + timedelta(minutes=2))
         await uow.commit()
-    bot = make_bot(double.token, double.base_url)
+    bot = BotAPI(double.token, double.base_url)
     try:
         sender = Sender(pg_db, {"telegram": TelegramTransport(bot)}, worker="new")
         assert await sender.recover() == 1
@@ -235,7 +235,7 @@ async def test_a_restarted_worker_frees_at_once_the_chats_a_dead_worker_of_this_
             await uow.commit()
         assert await sender.recover() == 0
     finally:
-        await bot.session.close()
+        await bot.close()
 
 
 async def test_a_shared_rate_of_thousands_a_second_still_sends(pg_db: Database):

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from bot.channels.telegram.runner import TelegramBot, make_bot
+from bot.channels.telegram.client import BotAPI
+from bot.channels.telegram.runner import TelegramBot
 from bot.channels.telegram.transport import TelegramTransport
 from bot.conversation.engine import Conversation
 from bot.delivery.limits import Limits
@@ -18,8 +19,8 @@ from tests.support.botapi_double import BotAPIDouble, SimUser
 
 @asynccontextmanager
 async def running_bot(db: Database, double: BotAPIDouble, clock=None) -> AsyncIterator[TelegramBot]:
-    """The real aiogram-based bot, polling the double, inside the test's event loop."""
-    bot = make_bot(double.token, double.base_url)
+    """The real bot (its own Bot API client), polling the double, inside the test's event loop."""
+    bot = BotAPI(double.token, double.base_url)
     conversation = Conversation(db, clock=clock) if clock else Conversation(db)
     # Test residents answer within milliseconds, which no person does: the per-chat pace that
     # protects real chats would only slow these tests down (tests/integration/test_delivery.py checks it).
@@ -32,7 +33,7 @@ async def running_bot(db: Database, double: BotAPIDouble, clock=None) -> AsyncIt
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
-        await bot.session.close()
+        await bot.close()
 
 
 @dataclass

@@ -1,1 +1,1 @@
-"""Telegram, through aiogram 3."""
+"""Telegram: the Bot API client, updates read from its JSON, the runner and the transport."""

@@ -25,11 +25,11 @@ class TelegramPlatform(SecretEchoingPlatform):
     secret_header = "X-Telegram-Bot-Api-Secret-Token"
 
     def connect(self, channel: str, credentials: Any, settings: Any, db: Database, files: FileLinks | None) -> Connection:
-        from .runner import make_bot
+        from .client import BotAPI
         from .transport import TelegramTransport
 
-        bot = make_bot(revealed(credentials.telegram_token) or "", settings.telegram_api_url)
-        return Connection(TelegramTransport(bot, channel), bot, bot.session.close)
+        bot = BotAPI(revealed(credentials.telegram_token) or "", settings.telegram_api_url)
+        return Connection(TelegramTransport(bot, channel), bot, bot.close)
 
     def runner(self, client: Any, conversation: Conversation, sender: Sender, inbox: Inbox, channel: str) -> "TelegramBot":
         from .runner import TelegramBot

@@ -1,14 +1,11 @@
 """Telegram's bot: long polling with per-chat order, and each update handed to the conversation.
 
-aiogram is the Telegram client here (the Bot, its HTTP session, the typed methods for uploads and
-setup, the `Update` model that checks a webhook delivery), not the dispatcher. An update maps
-straight from Telegram's JSON to the conversation's `Event` (events.py), and the calls made on every
-update go out as plain JSON (api.py): aiogram's models cost more CPU per update than the rest of
-its handling. The event goes to `respond()`: routing by feature happens once, in the conversation
-(bot/conversation/engine.py), which must route a Zalo message exactly as a Telegram one. aiogram's
-`Router` per feature would route a second time, for one platform only, and its middlewares would
-hand handlers a session and a resident that the conversation already opens itself in the update's
-one transaction. Feeding a Dispatcher cost time per update and called back into this object.
+The Bot API is called through a small client of our own (client.py), and an update maps straight
+from Telegram's JSON to the conversation's `Event` (events.py). The event goes to `respond()`:
+routing by feature happens once, in the conversation (bot/conversation/engine.py), which must route
+a Zalo message exactly as a Telegram one. aiogram's `Router` per feature would route a second time,
+for one platform only, and its middlewares would hand handlers a session and a resident that the
+conversation already opens itself in the update's one transaction.
 
 aiogram's own `start_polling` confirms updates as soon as it has read them and runs them as
 unordered tasks, so a crash loses what it had read. Here a batch is stored in the inbox before its
@@ -23,13 +20,6 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from aiogram import Bot, methods
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramNetworkError, TelegramUnauthorizedError
-from aiogram.methods.base import Response
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
-
 from bot.channels.payload import identifier
 from bot.channels.polling import long_poll
 from bot.conversation.engine import Conversation, Handled
@@ -41,8 +31,8 @@ from bot.domain.messages import Event
 from bot.text.catalogue import LANGUAGES, Translator
 from storage.uow import UnitOfWork
 
-from . import api
-from .events import CHANNEL, from_callback, from_message
+from .client import BotAPI, BotAPIError, Conflict, NetworkError, Unauthorized
+from .events import CHANNEL, chat_of, read_update
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +47,11 @@ COMMAND_MENU = {
 }
 
 
-# aiogram reads each answer through Response[<the method's result type>], a pydantic generic that
-# pydantic caches only while something else holds it: for a result like `Message | bool` nothing
-# does, so the model was built afresh (about 3 ms) on every call that takes a button off a
-# message. Held here, for the methods this bot calls, it is built once.
-_RESPONSE_TYPES = tuple(
-    Response[method.__returning__]  # type: ignore[name-defined]
-    for method in (
-        methods.SendMessage, methods.EditMessageReplyMarkup, methods.AnswerCallbackQuery, methods.SendPhoto,
-        methods.SendDocument, methods.SendLocation, methods.GetUpdates, methods.GetFile, methods.GetMe,
-    )
-)
-
-
-def make_bot(token: str, api_url: str) -> Bot:
-    return Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)))
+SETUP_TIMEOUT = 30
 
 
 class TelegramBot:
-    def __init__(self, bot: Bot, conversation: Conversation, sender: Sender, inbox: Inbox | None = None, *, channel: str = CHANNEL) -> None:
+    def __init__(self, bot: BotAPI, conversation: Conversation, sender: Sender, inbox: Inbox | None = None, *, channel: str = CHANNEL) -> None:
         self.bot = bot
         # This bot among the deployment's bots ("telegram", or "telegram:TP" for commune TP's).
         self.channel = channel
@@ -92,10 +68,13 @@ class TelegramBot:
         if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < 2**63:
             return False
         try:
-            Update.model_validate(body, context={"bot": self.bot})  # so that _raw_chat reads a known shape
-            chat = identifier(_raw_chat(body))
-        except ValueError:
+            event, _ = read_update(body, self.username)  # what is stored has Telegram's shape, read as it will be handled
+            chat = identifier(chat_of(body))
+        except (KeyError, TypeError, ValueError):
             chat = None
+        else:
+            if event is None:
+                return True  # a kind of update not asked for, or a bot's message: nothing to answer, nothing to keep
         if chat is None:
             # Telegram re-sends an update until it gets a 2xx, holding back the chat's later ones: one
             # it sent that we cannot read is acknowledged and dropped, not refused.
@@ -108,15 +87,7 @@ class TelegramBot:
         """One stored update, as Telegram sent it: a message or a button press, as the conversation's
         event; other kinds of update are not asked for."""
         try:
-            update_id = payload["update_id"]
-            if isinstance(payload.get("message"), dict):
-                event = from_message(payload["message"], update_id, self.username, self.bot)
-                callback_id = None
-            elif isinstance(payload.get("callback_query"), dict):
-                query = payload["callback_query"]
-                event, callback_id = from_callback(query, update_id), str(query["id"])
-            else:
-                return
+            event, callback_id = read_update(payload, self.username, self.bot)
         except (KeyError, TypeError, ValueError):
             log.warning("a stored Telegram update could not be read; dropped")
             return
@@ -136,45 +107,46 @@ class TelegramBot:
             if handled.outcome.toast:
                 params["text"] = handled.outcome.toast
             try:
-                await api.call(self.bot, "answerCallbackQuery", params, ANSWER_TIMEOUT)
-            except TelegramAPIError as exc:
-                log.warning("answerCallbackQuery failed: %s", exc.message)
+                await self.bot.call("answerCallbackQuery", params, timeout=ANSWER_TIMEOUT)
+            except BotAPIError as exc:
+                log.warning("answerCallbackQuery failed: %s", exc.description)
 
         await respond(self.conversation, self.sender, event, before_sending=answer_press)
 
     async def prepare(self, webhook_url: str | None = None, secret: str | None = None, *, register: bool = True) -> None:
         """Learn the bot's name; `register`: also set (or remove) the webhook and the command menus
         (with several workers, the supervisor does that once and the workers only learn the name)."""
-        me = await self.bot.get_me()
-        self.username = me.username
+        me = await self.bot.call("getMe", timeout=SETUP_TIMEOUT)
+        self.username = me.get("username") if isinstance(me, dict) else None
         if not register:
             return
         if webhook_url:
-            await self.bot.set_webhook(webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+            hook: dict[str, Any] = {"url": webhook_url, "allowed_updates": ALLOWED_UPDATES}
+            if secret:
+                hook["secret_token"] = secret
+            await self.bot.call("setWebhook", hook, timeout=SETUP_TIMEOUT)
         else:
-            await self.bot.delete_webhook(drop_pending_updates=False)
+            await self.bot.call("deleteWebhook", {"drop_pending_updates": False}, timeout=SETUP_TIMEOUT)
         for lang in LANGUAGES:
             tr = Translator(lang)
-            commands = [
-                BotCommand(command=c, description=tr(f"commands.{key}"))
-                for c, key in COMMAND_MENU[lang]
-            ]
-            # Vietnamese is the default list; English for users whose app is set to English.
-            await self.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=None if lang == "vi" else lang)
+            menu: dict[str, Any] = {"commands": _commands(tr, COMMAND_MENU[lang]), "scope": {"type": "default"}}
+            if lang != "vi":
+                menu["language_code"] = lang  # Vietnamese is the default list; English for users whose app is set to English
+            await self.bot.call("setMyCommands", menu, timeout=SETUP_TIMEOUT)
         await self._staff_commands()
 
     async def _staff_commands(self) -> None:
         """Village heads (and the secretariat) see their commands in their own chat's menu; residents never do."""
         tr = Translator("vi")
-        resident = [BotCommand(command=c, description=tr(f"commands.{key}")) for c, key in COMMAND_MENU["vi"]]
-        extra = [BotCommand(command=c, description=tr(f"commands.{c}")) for c in staff_words.COMMANDS]
+        commands = _commands(tr, [(c, c) for c in staff_words.COMMANDS] + COMMAND_MENU["vi"])
         async with UnitOfWork(self.conversation.db, readonly=True) as uow:
             staff = [s for s in await uow.staff.all() if s.telegram_id and s.role in staff_words.COMMAND_ROLES]
         for member in staff:
             try:
-                await self.bot.set_my_commands(extra + resident, scope=BotCommandScopeChat(chat_id=int(member.telegram_id)))  # type: ignore[arg-type]
-            except TelegramAPIError as exc:  # they have not opened the bot yet: their menu comes at the next start
-                log.info("no command menu for a staff chat yet: %s", exc.message)
+                scope = {"type": "chat", "chat_id": int(member.telegram_id)}  # type: ignore[arg-type]
+                await self.bot.call("setMyCommands", {"commands": commands, "scope": scope}, timeout=SETUP_TIMEOUT)
+            except BotAPIError as exc:  # they have not opened the bot yet: their menu comes at the next start
+                log.info("no command menu for a staff chat yet: %s", exc.description)
 
     async def run(self, stop: asyncio.Event, *, send: bool = True) -> None:
         """Poll until `stop` is set, each batch stored in the inbox before the next poll confirms it;
@@ -193,7 +165,7 @@ class TelegramBot:
         async def handle(updates: list[dict]) -> None:
             nonlocal offset
             if updates:
-                await self.inbox.accept(self.channel, [(str(u["update_id"]), _raw_chat(u), u) for u in updates])
+                await self.inbox.accept(self.channel, [(str(u["update_id"]), chat_of(u), u) for u in updates])
                 offset = updates[-1]["update_id"] + 1
 
         try:
@@ -207,38 +179,29 @@ class TelegramBot:
             await retry
 
     async def _get_updates(self, offset: int | None, timeout: int, *, limit: int | None = None) -> list[dict]:
-        """getUpdates, its updates as Telegram sent them: stored as they are, and read into aiogram's
-        models once, when handled."""
+        """getUpdates, its updates as Telegram sent them: stored as they are, and read once, when handled."""
         params: dict[str, Any] = {"timeout": timeout, "allowed_updates": ALLOWED_UPDATES}
         if offset is not None:
             params["offset"] = offset
         if limit is not None:
             params["limit"] = limit
-        result = await api.call(self.bot, "getUpdates", params, timeout + 30)
+        result = await self.bot.call("getUpdates", params, timeout=timeout + 30)
         if not isinstance(result, list):
-            raise TelegramNetworkError(method=methods.GetUpdates(**params), message="getUpdates answered without a list of updates")
+            raise NetworkError("getUpdates", "answered without a list of updates")
         return [u for u in result if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
 
 
 def _passing(exc: Exception) -> bool:
     """A failed getUpdates: polling goes on after a pause, unless the token is no longer valid."""
-    if isinstance(exc, TelegramUnauthorizedError):
+    if isinstance(exc, Unauthorized):
         return False
-    if isinstance(exc, TelegramConflictError):
-        log.error("another process is polling this bot: %s", exc.message)
+    if isinstance(exc, Conflict):
+        log.error("another process is polling this bot: %s", exc.description)
     else:  # the network comes and goes; keep polling
         log.warning("getUpdates failed: %s", type(exc).__name__)
     return True
 
 
-def _raw_chat(body: dict) -> str:
-    """The chat of an update not yet parsed, so a webhook's updates queue per chat."""
-    for kind in ("message", "edited_message", "callback_query"):
-        part = body.get(kind)
-        if isinstance(part, dict):
-            chat = (part.get("message") or part).get("chat") if kind == "callback_query" else part.get("chat")
-            if isinstance(chat, dict) and "id" in chat:
-                return str(chat["id"])
-            if isinstance(part.get("from"), dict):
-                return str(part["from"].get("id"))
-    return f"update:{body.get('update_id')}"
+def _commands(tr: Translator, menu: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """A setMyCommands list: each command with its description (a catalogue key) in `tr`'s language."""
+    return [{"command": command, "description": tr(f"commands.{key}")} for command, key in menu]

@@ -1,7 +1,7 @@
 """A small client for the Zalo Bot Platform's HTTP API: POST {base}/bot{token}/{method} with JSON.
 
-The API is a handful of methods, so it is called directly with aiohttp (already here for
-aiogram) rather than through a young third-party wrapper.
+The API is a handful of methods, so it is called directly with aiohttp (as Telegram's is,
+bot/channels/telegram/client.py) rather than through a young third-party wrapper.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def posters(
 def _bot_username(commune: str | None) -> str:
     """The Telegram username of the bot that serves `commune`: a poster must never send a commune's
     residents to another commune's bot."""
-    from bot.channels.telegram.runner import make_bot
+    from bot.channels.telegram.client import BotAPI
     from bot.entrypoints.settings import CommunesFileError
 
     s = settings()
@@ -51,11 +51,12 @@ def _bot_username(commune: str | None) -> str:
         fail(tr("cli.posters.username", where=where))
 
     async def ask() -> str:
-        bot = make_bot(token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
+        bot = BotAPI(token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
         try:
-            return (await bot.get_me()).username or ""
+            me = await bot.call("getMe", timeout=30)
+            return (me.get("username") if isinstance(me, dict) else None) or ""
         finally:
-            await bot.session.close()
+            await bot.close()
 
     try:
         return asyncio.run(ask())
