@@ -1,4 +1,4 @@
-"""Residents on Telegram: real aiogram polling a strict Bot API double over HTTP on 127.0.0.1."""
+"""Residents on Telegram: the real bot polling a strict Bot API double over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
