@@ -73,6 +73,7 @@ class Database:
             kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self.reader: AsyncEngine = self.engine.execution_options(readonly=True)
+        self.autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite has one writer at a time; queue writers of this process here instead of
         # letting them spin in SQLite's busy handler, which is slow and unfair.
         self.write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -90,11 +91,16 @@ class Database:
         else:
             _ping_when_idle(self.engine)
 
-    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]], *, autocommit: bool = False) -> T:
         """A few Core statements with no ORM session (which would cost several times the statements),
-        in a transaction of their own, durable when this returns: grouped on SQLite."""
+        in a transaction of their own, durable when this returns: grouped on SQLite. `autocommit`: on
+        PostgreSQL the job runs one statement, atomic by itself, so it runs without BEGIN and COMMIT,
+        each of which is a round trip as long as the statement's."""
         if self.group is not None:
             return await self.group.run(job)
+        if autocommit and not self.is_sqlite:
+            async with self.autocommit.connect() as conn:
+                return await job(conn)
         async with self.write_lock or nullcontext():
             async with self.engine.begin() as conn:
                 return await job(conn)

@@ -176,13 +176,12 @@ class Sender:
         until = self._claim_until()
 
         async def record(conn: AsyncConnection) -> Row | None:
-            outbox = OutboxRepository(Bare(conn))  # type: ignore[arg-type]
-            await (outbox.delete(outbox_id) if forget else outbox.mark_sent(outbox_id))
-            # In the same commit, so no other worker ever sees this chat unclaimed in between.
-            return await outbox.pass_claim(channel, chat_id, self.worker, until)
+            # The claim passes on in the same commit, so no other worker ever sees this chat unclaimed in between.
+            return await OutboxRepository(Bare(conn)).delivered(  # type: ignore[arg-type]
+                outbox_id, forget=forget, channel=channel, chat_id=chat_id, worker=self.worker, until=until)
 
         if forget or not offers_choices(channel, reply):
-            return await self.db.write(record)
+            return await self.db.write(record, autocommit=True)
         async with UnitOfWork(self.db, grouped=True) as uow:  # the choices a typed number now picks, in the same commit
             await uow.session.flush()
             more = await record(await uow.session.connection())

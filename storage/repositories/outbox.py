@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from bot.domain.outbox import Delivery, Purpose
 from storage.models import Meeting, Outbox, UTCDateTime, utcnow
-from storage.repositories.base import Prepared, Repository, insert_ignoring
+from storage.repositories.base import Prepared, Repository, dialect_of, insert_ignoring
 
 # The sending path runs once per message: plain Core statements on the table, built once, which skip the
 # ORM's per-statement work (entity loading, keeping the session in step with a bulk UPDATE).
@@ -20,14 +20,14 @@ _OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
 
 
-def _head_of_chat(channel: Any, chat_id: Any) -> Any:
-    """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat)."""
+def _head_of_chat(channel: Any, chat_id: Any, *, besides: Any = None) -> Any:
+    """The id of a chat's oldest pending message: the only one that may go next (order is kept per chat).
+    `besides`: leaving that message out."""
     first = _OUTBOX.alias("first")
-    return (
-        core_select(func.min(first.c.id))
-        .where(first.c.channel == channel, first.c.chat_id == chat_id, first.c.status == Delivery.PENDING)
-        .scalar_subquery()
-    )
+    where = [first.c.channel == channel, first.c.chat_id == chat_id, first.c.status == Delivery.PENDING]
+    if besides is not None:
+        where.append(first.c.id != besides)
+    return core_select(func.min(first.c.id)).where(*where).scalar_subquery()
 
 
 # The head of each chat a scan looks at (correlated with the scanned row), and of the one chat named by
@@ -57,6 +57,21 @@ _MARK_SENT = (
 )
 _NEXT = core_select(*_SENDING).where(_OUTBOX.c.id == _HEAD_OF_NAMED_CHAT)
 _DELETE = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+
+
+def _recorded_and_passed(record: Any) -> Any:
+    """One statement for PostgreSQL, where each statement is a round trip: a message's delivery
+    recorded (`record`, in a data-modifying CTE) and the chat's claim passed on to its next message,
+    returned. Both parts see the same snapshot, in which the message just recorded is still pending:
+    hence the head is looked for besides it."""
+    head = _head_of_chat(bindparam("b_channel"), bindparam("b_chat_id"), besides=bindparam("b_id"))
+    return (
+        update(_OUTBOX).where(_OUTBOX.c.id == head).values(claimed_by=_WORKER, claimed_until=_UNTIL).returning(*_SENDING)
+        .add_cte(record.cte("recorded"))
+    )
+
+
+_SENT_AND_PASSED, _DELETED_AND_PASSED = _recorded_and_passed(_MARK_SENT), _recorded_and_passed(_DELETE)
 _ENQUEUE = Prepared(lambda dialect: insert_ignoring(dialect, _OUTBOX).on_conflict_do_nothing().returning(_OUTBOX.c.id))
 
 
@@ -125,6 +140,19 @@ class OutboxRepository(Repository):
         last) and return it; None when there is none: the chat is done."""
         params = {"b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
         return (await self.core(_PASS_CLAIM, params)).first()
+
+    async def delivered(self, outbox_id: int, *, forget: bool, channel: str, chat_id: str, worker: str, until: datetime) -> Row | None:
+        """A message went out: it is recorded as sent (deleted when `forget`), and the chat's claim
+        passes to its next message, which is returned (None: the chat is done). On PostgreSQL this is
+        one statement, atomic by itself (`Database.write(..., autocommit=True)`); on SQLite, where a
+        statement costs no round trip, the two plain ones (SQLite has no writing CTE either)."""
+        params: dict[str, Any] = {"b_id": outbox_id, "b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
+        if dialect_of(self.session) != "postgresql":
+            await (self.delete(outbox_id) if forget else self.mark_sent(outbox_id))
+            return await self.pass_claim(channel, chat_id, worker, until)
+        if not forget:
+            params["now"] = utcnow()
+        return (await self.core(_DELETED_AND_PASSED if forget else _SENT_AND_PASSED, params)).first()
 
     async def claimants(self) -> list[str]:
         """The workers holding claims now."""

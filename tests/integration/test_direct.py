@@ -18,7 +18,17 @@ from storage.models import Outbox, Resident, utcnow
 from storage.reference import _VERSION
 from storage.repositories.base import Bare, insert_ignoring
 from storage.repositories.inbox import UpdateLog
-from storage.repositories.outbox import _CLAIM, _DELETE, _ENQUEUE, _MARK_SENT, _NEXT, _PASS_CLAIM
+from storage.repositories.outbox import (
+    _CLAIM,
+    _DELETE,
+    _DELETED_AND_PASSED,
+    _ENQUEUE,
+    _MARK_SENT,
+    _NEXT,
+    _PASS_CLAIM,
+    _SENT_AND_PASSED,
+    OutboxRepository,
+)
 from storage.repositories.residents import _FIND_BARE, as_read
 from storage.repositories.staff import StaffRepository
 from storage.uow import UnitOfWork
@@ -86,6 +96,12 @@ async def test_each_hot_statement_gives_what_sqlalchemy_gives(chat: CoreChat, me
             "kind": "reply", "meeting_id": None, "priority": 0, "attempts": 0, "created_at": now,
         }),
     ]
+    if dialect == "postgresql":  # SQLite has no writing CTE: there the two statements above do this
+        second = first + 1
+        cases += [
+            (_SENT_AND_PASSED, {**chat_of, "b_id": first, "now": now, "worker": "w3", "until": until}),
+            (_DELETED_AND_PASSED, {**chat_of, "b_id": second, "worker": "w3", "until": until}),
+        ]
     for statement, params in cases:
         directly, through_sqlalchemy = await both_ways(db, statement, params, new_id="key" in params)
         assert directly == through_sqlalchemy, str(statement)
@@ -95,6 +111,37 @@ async def test_each_hot_statement_gives_what_sqlalchemy_gives(chat: CoreChat, me
         row = (await direct_of(conn).run(_CLAIM, {**chat_of, "now": now, "worker": "w1", "until": until})).first()  # type: ignore[union-attr]
         assert row.claimed_until.tzinfo is not None and row.payload == {"text": "Tin 0 — thôn Đông"}
         assert row._mapping["id"] == row.id == row[0]
+
+
+async def test_a_delivery_is_recorded_and_the_claim_passed_on_in_one_write(meeting_db: Database):
+    """On PostgreSQL one statement outside any transaction (each of BEGIN and COMMIT would be a round
+    trip); on SQLite two. Either way: the message sent (or forgotten), the chat's next one claimed and
+    returned, and nothing left open."""
+    db = meeting_db
+    now, until = utcnow(), utcnow() + timedelta(minutes=2)
+    async with db.engine.begin() as conn:
+        await conn.execute(OUTBOX.insert(), [
+            {"key": f"d{n}", "channel": "telegram", "chat_id": "42", "payload": {"text": f"Tin {n}"}, "status": Delivery.PENDING,
+             "transient": n == 1, "kind": "reply", "priority": 0, "attempts": 0, "created_at": now, "claimed_by": "w" if n == 0 else None,
+             "claimed_until": until if n == 0 else None}
+            for n in range(3)
+        ])
+        ids = [(await conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.key == f"d{n}"))).scalar_one() for n in range(3)]
+
+    def record(outbox_id: int, forget: bool):
+        async def job(conn):
+            return await OutboxRepository(Bare(conn)).delivered(outbox_id, forget=forget, channel="telegram", chat_id="42", worker="w", until=until)
+        return job
+
+    following = await db.write(record(ids[0], False), autocommit=True)
+    assert (following.id, following.claimed_by, following.payload) == (ids[1], "w", {"text": "Tin 1"})
+    following = await db.write(record(ids[1], True), autocommit=True)  # a transient reply: forgotten once sent
+    assert following.id == ids[2]
+    assert await db.write(record(ids[2], False), autocommit=True) is None  # the chat is done
+    async with db.engine.connect() as conn:  # another connection sees it all: committed
+        rows = (await conn.execute(select(OUTBOX.c.key, OUTBOX.c.status, OUTBOX.c.attempts, OUTBOX.c.claimed_by)
+                                   .where(OUTBOX.c.chat_id == "42").order_by(OUTBOX.c.id))).all()
+    assert [tuple(r) for r in rows] == [("d0", Delivery.SENT, 1, None), ("d2", Delivery.SENT, 1, None)]
 
 
 async def test_an_error_is_raised_as_sqlalchemy_would_raise_it_without_the_values(meeting_db: Database):
