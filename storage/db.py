@@ -94,8 +94,9 @@ class Database:
     async def write(self, job: Callable[[AsyncConnection], Awaitable[T]], *, autocommit: bool = False) -> T:
         """A few Core statements with no ORM session (which would cost several times the statements),
         in a transaction of their own, durable when this returns: grouped on SQLite. `autocommit`: on
-        PostgreSQL the job runs one statement, atomic by itself, so it runs without BEGIN and COMMIT,
-        each of which is a round trip as long as the statement's."""
+        PostgreSQL each of the job's statements stands alone (one writing CTE, or statements that need
+        not be undone together), so they run without BEGIN and COMMIT, each a round trip as long as a
+        statement's."""
         if self.group is not None:
             return await self.group.run(job)
         if autocommit and not self.is_sqlite:

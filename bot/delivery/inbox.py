@@ -101,7 +101,8 @@ class Inbox:
             return stored
 
         try:
-            stored = await self.db.write(store)
+            # Each statement stands alone: a row handled is deleted whether or not the batch is stored.
+            stored = await self.db.write(store, autocommit=True)
         except BaseException:
             self._handled[:0] = handled
             raise
