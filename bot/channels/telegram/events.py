@@ -184,10 +184,7 @@ def _id(part: dict, key: str) -> int:
 
 
 def _optional_text(part: dict, key: str) -> str | None:
-    value = part.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key} is not a string")
-    return value
+    return None if part.get(key) is None else _text(part, key)
 
 
 def _text(part: dict, key: str) -> str:
