@@ -1,7 +1,8 @@
 """The reference data every update reads (the commune, its current meeting, the villages invited,
 the topics), kept in memory by each process until it changes.
 
-Each unit of work that asks first reads one number, `reference_version.n`, which database triggers
+Each unit of work that asks first reads one number, `reference_version.n` (an update without an ORM
+session reads it with the resident, storage/repositories/residents.py), which database triggers
 move whenever any of that data changes (migration 0007), whoever changes it: the console, the CLI,
 another worker. When it has moved, everything kept is dropped and read again. What is kept is
 detached from the session that read it (a rollback there must not expire it) and is only read.
@@ -43,10 +44,12 @@ class Reference:
         self._checked = False
 
     async def _fresh(self) -> None:
-        if self._checked:
-            return
+        if not self._checked:
+            self.saw((await Repository(self.session).core(_VERSION)).scalar())
+
+    def saw(self, version: int | None) -> None:
+        """The version, read in this unit of work's transaction (here, or with the resident)."""
         self._checked = True
-        version = (await Repository(self.session).core(_VERSION)).scalar()
         if version != self.cache.version or version is None:
             self.cache.kept.clear()
             self.cache.version = version

@@ -152,9 +152,9 @@ class BareWork:
         self.session = bare
         self.updates = UpdateLog(bare)  # type: ignore[arg-type]
         self.outbox = OutboxRepository(bare)  # type: ignore[arg-type]
-        self.residents = ResidentRepository(bare)
-        self.staff = StaffRepository(bare)  # type: ignore[arg-type]
         self.reference = Reference(db.reference, bare)  # type: ignore[arg-type]
+        self.residents = ResidentRepository(bare, saw_version=self.reference.saw)
+        self.staff = StaffRepository(bare)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> Any:
         raise NeedsSession(name)  # another repository: work for a session

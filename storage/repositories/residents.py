@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
-from typing import Sequence
+from typing import Callable, Sequence
 
-from sqlalchemy import String, bindparam, cast, delete, update
+from sqlalchemy import String, and_, bindparam, cast, delete, update
 from sqlmodel import col, select
 
-from storage.models import Resident, Staff, Submission
+from storage.models import ReferenceVersion, Resident, Staff, Submission
 from storage.repositories.base import Bare, NotTheUpdate, Prepared, Repository
 
 _TABLE = Resident.__table__  # type: ignore[attr-defined]
 _STAFF = Staff.__table__  # type: ignore[attr-defined]
-# Without a session (`Bare`): the resident's columns, and whether they are staff too.
+_VERSION = ReferenceVersion.__table__  # type: ignore[attr-defined]
+# Without a session (`Bare`): the resident's columns (all None when there is no such resident), whether
+# they are staff too, and the reference data's version, which the update would read next on its own
+# (storage/reference.py): in the same statement, one round trip fewer an update on PostgreSQL.
 _FIND_BARE = (
-    select(_TABLE, _STAFF.c.id.label("staff_id"))
-    .outerjoin(_STAFF, _STAFF.c.telegram_id == _TABLE.c.external_id)
-    .where(_TABLE.c.channel == bindparam("channel"), _TABLE.c.external_id == bindparam("external_id"))
+    select(_VERSION.c.n.label("reference_version"), _TABLE, _STAFF.c.id.label("staff_id"))
+    .select_from(
+        _VERSION
+        .outerjoin(_TABLE, and_(_TABLE.c.channel == bindparam("channel"), _TABLE.c.external_id == bindparam("external_id")))
+        .outerjoin(_STAFF, _STAFF.c.telegram_id == _TABLE.c.external_id)
+    )
+    .where(_VERSION.c.id == 1)
 )
 
 
@@ -38,10 +45,11 @@ _KEEP = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
 
 
 class ResidentRepository(Repository):
-    def __init__(self, session) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, session, *, saw_version: Callable[[int], None] | None = None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(session)
         # Without a session: each resident read, as read, to write back only what changed (`keep`).
         self._read: dict[int, dict] = {}
+        self._saw_version = saw_version  # told the reference data's version read with a resident
 
     async def get(self, resident_id: int) -> Resident | None:
         return await self.session.get(Resident, resident_id)
@@ -49,6 +57,10 @@ class ResidentRepository(Repository):
     async def _find_bare(self, channel: str, external_id: str, *, staff_too: bool) -> Resident | None:
         row = (await self.core(_FIND_BARE, {"channel": channel, "external_id": external_id})).first()
         if row is None:
+            return None  # no version row: a database not migrated yet
+        if self._saw_version is not None:
+            self._saw_version(row.reference_version)
+        if row.id is None:
             return None
         if staff_too and row.staff_id is not None:
             raise NotTheUpdate("staff")

@@ -69,3 +69,33 @@ async def test_what_is_kept_survives_a_rolled_back_unit_of_work(meeting_db: Data
     assert commune is not None and commune.name  # still readable: detached before the rollback
     async with UnitOfWork(meeting_db, readonly=True) as uow:
         assert (await uow.reference.commune(None)) is commune
+
+
+async def test_an_update_without_a_session_reads_the_version_with_the_resident(meeting_db: Database, db_url: str):
+    """One statement fewer an update (a round trip on PostgreSQL): the version comes with the resident,
+    from the same transaction, and a plan changed meanwhile by another process is still seen."""
+    import pytest
+
+    from storage.repositories.base import NotTheUpdate
+    from storage.uow import BareWork
+
+    await invited_names(meeting_db)
+    kept = meeting_db.reference.version
+
+    async def step(connection):
+        work = BareWork(meeting_db, connection)
+        assert await work.residents.find("telegram", "nobody") is None
+        return work.reference._checked, meeting_db.reference.version, await work.reference.commune(None)
+
+    checked, version, commune = await meeting_db.write(step)
+    assert checked and version == kept and commune is not None  # known before any question, and kept
+
+    other = Database(db_url)
+    try:
+        async with other.engine.begin() as conn:
+            await conn.execute(text("UPDATE village SET name = 'Thôn Mới' WHERE position = 1"))
+    finally:
+        await other.dispose()
+    with pytest.raises(NotTheUpdate):  # what was kept is dropped; reading it again needs a session
+        await meeting_db.write(step)
+    assert meeting_db.reference.version != kept
