@@ -146,10 +146,10 @@ class OutboxRepository(Repository):
         passes to its next message, which is returned (None: the chat is done). On PostgreSQL this is
         one statement, atomic by itself (`Database.write(..., autocommit=True)`); on SQLite, where a
         statement costs no round trip, the two plain ones (SQLite has no writing CTE either)."""
-        params: dict[str, Any] = {"b_id": outbox_id, "b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
         if dialect_of(self.session) != "postgresql":
             await (self.delete(outbox_id) if forget else self.mark_sent(outbox_id))
             return await self.pass_claim(channel, chat_id, worker, until)
+        params: dict[str, Any] = {"b_id": outbox_id, "b_channel": channel, "b_chat_id": chat_id, "worker": worker, "until": until}
         if not forget:
             params["now"] = utcnow()
         return (await self.core(_DELETED_AND_PASSED if forget else _SENT_AND_PASSED, params)).first()

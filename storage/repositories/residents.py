@@ -14,18 +14,18 @@ from storage.repositories.base import Bare, NotTheUpdate, Prepared, Repository
 
 _TABLE = Resident.__table__  # type: ignore[attr-defined]
 _STAFF = Staff.__table__  # type: ignore[attr-defined]
-_VERSION = ReferenceVersion.__table__  # type: ignore[attr-defined]
+_REFERENCE_VERSION = ReferenceVersion.__table__  # type: ignore[attr-defined]
 # Without a session (`Bare`): the resident's columns (all None when there is no such resident), whether
 # they are staff too, and the reference data's version, which the update would read next on its own
 # (storage/reference.py): in the same statement, one round trip fewer an update on PostgreSQL.
 _FIND_BARE = (
-    select(_VERSION.c.n.label("reference_version"), _TABLE, _STAFF.c.id.label("staff_id"))
+    select(_REFERENCE_VERSION.c.n.label("reference_version"), _TABLE, _STAFF.c.id.label("staff_id"))
     .select_from(
-        _VERSION
+        _REFERENCE_VERSION
         .outerjoin(_TABLE, and_(_TABLE.c.channel == bindparam("channel"), _TABLE.c.external_id == bindparam("external_id")))
         .outerjoin(_STAFF, _STAFF.c.telegram_id == _TABLE.c.external_id)
     )
-    .where(_VERSION.c.id == 1)
+    .where(_REFERENCE_VERSION.c.id == 1)
 )
 
 

@@ -106,6 +106,12 @@ class BotAPI:
         """`method` with `params` as JSON (no None values); its `result`, or the refusal raised."""
         return await self._post(method, timeout, json=params or {})
 
+    async def username(self, *, timeout: float) -> str | None:
+        """The bot's @username, from getMe."""
+        me = await self.call("getMe", timeout=timeout)
+        name = me.get("username") if isinstance(me, dict) else None
+        return name if isinstance(name, str) else None
+
     async def upload(self, method: str, params: dict[str, Any], field: str, filename: str, data: bytes,
                      content_type: str, *, timeout: float) -> Any:
         """`method` with a file in `field`, as multipart/form-data (how the Bot API takes uploads)."""

@@ -20,7 +20,6 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.channels.payload import identifier
 from bot.channels.polling import long_poll
 from bot.conversation.engine import Conversation, Handled
 from bot.delivery.inbox import Inbox
@@ -69,18 +68,14 @@ class TelegramBot:
             return False
         try:
             event, _ = read_update(body, self.username)  # what is stored has Telegram's shape, read as it will be handled
-            chat = identifier(chat_of(body))
         except (KeyError, TypeError, ValueError):
-            chat = None
-        else:
-            if event is None:
-                return True  # a kind of update not asked for, or a bot's message: nothing to answer, nothing to keep
-        if chat is None:
             # Telegram re-sends an update until it gets a 2xx, holding back the chat's later ones: one
             # it sent that we cannot read is acknowledged and dropped, not refused.
             log.warning("a Telegram update that could not be read was dropped")
             return True
-        await self.inbox.take(self.channel, str(update_id), chat, body)
+        if event is None:
+            return True  # a kind of update not asked for, or a bot's message: nothing to answer, nothing to keep
+        await self.inbox.take(self.channel, str(update_id), event.chat_id, body)
         return True
 
     async def handle_raw(self, payload: dict) -> None:
@@ -116,8 +111,7 @@ class TelegramBot:
     async def prepare(self, webhook_url: str | None = None, secret: str | None = None, *, register: bool = True) -> None:
         """Learn the bot's name; `register`: also set (or remove) the webhook and the command menus
         (with several workers, the supervisor does that once and the workers only learn the name)."""
-        me = await self.bot.call("getMe", timeout=SETUP_TIMEOUT)
-        self.username = me.get("username") if isinstance(me, dict) else None
+        self.username = await self.bot.username(timeout=SETUP_TIMEOUT)
         if not register:
             return
         if webhook_url:

@@ -53,8 +53,7 @@ def _bot_username(commune: str | None) -> str:
     async def ask() -> str:
         bot = BotAPI(token.get_secret_value(), s.telegram_api_url)  # type: ignore[union-attr]
         try:
-            me = await bot.call("getMe", timeout=30)
-            return (me.get("username") if isinstance(me, dict) else None) or ""
+            return await bot.username(timeout=30) or ""
         finally:
             await bot.close()
 
