@@ -136,6 +136,8 @@ class Meeting(SQLModel, table=True):
     concluded_at: Optional[datetime] = _ts(nullable=True)
     conclusion_summary: Optional[str] = Field(default=None, sa_column=Column(Text))
     conclusion_document_id: Optional[int] = Field(default=None, foreign_key="attachment.id")
+    # The chair ended the speakers' list: nobody more is called from it.
+    speakers_closed_at: Optional[datetime] = _ts(nullable=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -221,6 +223,12 @@ class Submission(SQLModel, table=True):
     duplicate_of_id: Optional[int] = Field(default=None, foreign_key="submission.id")
     # A paper form (phiếu giấy) typed in by a village head for a resident without a smartphone.
     entered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staff.id")
+    # The meeting day (bot/domain/hall.py): the place the secretariat gave it on the speakers' list
+    # (None: in the order of registration), whether the speaker was called, spoke or was absent, and
+    # whether the answer was given in the hall.
+    hall_position: Optional[int] = Field(default=None, sa_column=Column(Integer))
+    hall_status: Optional[str] = Field(default=None, sa_column=Column(String(16)))
+    answered_in_hall: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class ProcessedUpdate(SQLModel, table=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.domain.hall import HALL
 from bot.domain.submissions import PAPER, Status, Withdrawal, receipt_code, withdrawal
 from bot.services.staff import Actor, audit
 from storage.models import Commune, Meeting, Resident, Submission
@@ -34,7 +35,8 @@ async def register(
     entered_by: Actor | None = None, now: datetime,
 ) -> Submission:
     """Store the submission under the commune's next receipt code. `entered_by`: the village head who
-    typed in a paper form (no resident: the person has no chat); audited as such."""
+    typed in a paper form, or the secretary who took a question from the floor (`platform` HALL); no
+    resident: the person has no chat. Audited as such."""
     assert commune.id is not None and meeting.id is not None and (resident is not None) != (entered_by is not None)
     ref = receipt_code(commune.code, await uow.communes.next_ref_number(commune.id))
     submission = uow.submissions.add(
@@ -43,13 +45,13 @@ async def register(
             village_id=form.village_id, topic_id=form.topic_id, question=form.question, wants_to_speak=form.wants_to_speak,
             status=Status.RECEIVED,
             # The platform the person used (their resident row names the very bot, for the answer).
-            channel=PAPER if entered_by else platform,
+            channel=(HALL if platform == HALL else PAPER) if entered_by else platform,
             entered_by_staff_id=entered_by.staff.id if entered_by and entered_by.staff else None,
             created_at=now,
         )
     )
     if entered_by is not None:
-        await audit(uow, entered_by, "submission.paper", f"submission {ref}",
+        await audit(uow, entered_by, "submission.hall" if platform == HALL else "submission.paper", f"submission {ref}",
                     after={"village_id": form.village_id, "topic_id": form.topic_id}, now=now)
     else:
         assert resident is not None

@@ -189,10 +189,53 @@ async def test_the_console_fits_a_phone(served, browser):
     await page.fill("#password", PASSWORD)
     await page.click("button:has-text('Đăng nhập')")
     await page.wait_for_url(base + "/submissions")
-    for path in ("/submissions", "/submissions/GP-0001", "/meetings", "/stats", "/outbox", "/meetings/GP-2026/publish"):
+    for path in ("/submissions", "/submissions/GP-0001", "/meetings", "/stats", "/outbox", "/meetings/GP-2026/publish",
+                 "/meetings/GP-2026/speakers", "/meetings/GP-2026/live"):
         await page.goto(base + path)
         overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, (path, overflow)
     await page.goto(base + "/submissions")
     await page.screenshot(path=str(SCREENSHOTS / "submissions-phone.png"), full_page=True)
     await context.close()
+
+
+async def test_the_meeting_runs_from_a_phone_and_the_projector_follows(served, browser):
+    """The secretary on a phone calls the first speaker, records a question from the floor; the
+    projector's page (another window) shows who speaks and who is next after its own refresh."""
+    db, base = served
+    phone = await browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = await phone.new_page()
+    await page.goto(base + "/login")
+    await page.fill("#login", "vanphong")
+    await page.fill("#password", PASSWORD)
+    await page.click("button:has-text('Đăng nhập')")
+    await page.wait_for_url(base + "/submissions")
+    await page.goto(base + "/meetings")
+    await page.click("a:has-text('Danh sách phát biểu')")
+    await page.wait_for_url(base + "/meetings/GP-2026/speakers")
+    projector = await page.context.new_page()
+    await projector.goto(base + "/meetings/GP-2026/live")
+    assert "chưa có ai" in await projector.locator("[data-now]").inner_text()
+
+    await page.locator("#s-GP-0001 button:has-text('Mời phát biểu')").click()
+    await page.wait_for_load_state()
+    assert await page.locator("#s-GP-0001").get_attribute("data-turn") == "called"
+    from playwright.async_api import expect
+
+    await expect(projector.locator("[data-now]")).to_contain_text("Nguyễn Văn An", timeout=15_000)  # its own refresh
+    assert await projector.locator("[data-next]").all_inner_texts() == ["Lê Văn Cường\nThôn Lai Hà", "Hoàng Văn Em\nThôn Văn Lâm"]
+
+    await page.fill("#fl-name", "Đỗ Thị Hoa")
+    await page.select_option("#fl-village", label="Thôn Lai Hà")
+    await page.fill("#fl-question", "Xin hỏi khi nào xã nạo vét kênh mương nội đồng trước mùa mưa?")
+    await page.click("button:has-text('Lưu ý kiến')")
+    await page.wait_for_load_state()
+    assert "GP-0006" in await page.locator(".flash").first.inner_text()
+    assert await page.locator("#s-GP-0006").get_attribute("data-turn") == "spoke"
+    overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    await page.screenshot(path=str(SCREENSHOTS / "speakers-phone.png"), full_page=True)
+    await projector.screenshot(path=str(SCREENSHOTS / "projector.png"))
+    floor = next(s for s in await rows(db, Submission) if s.ref == "GP-0006")
+    assert (floor.channel, floor.hall_status) == ("hall", "spoke")
+    await phone.close()

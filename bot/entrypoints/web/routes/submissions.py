@@ -26,7 +26,7 @@ from storage.uow import UnitOfWork
 
 router = APIRouter()
 
-CHANNELS = ("telegram", "zalo", "zalo_oa", "paper", "console")
+CHANNELS = ("telegram", "zalo", "zalo_oa", "paper", "hall", "console")
 MODES = {"speak": True, "written": False}
 
 
