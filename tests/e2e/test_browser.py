@@ -179,9 +179,8 @@ async def test_a_secretary_works_through_the_console(served, browser, tmp_path):
     await context.close()
 
 
-async def test_the_console_fits_a_phone(served, browser):
-    """On a phone's width nothing runs off the side: the list turns into cards."""
-    _, base = served
+async def on_a_phone(browser, base: str):
+    """A page in a phone-sized browser, signed in as the secretariat."""
     context = await browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
     page = await context.new_page()
     await page.goto(base + "/login")
@@ -189,6 +188,14 @@ async def test_the_console_fits_a_phone(served, browser):
     await page.fill("#password", PASSWORD)
     await page.click("button:has-text('Đăng nhập')")
     await page.wait_for_url(base + "/submissions")
+    return page
+
+
+async def test_the_console_fits_a_phone(served, browser):
+    """On a phone's width nothing runs off the side: the list turns into cards."""
+    _, base = served
+    page = await on_a_phone(browser, base)
+    context = page.context
     for path in ("/submissions", "/submissions/GP-0001", "/meetings", "/stats", "/outbox", "/meetings/GP-2026/publish",
                  "/meetings/GP-2026/speakers", "/meetings/GP-2026/live"):
         await page.goto(base + path)
@@ -203,13 +210,8 @@ async def test_the_meeting_runs_from_a_phone_and_the_projector_follows(served, b
     """The secretary on a phone calls the first speaker, records a question from the floor; the
     projector's page (another window) shows who speaks and who is next after its own refresh."""
     db, base = served
-    phone = await browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
-    page = await phone.new_page()
-    await page.goto(base + "/login")
-    await page.fill("#login", "vanphong")
-    await page.fill("#password", PASSWORD)
-    await page.click("button:has-text('Đăng nhập')")
-    await page.wait_for_url(base + "/submissions")
+    page = await on_a_phone(browser, base)
+    phone = page.context
     await page.goto(base + "/meetings")
     await page.click("a:has-text('Danh sách phát biểu')")
     await page.wait_for_url(base + "/meetings/GP-2026/speakers")

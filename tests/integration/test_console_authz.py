@@ -14,8 +14,9 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
+from bot.domain.hall import Turn
 from bot.entrypoints.web.app import create_app
-from bot.services import secretariat
+from bot.services import hall, secretariat
 from bot.services.answers import publication_preview, publish_conclusion
 from bot.services.exports.report import build_report
 from bot.services.exports.spreadsheet import SpreadsheetError, export_answers, import_answers
@@ -89,6 +90,12 @@ def form_for(path: str, ids: dict[str, str]) -> tuple[dict, dict | None]:
         "/meetings/{code}/announce": ({"text": "Kính mời bà con dự hội nghị."}, None),
         "/meetings/plan": ({}, {"plan": ("plan.toml", moved.encode(), "text/plain")}),
         "/notices": ({"village": ids["village"], "text": "Thông báo từ xã khác gửi nhầm."}, None),
+        "/meetings/{code}/speakers/turn": ({"ref": "GP-0001", "turn": "called"}, None),
+        "/meetings/{code}/speakers/move": ({"ref": "GP-0005", "to": "1"}, None),
+        "/meetings/{code}/speakers/close": ({}, None),
+        "/meetings/{code}/speakers/floor": ({"name": "Người xã khác", "village": ids["village"], "topic": ids["topic"],
+                                             "question": "Một câu hỏi gửi nhầm sang xã khác."}, None),
+        "/meetings/{code}/speakers/answer": ({"ref": "GP-0001", "answer": "Trả lời nhầm xã.", "by": "Chủ trì"}, None),
     }
     if path not in forms:
         pytest.fail(f"POST {path}: no form known for it; add one to form_for so its refusal is checked")
@@ -186,6 +193,14 @@ async def test_every_service_refuses_an_actor_of_another_commune_and_changes_not
         "answer": lambda uow: secretariat.answer(uow, actor, "GP-0001", text="Trả lời nhầm xã.", now=now),
         "mark_duplicate": lambda uow: secretariat.mark_duplicate(uow, actor, "GP-0002", "GP-0001", now=now),
         "notify_villages": lambda uow: notify_villages(uow, actor, [int(ids["village"])], "Thông báo nhầm xã.", sender="x", now=now),
+        "hall.speakers": lambda uow: hall.speakers(uow, actor, "GP-2026"),
+        "hall.live": lambda uow: hall.live(uow, actor, "GP-2026"),
+        "hall.move": lambda uow: hall.move(uow, actor, "GP-2026", "GP-0005", to=1, now=now),
+        "hall.set_turn": lambda uow: hall.set_turn(uow, actor, "GP-2026", "GP-0001", Turn.CALLED, now=now),
+        "hall.close_list": lambda uow: hall.close_list(uow, actor, "GP-2026", now=now),
+        "hall.floor_question": lambda uow: hall.floor_question(uow, actor, "GP-2026", name="Người xã khác", village_id=int(ids["village"]),
+                                                               topic_id=int(ids["topic"]), question="Một câu hỏi gửi nhầm xã.", now=now),
+        "hall.hall_answer": lambda uow: hall.hall_answer(uow, actor, "GP-2026", "GP-0001", text="Trả lời nhầm xã.", by="Chủ trì", now=now),
     }
     for name, call in calls.items():
         async with UnitOfWork(db) as uow:
