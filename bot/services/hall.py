@@ -83,15 +83,18 @@ async def speakers(uow: UnitOfWork, actor: Actor, code: str) -> SpeakersList:
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
     ordered, live = await _ordered(uow, meeting)
-    villages = {v.id: v.name for v in await uow.meetings.invited_villages(meeting.id, active_only=False)}  # type: ignore[arg-type]
-    topics = {t.id: t.name for t in await uow.meetings.topics(meeting.id, active_only=False)}  # type: ignore[arg-type]
-    listed = [Speaker(s, villages.get(s.village_id, ""), topics.get(s.topic_id, ""), turn_of(s.hall_status)) for s in ordered]
+    # Retired villages and topics still name what was filed under them; the form offers the others,
+    # as floor_question accepts them.
+    villages = await uow.meetings.invited_villages(meeting.id, active_only=False)  # type: ignore[arg-type]
+    topics = await uow.meetings.topics(meeting.id, active_only=False)  # type: ignore[arg-type]
+    village_names, topic_names = {v.id: v.name for v in villages}, {t.id: t.name for t in topics}
+    listed = [Speaker(s, village_names.get(s.village_id, ""), topic_names.get(s.topic_id, ""), turn_of(s.hall_status)) for s in ordered]
     return SpeakersList(
         meeting=meeting, commune=commune, speakers=listed,
         counts=counts([(s.submission.channel, s.turn, s.submission.answered_in_hall) for s in listed],
                       [(s.channel, s.answered_in_hall) for s in live]),
-        villages=list(villages.items()),
-        topics=[(t.id, t.name) for t in await uow.meetings.topics(meeting.id)],  # type: ignore[misc]
+        villages=[(v.id, v.name) for v in villages if v.active],  # type: ignore[misc]
+        topics=[(t.id, t.name) for t in topics if t.active],  # type: ignore[misc]
     )
 
 
@@ -99,7 +102,7 @@ async def _listed(uow: UnitOfWork, actor: Actor, code: str, ref: str) -> tuple[M
     meeting = await _meeting(uow, actor, code)
     submission = await visible(uow, actor, ref)
     ordered, _ = await _ordered(uow, meeting)
-    if submission.meeting_id != meeting.id or submission not in ordered:
+    if submission not in ordered:  # the list is of this meeting alone
         raise HallError("problem.hall.not_listed", ref=ref, code=meeting.code)
     return meeting, submission, ordered
 

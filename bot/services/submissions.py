@@ -34,24 +34,25 @@ async def register(
     uow: UnitOfWork, meeting: Meeting, commune: Commune, form: Registration, *, platform: str, resident: Resident | None = None,
     entered_by: Actor | None = None, now: datetime,
 ) -> Submission:
-    """Store the submission under the commune's next receipt code. `entered_by`: the village head who
-    typed in a paper form, or the secretary who took a question from the floor (`platform` HALL); no
-    resident: the person has no chat. Audited as such."""
+    """Store the submission under the commune's next receipt code. `platform`: the resident's, or for
+    someone without a chat how it came in: PAPER, a form a village head typed in, or HALL, a question
+    from the floor the secretary took down; `entered_by` is then that staff member, audited as such."""
     assert commune.id is not None and meeting.id is not None and (resident is not None) != (entered_by is not None)
+    assert (platform in (PAPER, HALL)) == (entered_by is not None)
     ref = receipt_code(commune.code, await uow.communes.next_ref_number(commune.id))
     submission = uow.submissions.add(
         Submission(
             ref=ref, meeting_id=meeting.id, resident_id=resident.id if resident else None, name=form.name, phone=form.phone,
             village_id=form.village_id, topic_id=form.topic_id, question=form.question, wants_to_speak=form.wants_to_speak,
             status=Status.RECEIVED,
-            # The platform the person used (their resident row names the very bot, for the answer).
-            channel=(HALL if platform == HALL else PAPER) if entered_by else platform,
+            # The platform the person used (their resident row names the very bot, for the answer), or PAPER or HALL.
+            channel=platform,
             entered_by_staff_id=entered_by.staff.id if entered_by and entered_by.staff else None,
             created_at=now,
         )
     )
     if entered_by is not None:
-        await audit(uow, entered_by, "submission.hall" if platform == HALL else "submission.paper", f"submission {ref}",
+        await audit(uow, entered_by, f"submission.{platform}", f"submission {ref}",
                     after={"village_id": form.village_id, "topic_id": form.topic_id}, now=now)
     else:
         assert resident is not None

@@ -12,6 +12,7 @@ from bot.conversation.flows.registration import steps
 from bot.domain.channels import platform_of
 from bot.domain.choices import Choice
 from bot.domain.messages import Button
+from bot.domain.submissions import PAPER
 from bot.services import submissions
 from bot.services.staff import actor_for
 from bot.services.submissions import Registration
@@ -117,7 +118,8 @@ async def submit(ctx: Context) -> None:
         wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"),
     )
     entered_by = await actor_for(uow, ctx.staff) if ctx.paper and ctx.staff else None
-    submission = await submissions.register(uow, meeting, commune, form, platform=platform_of(ctx.event.channel),
+    platform = PAPER if entered_by else platform_of(ctx.event.channel)
+    submission = await submissions.register(uow, meeting, commune, form, platform=platform,
                                             resident=None if entered_by else ctx.resident, entered_by=entered_by, now=ctx.now)
     ref = submission.ref
     ctx.set_state({})

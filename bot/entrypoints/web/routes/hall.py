@@ -28,7 +28,7 @@ async def speakers_page(request: Request, uow: UnitOfWork, actor: Actor, code: s
                         values: dict[str, str] | None = None, status: int = 200) -> Response:
     found = await hall.speakers(uow, actor, code)
     return render(request, "hall.html", status=status, found=found, meeting=found.meeting, commune=found.commune,
-                  tz=found.commune.timezone, turns=TURNS, error=error, values=values or {})
+                  tz=found.commune.timezone, error=error, values=values or {})
 
 
 @router.get("/meetings/{code}/speakers", response_class=HTMLResponse)
@@ -115,4 +115,4 @@ async def answer(request: Request, code: str, form: Posted, actor: SignedIn, uow
 @router.get("/meetings/{code}/live", response_class=HTMLResponse)
 async def live(request: Request, code: str, actor: SignedIn, uow: Reading) -> Response:
     view = await hall.live(uow, actor, code)
-    return render(request, "hall_live.html", view=view, code=code, refresh=LIVE_REFRESH)
+    return render(request, "hall_live.html", view=view, refresh=LIVE_REFRESH)
