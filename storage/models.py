@@ -138,6 +138,11 @@ class Meeting(SQLModel, table=True):
     conclusion_document_id: Optional[int] = Field(default=None, foreign_key="attachment.id")
     # The chair ended the speakers' list: nobody more is called from it.
     speakers_closed_at: Optional[datetime] = _ts(nullable=True)
+    # The minutes' (biên bản) own facts, which no registration holds: who chaired, who kept the
+    # record, and how many people were in the hall.
+    chair: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    secretary: Optional[str] = Field(default=None, sa_column=Column(String(200)))
+    attendance: Optional[int] = Field(default=None, sa_column=Column(Integer))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -229,6 +234,15 @@ class Submission(SQLModel, table=True):
     hall_position: Optional[int] = Field(default=None, sa_column=Column(Integer))
     hall_status: Optional[str] = Field(default=None, sa_column=Column(String(16)))
     answered_in_hall: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # "👎 Chưa hài lòng": the verdict on the first answer the resident rated stays in `first_feedback`
+    # (satisfaction before follow-up); what they said is still unresolved, when, and when the
+    # secretariat closed the follow-up (answering again also ends it, with a new revision).
+    first_feedback: Optional[str] = Field(default=None, sa_column=Column(String(16)))
+    followup_text: Optional[str] = Field(default=None, sa_column=Column(Text))
+    followup_at: Optional[datetime] = _ts(nullable=True)
+    followup_closed_at: Optional[datetime] = _ts(nullable=True)
+    # Kept off the public page (/cong-khai) by the secretariat, with the reason (audited).
+    public_hidden_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 class ProcessedUpdate(SQLModel, table=True):
