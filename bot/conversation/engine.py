@@ -255,6 +255,8 @@ async def route(ctx: Context) -> None:
         await _stranger(ctx)
     elif ctx.in_form:
         await registration.on_message(ctx)
+    elif feedback.waiting(ctx):
+        await feedback.on_message(ctx)
     elif event.kind == Kind.UNSUPPORTED:
         ctx.say(ctx.tr("idle.text_only"), keyboard=ctx.menu())
     else:
@@ -307,6 +309,7 @@ async def _staff_flow(ctx: Context) -> bool:
 
 async def _command(ctx: Context, command: str) -> None:
     resident = ctx.resident
+    feedback.leave(ctx)  # asked what is still unresolved, they chose something else: it stands without a text
     if command in STAFF_COMMANDS:
         if not await village_head.command(ctx, command):
             ctx.say(ctx.tr("command.unknown"), keyboard=ctx.menu() if resident else None)
@@ -362,6 +365,7 @@ BUTTONS: dict[type[callbacks.Callback], Callable[[Context, Any], Awaitable[None]
     callbacks.WithdrawYes: my_questions.on_button,
     callbacks.WithdrawNo: my_questions.on_button,
     callbacks.Feedback: feedback.on_button,
+    callbacks.FollowupDone: feedback.on_button,
 }
 BEFORE_CONSENT = (callbacks.Consent, callbacks.Forget)
 

@@ -127,6 +127,14 @@ class Feedback(Callback):
 
 
 @dataclass(frozen=True)
+class FollowupDone(Callback):
+    """"Không có gì thêm" under "what is still unresolved?": the follow-up stands without a text."""
+
+    prefix: ClassVar[str] = "fu"
+    submission_id: int
+
+
+@dataclass(frozen=True)
 class VillageNotice(Callback):
     """A village head's notice: pick the village, send, or cancel; `token` as in `Form`."""
 
@@ -136,7 +144,7 @@ class VillageNotice(Callback):
     value: str = ""
 
 
-KINDS: tuple[type[Callback], ...] = (Consent, Forget, Form, Withdraw, WithdrawYes, WithdrawNo, Feedback, VillageNotice)
+KINDS: tuple[type[Callback], ...] = (Consent, Forget, Form, Withdraw, WithdrawYes, WithdrawNo, Feedback, FollowupDone, VillageNotice)
 _BY_PREFIX = {kind.prefix: kind for kind in KINDS}
 
 

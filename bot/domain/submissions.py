@@ -10,7 +10,9 @@ is left out of every count, list and message from then on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 
 class Status(StrEnum):
@@ -58,3 +60,13 @@ def withdrawal(status: str, *, registration_open: bool) -> Withdrawal:
     if status == Status.RECEIVED and registration_open:
         return Withdrawal.ALLOWED
     return Withdrawal.TOO_LATE
+
+
+class FollowedUp(Protocol):
+    followup_at: datetime | None
+    followup_closed_at: datetime | None
+
+
+def followup_open(s: FollowedUp) -> bool:
+    """"👎 Chưa hài lòng" was pressed and the secretariat has neither answered again nor closed it."""
+    return s.followup_at is not None and s.followup_closed_at is None

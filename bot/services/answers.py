@@ -18,7 +18,7 @@ from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
 from bot.domain.messages import Button, Reply
 from bot.domain.outbox import Purpose
-from bot.domain.submissions import Status, after_answer, is_live
+from bot.domain.submissions import Status, after_answer, followup_open, is_live
 from bot.services.access import meeting_to_run
 from bot.services.outbox import enqueue
 from bot.text.catalogue import Translator
@@ -85,6 +85,11 @@ async def record_answer(
     submission.answered_at = now
     submission.status = after_answer(forwarded=bool(forward_to))
     submission.answer_revision += 1
+    if followup_open(submission):
+        # Answered again after "chưa hài lòng": the follow-up ends, and the verdict that is counted
+        # from now on is the one on this answer (the first stays in first_feedback).
+        submission.followup_closed_at = now
+        submission.feedback = submission.feedback_at = None
     meeting = await uow.meetings.get(submission.meeting_id)
     assert meeting is not None
     if meeting.concluded_at is not None:
@@ -92,10 +97,9 @@ async def record_answer(
     return submission
 
 
-def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool, feedback: bool = True) -> Reply:
-    """The answer as its submitter reads it; `feedback=False` for a village head who reads it out (no buttons)."""
-    question = shorten(submission.question, 300)
-    head = tr("answer.correction_head", ref=submission.ref) if correction else tr("answer.head", ref=submission.ref)
+def answer_text(submission: Submission, commune_name: str, tr: Translator) -> str:
+    """The answer itself as its submitter reads it, in the answer's message and under "Câu hỏi của tôi":
+    what was answered and by whom, or where it was forwarded and when to expect news."""
     if submission.forwarded_to:
         body = tr(
             "answer.forwarded",
@@ -104,9 +108,15 @@ def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, co
         )
         if submission.answer:
             body += "\n\n" + submission.answer
-    else:
-        body = tr("answer.body", answer=submission.answer, by=submission.answered_by or tr("answer.by_commune", commune=commune.name))
-    text = f"{head}\n❓ {question}\n\n{body}"
+        return body
+    return tr("answer.body", answer=submission.answer, by=submission.answered_by or tr("answer.by_commune", commune=commune_name))
+
+
+def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool, feedback: bool = True) -> Reply:
+    """The answer as its submitter reads it; `feedback=False` for a village head who reads it out (no buttons)."""
+    question = shorten(submission.question, 300)
+    head = tr("answer.correction_head", ref=submission.ref) if correction else tr("answer.head", ref=submission.ref)
+    text = f"{head}\n❓ {question}\n\n{answer_text(submission, commune.name, tr)}"
     if not feedback:
         return Reply(text=text)
     text += f"\n\n{tr('answer.feedback_ask')}"
@@ -115,7 +125,7 @@ def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, co
     return Reply(text=text, buttons=[[Button(tr("answer.satisfied"), yes), Button(tr("answer.unsatisfied"), no)]])
 
 
-async def _recipient(uow: UnitOfWork, submission: Submission, *, reachable_only: bool = True) -> Resident | None:
+async def recipient(uow: UnitOfWork, submission: Submission, *, reachable_only: bool = True) -> Resident | None:
     """Who gets this submission's messages: nobody once withdrawn or erased (/xoadulieu); with
     `reachable_only`, nobody while their chat cannot be reached."""
     if submission.status == Status.WITHDRAWN or submission.resident_id is None:
@@ -132,7 +142,7 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
         return False
     if submission.channel == "paper":
         return await _deliver_to_heads(uow, submission, meeting)
-    resident = await _recipient(uow, submission, reachable_only=False)
+    resident = await recipient(uow, submission, reachable_only=False)
     correction = submission.delivered_revision > 0
     # Recorded as handled even when nobody can receive it, so a later publish does not try again.
     submission.delivered_revision = submission.answer_revision
@@ -244,7 +254,7 @@ async def publish_conclusion(
             report.answers_queued += await deliver_answer(uow, submission, meeting)
             continue
         report.still_pending.append(submission.ref)
-        resident = await _recipient(uow, submission)
+        resident = await recipient(uow, submission)
         if resident is not None:
             tr = translator(resident.language, resident.channel)
             await enqueue(
@@ -267,7 +277,7 @@ async def _send_conclusion(uow: UnitOfWork, meeting: Meeting, commune: Commune, 
     sent = 0
     seen: set[int] = set()
     for submission in submissions:
-        resident = await _recipient(uow, submission)
+        resident = await recipient(uow, submission)
         if resident is None or resident.id in seen:
             continue
         seen.add(resident.id)  # type: ignore[arg-type]
@@ -280,17 +290,6 @@ async def _send_conclusion(uow: UnitOfWork, meeting: Meeting, commune: Commune, 
         key = f"conclusion:{meeting.code}:d{meeting.conclusion_document_id or 0}:{resident.channel}:{resident.chat_id}"
         sent += bool(await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, purpose=Purpose.SUMMARY, meeting_id=meeting.id))
     return sent
-
-
-@commits
-async def record_feedback(uow: UnitOfWork, submission_id: int, resident_id: int, revision: int, verdict: str, now: datetime) -> Submission | None:
-    """The resident's verdict on the answer they got; None when the button is not theirs or is stale."""
-    submission = await uow.submissions.get(submission_id)
-    if submission is None or submission.resident_id != resident_id or submission.answer_revision != revision:
-        return None
-    submission.feedback = FEEDBACK_YES if verdict == "y" else FEEDBACK_NO
-    submission.feedback_at = now
-    return submission
 
 
 @dataclass
@@ -335,7 +334,7 @@ async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str
     for s in live:
         if s.channel == "paper":
             people |= {f"staff:{h.id}" for h in await uow.staff.heads_of(s.village_id) if h.telegram_id}
-        elif await _recipient(uow, s) is not None:
+        elif await recipient(uow, s) is not None:
             people.add(f"resident:{s.resident_id}")
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable
 
-from bot.domain.submissions import STATUSES, Status, is_live
+from bot.domain.submissions import STATUSES, Status, followup_open, is_live
 from bot.services.access import meetings_in_reach
 from bot.services.secretariat import current_meeting, search
 from bot.services.staff import Actor
@@ -64,7 +64,10 @@ class Figures:
     statuses: list[tuple[str, int]]
     speak: int
     delivered: int  # answers that reached their asker, who could then say whether they were satisfied
-    feedback: list[tuple[str, int]]
+    feedback: list[tuple[str, int]]  # the verdicts that stand now, after any follow-up
+    first_feedback: list[tuple[str, int]]  # each resident's first verdict, before any follow-up
+    followups: int  # answers a resident said "chưa hài lòng" about
+    followups_open: int  # of those, not yet answered again or closed
     channels: list[tuple[str, int]]
 
 
@@ -79,13 +82,15 @@ async def figures(uow: UnitOfWork, actor: Actor, meeting_id: int | None, *, now:
     statuses = Counter(r.submission.status for r in rows)
     delivered = [r.submission for r in live if r.submission.delivered_revision > 0]
     feedback = Counter(s.feedback or "none" for s in delivered)
+    first = Counter(s.first_feedback or "none" for s in delivered)
     channels = Counter(r.submission.channel for r in live)
     return Figures(
         meetings=meetings, meeting_id=meeting_id, total=len(rows), live=len(live),
         villages=_tally(live, lambda r: r.village), topics=_tally(live, lambda r: r.topic),
         statuses=[(s, statuses.get(s, 0)) for s in STATUSES] + [(s, n) for s, n in statuses.items() if s not in STATUSES],
         speak=sum(r.submission.wants_to_speak for r in live), delivered=len(delivered),
-        feedback=[(k, feedback.get(k, 0)) for k in FEEDBACK],
+        feedback=[(k, feedback.get(k, 0)) for k in FEEDBACK], first_feedback=[(k, first.get(k, 0)) for k in FEEDBACK],
+        followups=sum(s.followup_at is not None for s in delivered), followups_open=sum(followup_open(s) for s in delivered),
         channels=sorted(channels.items(), key=lambda kv: -kv[1]),
     )
 

@@ -26,7 +26,7 @@ from storage.uow import UnitOfWork, commits
 SIMILAR_AT = 60  # rapidfuzz token_set_ratio: above this two questions likely ask the same thing
 
 
-def _snapshot(s: Submission) -> dict[str, Any]:
+def snapshot(s: Submission) -> dict[str, Any]:
     return {
         "topic_id": s.topic_id,
         "department": s.department,
@@ -106,7 +106,7 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
     submission = await visible(uow, actor, ref)  # another commune's is refused as unknown before the role is looked at
     if not actor.may_run_meetings():
         raise Forbidden(ref)
-    before = _snapshot(submission)
+    before = snapshot(submission)
     if topic_id is not None:
         topic = await uow.meetings.topic(topic_id)
         if topic is None or topic.meeting_id != submission.meeting_id:
@@ -114,7 +114,7 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
         submission.topic_id = topic_id
     if department is not None:
         submission.department = clean_field(department, "problem.field.department", ref)
-    await audit(uow, actor, "submission.classify", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
+    await audit(uow, actor, "submission.classify", f"submission {submission.ref}", before=before, after=snapshot(submission), now=now)
     return submission
 
 
@@ -129,9 +129,9 @@ async def answer(
         raise AnswerError("problem.answer.is_duplicate", ref=ref)
     if actor.role == "department" and actor.staff is not None:
         by = by or actor.staff.department
-    before = _snapshot(submission)
+    before = snapshot(submission)
     await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
-    await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
+    await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=snapshot(submission), now=now)
     for duplicate in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
         if is_live(duplicate.status):
             await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
@@ -155,11 +155,11 @@ async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: 
         original = parent
     if original.id == submission.id:
         raise AnswerError("problem.answer.circular", ref=ref, original=original_ref)
-    before = _snapshot(submission)
+    before = snapshot(submission)
     submission.duplicate_of_id = original.id
     for child in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
         child.duplicate_of_id = original.id
-    await audit(uow, actor, "submission.duplicate", f"submission {submission.ref}", before=before, after=_snapshot(submission), now=now)
+    await audit(uow, actor, "submission.duplicate", f"submission {submission.ref}", before=before, after=snapshot(submission), now=now)
     if original.answer_revision and is_live(submission.status):
         await record_answer(uow, submission.ref, text=original.answer, by=original.answered_by, forward_to=original.forwarded_to,
                             expected_by=original.expected_by, now=now)

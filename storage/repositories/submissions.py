@@ -26,6 +26,8 @@ class SubmissionFilter:
     department: str | None = None
     commune_id: int | None = None
     text: str | None = None
+    # The resident's verdict: FEEDBACK_FILTERS' names (bot/services/followup.py says what they mean).
+    feedback: str | None = None
     offset: int = 0
     limit: int = 50
 
@@ -95,6 +97,10 @@ class SubmissionRepository(Repository):
         ):
             if value is not None:
                 conditions.append(col(column) == value)
+        if flt.feedback == "followup":  # "chưa hài lòng", not yet answered again or closed
+            conditions += [col(Submission.followup_at).is_not(None), col(Submission.followup_closed_at).is_(None)]
+        elif flt.feedback is not None:
+            conditions.append(col(Submission.feedback) == flt.feedback)
         if flt.commune_id is not None:
             conditions.append(col(Submission.meeting_id).in_(select(Meeting.id).where(Meeting.commune_id == flt.commune_id)))
         if flt.text:

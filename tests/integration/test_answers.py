@@ -86,7 +86,7 @@ async def test_publication_delivers_one_answer_per_submission_to_its_own_chat(me
     # Dân giám sát: the verdict is stored with the submission.
     toast = await an.tap("👎 Chưa hài lòng")
     assert toast == "Cảm ơn Ông/Bà đã đánh giá."
-    await an.expect("Mặt trận Tổ quốc")
+    await an.expect("vẫn chưa được giải quyết")
     feedback = {s.ref: s.feedback for s in await rows(meeting_db, Submission)}
     assert feedback["GP-0001"] in (None, "unsatisfied") and "unsatisfied" in feedback.values()
 

@@ -86,6 +86,7 @@ def form_for(path: str, ids: dict[str, str]) -> tuple[dict, dict | None]:
         "/submissions/{ref}/answer": ({"mode": "answer", "text": "Trả lời từ xã khác.", "by": "UBND xã"}, None),
         "/submissions/{ref}/classify": ({"topic": ids["topic"], "department": "Phòng Kinh tế"}, None),
         "/submissions/{ref}/duplicate": ({"original": "GP-0001"}, None),
+        "/submissions/{ref}/followup/close": ({}, None),
         "/meetings/{code}/publish": ({"allow_unanswered": "1", "force": "1", "summary": "Tóm tắt kết luận."}, None),
         "/meetings/{code}/announce": ({"text": "Kính mời bà con dự hội nghị."}, None),
         "/meetings/plan": ({}, {"plan": ("plan.toml", moved.encode(), "text/plain")}),

@@ -10,7 +10,7 @@ from bot.domain.callbacks import KINDS, Consent, Feedback, Form, VillageNotice, 
 def test_each_kind_of_button_reads_back_as_it_was_packed():
     for button in (Consent("y", start="v12"), Form("ab12cd", "v", "3"), Withdraw(7), Feedback(12, 2, "n"), VillageNotice("ab12cd", "send")):
         assert read(button.pack()) == button
-    assert {kind.prefix for kind in KINDS} == {"c", "x", "f", "w", "wy", "wn", "fb", "vh"}  # one prefix each
+    assert {kind.prefix for kind in KINDS} == {"c", "x", "f", "w", "wy", "wn", "fb", "fu", "vh"}  # one prefix each
 
 
 def test_the_wire_format_is_the_one_already_in_residents_chats():

@@ -45,6 +45,15 @@ def submissions_list(
     show(rows, as_json, line, empty=tr("cli.submission.none"))
 
 
+@submissions_group.command("close-followup", help=tr("cli.help.close_followup"))
+def close_followup(ref: str = typer.Argument(..., help=tr("cli.help.ref"))) -> None:
+    from bot.services.answers import AnswerError
+    from bot.services.followup import close_followup as close
+
+    done = as_operator(lambda uow, actor: close(uow, actor, ref, now=utcnow()), refused=AnswerError)
+    typer.echo(tr("web.followup.closed", ref=done.ref))
+
+
 def _date(value: Optional[str]) -> Optional[date]:
     if value is None:
         return None

@@ -20,5 +20,6 @@ async def stats(request: Request, actor: ConsoleUser, uow: Reading) -> Response:
     return render(
         request, "stats.html", meetings=found.meetings, meeting_id=found.meeting_id, total=found.total, live=found.live,
         villages=found.villages, topics=found.topics, statuses=found.statuses, speak=found.speak, delivered=found.delivered,
-        feedback=found.feedback, channels=found.channels,
+        feedback=found.feedback, first_feedback=found.first_feedback, followups=found.followups, followups_open=found.followups_open,
+        channels=found.channels,
     )

@@ -16,7 +16,7 @@ from bot.entrypoints.web.console import console
 from bot.entrypoints.web.dependencies import Posted, Reading, SignedIn, Writing, redirect, render
 from bot.entrypoints.web.forms import MAX_NAME, field, integer, unreadable
 from bot.entrypoints.web.session import flash
-from bot.services import secretariat
+from bot.services import followup, secretariat
 from bot.services.answers import AnswerError
 from bot.services.staff import Actor
 from bot.text.catalogue import Translator
@@ -28,6 +28,8 @@ router = APIRouter()
 
 CHANNELS = ("telegram", "zalo", "zalo_oa", "paper", "hall", "console")
 MODES = {"speak": True, "written": False}
+# The list narrowed by the resident's verdict: open follow-ups first, the secretariat's to-do.
+FEEDBACK = ("followup", "unsatisfied", "satisfied")
 
 
 # ------------------------------------------------------------------ the list
@@ -45,6 +47,7 @@ class ListQuery:
     mode: str = ""
     channel: str = ""
     department: str = ""
+    feedback: str = ""
     q: str = ""
     page: int = 1
 
@@ -59,6 +62,7 @@ class ListQuery:
             mode=params.get("mode", "") if params.get("mode") in MODES else "",
             channel=params.get("channel", "") if params.get("channel") in CHANNELS else "",
             department=textrules.printable(params.get("department") or "").strip()[:MAX_NAME],
+            feedback=params.get("feedback", "") if params.get("feedback") in FEEDBACK else "",
             q=textrules.printable(params.get("q") or "").strip()[:200],
             page=integer(params.get("page")) or 1,
         )
@@ -67,13 +71,13 @@ class ListQuery:
         return SubmissionFilter(
             meeting_id=self.meeting, village_id=self.village, topic_id=self.topic, status=self.status or None,
             wants_to_speak=MODES[self.mode] if self.mode else None, channel=self.channel or None,
-            department=self.department or None, text=self.q or None, offset=(self.page - 1) * page_size, limit=page_size,
+            department=self.department or None, feedback=self.feedback or None, text=self.q or None, offset=(self.page - 1) * page_size, limit=page_size,
         )
 
     def url(self, **override: Any) -> str:
         values = {
             "meeting": self.meeting or "", "village": self.village or "", "topic": self.topic or "", "status": self.status,
-            "mode": self.mode, "channel": self.channel, "department": self.department, "q": self.q, "page": self.page,
+            "mode": self.mode, "channel": self.channel, "department": self.department, "feedback": self.feedback, "q": self.q, "page": self.page,
         }
         values.update(override)
         # The meeting stays even when empty ("all meetings"); other empty filters and page 1 are left out.
@@ -91,7 +95,7 @@ async def submissions(request: Request, actor: SignedIn, uow: Reading) -> Respon
         request, "submissions.html", rows=found.rows, total=found.total, query=query, page=query.page,
         pages=max(1, -(-found.total // c.page_size)), tz={m.id: commune.timezone for m, commune in found.meetings},
         meetings=found.meetings, villages=found.villages, topics=found.topics, statuses=STATUSES, channels=CHANNELS,
-        departments=found.departments, duplicates=found.duplicates,
+        verdicts=FEEDBACK, departments=found.departments, duplicates=found.duplicates,
     )
 
 
@@ -210,3 +214,14 @@ async def duplicate(request: Request, ref: str, form: Posted, actor: SignedIn, u
     except AnswerError as exc:
         return await _refused(request, uow, actor, ref, exc, {"original": original})
     return _done(request, ref, c.tr("web.submission.duplicate", ref=ref.upper(), original=original))
+
+
+@router.post("/submissions/{ref}/followup/close", response_class=HTMLResponse)
+async def close_followup(request: Request, ref: str, form: Posted, actor: SignedIn, uow: Writing) -> Response:
+    """The answer stands: the resident's "chưa hài lòng" is closed without a new answer, and they are told."""
+    c = console(request)
+    try:
+        await followup.close_followup(uow, actor, ref, now=c.clock())
+    except AnswerError as exc:
+        return await _refused(request, uow, actor, ref, exc, {})
+    return _done(request, ref, c.tr("web.followup.closed", ref=ref.upper()))
