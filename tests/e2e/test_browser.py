@@ -241,3 +241,45 @@ async def test_the_meeting_runs_from_a_phone_and_the_projector_follows(served, b
     floor = next(s for s in await rows(db, Submission) if s.ref == "GP-0006")
     assert (floor.channel, floor.hall_status) == ("hall", "spoke")
     await phone.close()
+
+
+async def test_a_residents_dissatisfaction_is_found_and_answered_again_from_a_phone(served, browser):
+    """A resident said "chưa hài lòng" and what is unresolved; the secretary on a phone finds it with
+    the list's filter, reads it, answers again, and the resident's correction is queued."""
+    from bot.conversation.engine import Conversation
+    from bot.services.answers import publish_conclusion, record_answer
+    from bot.services.staff import OPERATOR
+    from storage.models import utcnow
+    from storage.uow import UnitOfWork
+    from tests.support.core_chat import CoreChat
+
+    db, base = served
+    async with UnitOfWork(db) as uow:
+        await record_answer(uow, "GP-0003", text="Xã hỗ trợ 30% giống lúa.", by="Phòng Kinh tế", now=utcnow())
+        await publish_conclusion(uow, OPERATOR, "GP-2026", force=True, allow_unanswered=True, now=utcnow())
+        await uow.commit()
+    cuong = CoreChat(Conversation(db), user_id="3")
+    await cuong.text("/cauhoi")
+    await cuong.press("👎 Chưa hài lòng")
+    await cuong.text("Hộ nghèo cần được hỗ trợ nhiều hơn 30%.")
+
+    page = await on_a_phone(browser, base)
+    await page.goto(base + "/submissions?meeting=")
+    await page.select_option("#f-feedback", label="Chưa hài lòng, chờ xử lý")
+    await page.click("button:has-text('Lọc')")
+    await page.wait_for_load_state()
+    assert await refs_shown(page) == ["GP-0003"]
+    await page.click("a:has-text('GP-0003')")
+    await page.wait_for_url(base + "/submissions/GP-0003")
+    assert "Hộ nghèo cần được hỗ trợ nhiều hơn 30%." in await page.locator("#followup").inner_text()
+    await page.click("summary:has-text('Sửa câu trả lời')")
+    await page.fill("#a-text", "Hộ nghèo được hỗ trợ 50% giống lúa.")
+    await page.locator("#answer form[action$='/answer'] button[type=submit]").first.click()
+    await page.wait_for_load_state()
+    assert "Xã hỗ trợ" not in await page.locator("#answer .answer-text").first.inner_text()
+    overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    s = next(s for s in await rows(db, Submission) if s.ref == "GP-0003")
+    assert (s.answer, s.answer_revision, s.first_feedback, s.followup_closed_at is not None) == ("Hộ nghèo được hỗ trợ 50% giống lúa.", 2, "unsatisfied", True)
+    assert [o for o in await rows(db, Outbox) if o.key.startswith("answer:GP-0003:r2")]
+    await page.context.close()
