@@ -61,6 +61,15 @@ def moved(order: Sequence[int], who: int, to: int) -> list[int]:
     return rest[:to] + [who] + rest[to:]
 
 
+def grouped_by_topic(speakers: Sequence[tuple[int, Turn, int]]) -> list[int]:
+    """The list's ids, (id, turn, the topic's rank in the meeting) in the list's order, with those still
+    waiting grouped by topic in the meeting's order of topics, each group in its own order. Whoever
+    was called, spoke or was absent keeps their place ahead: the list is also the record of the day."""
+    done = [i for i, turn, _ in speakers if turn != Turn.WAITING]
+    waiting = sorted(((i, rank) for i, turn, rank in speakers if turn == Turn.WAITING), key=lambda pair: pair[1])
+    return done + [i for i, _ in waiting]
+
+
 @dataclass(frozen=True)
 class HallCounts:
     """The figures at the top of the list, and in the minutes."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain import validation as textrules
 from bot.domain.errors import ServiceError
-from bot.domain.hall import HALL, HallCounts, Place, Turn, counts, in_order, moved, turn_of
+from bot.domain.hall import HALL, HallCounts, Place, Turn, counts, grouped_by_topic, in_order, moved, turn_of
 from bot.domain.submissions import is_live
 from bot.services.access import meeting_to_run
 from bot.services.answers import record_answer
@@ -119,6 +119,22 @@ async def move(uow: UnitOfWork, actor: Actor, code: str, ref: str, *, to: int, n
     await audit(uow, actor, "hall.move", f"submission {submission.ref}", before={"place": before},
                 after={"place": order.index(submission.id) + 1}, now=now)  # type: ignore[arg-type]
     return submission
+
+
+@commits
+async def group_by_topic(uow: UnitOfWork, actor: Actor, code: str, *, now: datetime) -> list[str]:
+    """The chair wants speakers on the same matter one after another: those still waiting are grouped
+    by topic, in the meeting's order of topics. Returns the codes in their new order; audited."""
+    meeting = await _meeting(uow, actor, code)
+    ordered, _ = await _ordered(uow, meeting)
+    rank = {t.id: n for n, t in enumerate(await uow.meetings.topics(meeting.id, active_only=False))}  # type: ignore[arg-type]
+    order = grouped_by_topic([(s.id, turn_of(s.hall_status), rank.get(s.topic_id, len(rank))) for s in ordered])  # type: ignore[misc]
+    by_id = {s.id: s for s in ordered}
+    for position, sid in enumerate(order, start=1):
+        by_id[sid].hall_position = position
+    refs = [by_id[sid].ref for sid in order]
+    await audit(uow, actor, "hall.group", f"meeting {meeting.code}", before=[s.ref for s in ordered], after=refs, now=now)
+    return refs
 
 
 @commits

@@ -94,6 +94,7 @@ def form_for(path: str, ids: dict[str, str]) -> tuple[dict, dict | None]:
         "/meetings/{code}/speakers/turn": ({"ref": "GP-0001", "turn": "called"}, None),
         "/meetings/{code}/speakers/move": ({"ref": "GP-0005", "to": "1"}, None),
         "/meetings/{code}/speakers/close": ({}, None),
+        "/meetings/{code}/speakers/group": ({}, None),
         "/meetings/{code}/speakers/floor": ({"name": "Người xã khác", "village": ids["village"], "topic": ids["topic"],
                                              "question": "Một câu hỏi gửi nhầm sang xã khác."}, None),
         "/meetings/{code}/speakers/answer": ({"ref": "GP-0001", "answer": "Trả lời nhầm xã.", "by": "Chủ trì"}, None),

@@ -94,6 +94,23 @@ async def test_the_list_holds_those_who_asked_to_speak_in_order_and_the_secretar
     assert actions.count("hall.turn") == 4 and "hall.move" in actions and "hall.close" in actions
 
 
+async def test_the_chair_groups_those_waiting_by_topic_and_who_was_called_keeps_their_place(meeting_db, signed_in):
+    client, csrf = await signed_in("vanphong")
+    # Registration order: GP-0001 (Môi trường, the plan's 5th topic), GP-0003 (Kinh tế, 1st), GP-0005 (Chủ trương, 2nd).
+    assert (await client.post(f"{LIST}/turn", data={"csrf": csrf, "ref": "GP-0005", "turn": "absent"})).status_code == 303
+    grouped = await client.post(f"{LIST}/group", data={"csrf": csrf})
+    assert grouped.status_code == 303
+    page = (await client.get(LIST)).text
+    assert listed(page) == ["GP-0005", "GP-0003", "GP-0001"] and "Đã xếp những người đang chờ theo từng lĩnh vực" in page
+    [entry] = [e for e in await rows(meeting_db, AuditEntry) if e.action == "hall.group"]
+    assert (entry.before, entry.after) == (["GP-0001", "GP-0003", "GP-0005"], ["GP-0005", "GP-0003", "GP-0001"])
+
+    head, head_csrf = await signed_in("kinhte")  # a department does not run the hall
+    before = await state(meeting_db)
+    assert (await head.post(f"{LIST}/group", data={"csrf": head_csrf})).status_code == 403
+    assert await state(meeting_db) == before
+
+
 async def test_a_question_from_the_floor_gets_its_own_code_and_bad_input_changes_nothing(meeting_db, signed_in):
     client, csrf = await signed_in("vanphong")
     async with UnitOfWork(meeting_db) as uow:  # a village the plan retired is not offered: it would be refused

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.domain.hall import HALL, Place, Turn, counts, in_order, moved, turn_of
+from bot.domain.hall import HALL, Place, Turn, counts, grouped_by_topic, in_order, moved, turn_of
 
 T0 = datetime(2026, 7, 1, 8, 0)
 
@@ -35,3 +35,10 @@ def test_counts_tell_the_floor_from_the_registered_and_the_hall_from_later():
 
 def test_an_unknown_stored_turn_reads_as_waiting():
     assert turn_of(None) == Turn.WAITING and turn_of("nonsense") == Turn.WAITING and turn_of("called") == Turn.CALLED
+
+
+def test_grouping_by_topic_keeps_who_was_called_ahead_and_each_topics_own_order():
+    # (id, turn, topic's rank): 1 and 4 share topic 2, 2 and 5 share topic 0.
+    speakers = [(3, Turn.SPOKE, 1), (1, Turn.WAITING, 2), (2, Turn.WAITING, 0), (6, Turn.CALLED, 2), (4, Turn.WAITING, 2), (5, Turn.WAITING, 0)]
+    assert grouped_by_topic(speakers) == [3, 6, 2, 5, 1, 4]
+    assert grouped_by_topic([]) == []

@@ -79,6 +79,15 @@ def hall_move(ref: str = REF, meeting: str = MEETING, to: int = typer.Option(...
     typer.echo(tr("cli.hall.moved", ref=done.ref, place=to))
 
 
+@hall_group.command("group", help=tr("cli.help.hall_group"))
+def hall_group_by_topic(meeting: str = MEETING) -> None:
+    from bot.services.hall import group_by_topic
+
+    refs = as_operator(lambda uow, actor: group_by_topic(uow, actor, meeting, now=utcnow()), refused=_refusals())
+    typer.echo(tr("web.hall.grouped"))
+    typer.echo(", ".join(refs))
+
+
 @hall_group.command("close", help=tr("cli.help.hall_close"))
 def hall_close(meeting: str = MEETING, reopen: bool = typer.Option(False, "--reopen", help=tr("cli.help.hall_reopen"))) -> None:
     from bot.services.hall import close_list

@@ -71,6 +71,13 @@ async def move(request: Request, code: str, form: Posted, actor: SignedIn, uow: 
     return _back(code)
 
 
+@router.post("/meetings/{code}/speakers/group", response_class=HTMLResponse)
+async def group(request: Request, code: str, form: Posted, actor: SignedIn, uow: Writing) -> Response:
+    await hall.group_by_topic(uow, actor, code, now=console(request).clock())
+    flash(request, console(request).tr("web.hall.grouped"))
+    return _back(code)
+
+
 @router.post("/meetings/{code}/speakers/close", response_class=HTMLResponse)
 async def close(request: Request, code: str, form: Posted, actor: SignedIn, uow: Writing) -> Response:
     closing = form.get("closed") != "0"
