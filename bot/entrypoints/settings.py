@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # The console is reached over https:// (behind the reverse proxy): its session cookie is then
     # marked Secure, so a browser never sends it over plain HTTP.
     web_https: bool = Field(default=False)
+    # The commune's own Word templates of the minutes and the conclusion notice (docs/record.md): the
+    # console and `doithoai minutes` / `conclusion draft` read CODE/bien_ban.docx, then bien_ban.docx,
+    # from this folder (likewise thong_bao_ket_luan.docx), and the shipped one when it has neither.
+    record_templates: Path | None = Field(default=None, description="Folder of the commune's adjusted minutes and conclusion templates")
 
     @field_validator("holidays")
     @classmethod

@@ -23,6 +23,7 @@ KEPT = re.compile(
     r"|\bDOITHOAI_[A-Z_]+"           # a setting
     r"|\b[a-z_]+(?:\.[a-z_]+)+\b"    # a plan field (meeting.starts_at) or a file name
     r"|/\S+"                         # a path
+    r"|\{\{[^{}]*\}\}"               # a Word template's field ({{answers_by_topic}}, docs/record.md)
 )
 
 

@@ -16,8 +16,9 @@ from starlette.routing import Mount
 
 from bot.domain.hall import Turn
 from bot.entrypoints.web.app import create_app
-from bot.services import hall, secretariat
+from bot.services import hall, public, secretariat
 from bot.services.answers import publication_preview, publish_conclusion
+from bot.services.exports import record
 from bot.services.exports.report import build_report
 from bot.services.exports.spreadsheet import SpreadsheetError, export_answers, import_answers
 from bot.services.notices import announce, announce_preview, notify_villages
@@ -39,6 +40,7 @@ EXEMPT = {
     "/": "only redirects to the person's own list",
     "/secretariat-only": "a fixed page pointing village heads to Telegram",
     "/static": "the stylesheet and images",
+    "/cong-khai/{code}": "a meeting's public page: no sign-in, the same for everyone, and only once its conclusion is published",
 }
 # Lists of the signed-in person's own commune: they answer, and must show nothing of another's.
 OWN_COMMUNE = {"/meetings", "/submissions", "/stats", "/outbox", "/notices"}
@@ -98,6 +100,9 @@ def form_for(path: str, ids: dict[str, str]) -> tuple[dict, dict | None]:
         "/meetings/{code}/speakers/floor": ({"name": "Người xã khác", "village": ids["village"], "topic": ids["topic"],
                                              "question": "Một câu hỏi gửi nhầm sang xã khác."}, None),
         "/meetings/{code}/speakers/answer": ({"ref": "GP-0001", "answer": "Trả lời nhầm xã.", "by": "Chủ trì"}, None),
+        "/meetings/{code}/record": ({"chair": "Chủ trì xã khác", "secretary": "Thư ký xã khác", "attendance": "7"}, None),
+        "/submissions/{ref}/public/hide": ({"reason": "Ẩn nhầm câu hỏi của xã khác."}, None),
+        "/submissions/{ref}/public/show": ({}, None),
     }
     if path not in forms:
         pytest.fail(f"POST {path}: no form known for it; add one to form_for so its refusal is checked")
@@ -151,7 +156,8 @@ async def test_every_console_route_refuses_another_communes_staff_and_shows_noth
                     assert response.status_code == 403, (where, response.status_code)
                 assert not leaked(response.text), (where, leaked(response.text))
                 assert "content-disposition" not in response.headers, where
-    assert {p for _, p, _ in walked} >= {"/meetings/{code}/answers.xlsx", "/meetings/{code}/report.docx", "/submissions/{ref}"}
+    assert {p for _, p, _ in walked} >= {"/meetings/{code}/answers.xlsx", "/meetings/{code}/report.docx", "/submissions/{ref}",
+                                         "/meetings/{code}/minutes.docx", "/meetings/{code}/conclusion-draft.docx", "/meetings/{code}/record"}
     assert await snapshot(db) == before and len(await rows(db, Outbox)) == before_outbox
     refused = [e for e in await rows(db, AuditEntry) if e.action == "refused"]
     assert any(e.target == "GET /meetings/GP-2026/answers.xlsx" for e in refused)
@@ -203,6 +209,11 @@ async def test_every_service_refuses_an_actor_of_another_commune_and_changes_not
         "hall.floor_question": lambda uow: hall.floor_question(uow, actor, "GP-2026", name="Người xã khác", village_id=int(ids["village"]),
                                                                topic_id=int(ids["topic"]), question="Một câu hỏi gửi nhầm xã.", now=now),
         "hall.hall_answer": lambda uow: hall.hall_answer(uow, actor, "GP-2026", "GP-0001", text="Trả lời nhầm xã.", by="Chủ trì", now=now),
+        "record.set_record_facts": lambda uow: record.set_record_facts(uow, actor, "GP-2026", chair="Chủ trì xã khác", attendance=7, now=now),
+        "record.build_minutes": lambda uow: record.build_minutes(uow, actor, "GP-2026", now=now),
+        "record.build_conclusion_draft": lambda uow: record.build_conclusion_draft(uow, actor, "GP-2026", now=now),
+        "public.hide": lambda uow: public.hide(uow, actor, "GP-0001", "Ẩn nhầm câu hỏi của xã khác.", now=now),
+        "public.show": lambda uow: public.show(uow, actor, "GP-0001", now=now),
     }
     for name, call in calls.items():
         async with UnitOfWork(db) as uow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.entrypoints.cli import answers, console, database, demo, hall, meetings, outbox, posters, privacy, run, staff, zalo
+from bot.entrypoints.cli import answers, console, database, demo, hall, meetings, outbox, posters, privacy, public, record, run, staff, zalo
 from bot.entrypoints.cli.common import tr
 
 
@@ -35,13 +35,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # `doithoai --help` lists them in the order they are attached: the commands at the root, then the groups.
-for root_commands in (answers.commands, meetings.commands, console.commands, posters.commands, database.commands, run.commands,
-                      demo.commands):
+for root_commands in (answers.commands, meetings.commands, record.commands, console.commands, posters.commands, database.commands,
+                      run.commands, demo.commands):
     app.add_typer(root_commands)
 for name, group in (("zalo", zalo.zalo_group), ("db", database.db_group), ("meeting", meetings.meeting_group), ("hall", hall.hall_group),
                     ("submissions", answers.submissions_group), ("answers", answers.answers_group),
                     ("conclusion", answers.conclusion_group), ("outbox", outbox.outbox_group), ("privacy", privacy.privacy_group),
-                    ("staff", staff.staff_group), ("audit", staff.audit_group)):
+                    ("staff", staff.staff_group), ("audit", staff.audit_group), ("public", public.public_group)):
     app.add_typer(group, name=name)
 
 

@@ -141,6 +141,19 @@ def conclusion_publish(
     typer.echo(tr("cli.sent_by_run"))
 
 
+@conclusion_group.command("draft", help=tr("cli.help.conclusion_draft"))
+def conclusion_draft(
+    path: Path = typer.Argument(..., help=tr("cli.help.minutes_out")),
+    meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
+    template: Optional[Path] = typer.Option(None, "--template", help=tr("cli.help.minutes_template")),
+) -> None:
+    from bot.entrypoints.cli.record import make_document
+    from bot.services.exports.record import CONCLUSION, build_conclusion_draft
+
+    built = make_document(path, meeting, template, CONCLUSION, build_conclusion_draft)
+    typer.echo(tr("draft.cli_done", code=built.code, path=path, questions=built.questions, topics=built.topics))
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")

@@ -1,6 +1,7 @@
 """The console's application: its wiring, its error pages, and `serve`.
 
-Every page needs a signed-in staff member; every POST carries the session's CSRF token.
+Every page needs a signed-in staff member, but a published meeting's public page (/cong-khai/<code>,
+routes/public.py); every POST carries the session's CSRF token.
 Who may do what is decided by the services (bot.services.access and the services behind each page):
 a `Forbidden` from them becomes a 403 page, and nothing was committed.
 """
@@ -11,6 +12,7 @@ import asyncio
 import logging
 import secrets
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -44,17 +46,18 @@ def _error_page(request: Request, status: int, title: str, text: str) -> HTMLRes
 
 def create_app(
     db: Database, *, secret_key: str, clock: Callable[[], datetime] = utcnow, https_only: bool = False, page_size: int = PAGE_SIZE,
-    commune: str | None = None,
+    commune: str | None = None, record_templates: Path | None = None,
 ) -> FastAPI:
     """The console for `db`. `secret_key` signs the session cookie; `clock` is the time the services are told;
     `commune` is the code of the commune the deployment's own bots serve (DOITHOAI_COMMUNE).
-    `https_only`: the cookie is marked Secure whatever the request's scheme (DOITHOAI_WEB_HTTPS)."""
+    `https_only`: the cookie is marked Secure whatever the request's scheme (DOITHOAI_WEB_HTTPS).
+    `record_templates`: the folder of the commune's own minutes and conclusion templates (DOITHOAI_RECORD_TEMPLATES)."""
     if len(secret_key) < 16:
         raise ValueError("secret_key: at least 16 characters")
     tr = Translator("vi")
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = Console(db=db, clock=clock, secret_key=secret_key, page_size=page_size, templates=environment(tr), tr=tr,
-                                commune=commune)
+                                commune=commune, record_templates=record_templates)
     app.add_middleware(
         SessionMiddleware, secret_key=secret_key, session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
         https_only=https_only,
@@ -151,7 +154,7 @@ def serve(settings: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
         try:
             await ensure_current(db)
             app = create_app(db, secret_key=secret, https_only=bool(getattr(settings, "web_https", False)),
-                             commune=getattr(settings, "commune", None))
+                             commune=getattr(settings, "commune", None), record_templates=getattr(settings, "record_templates", None))
             # No access log: URLs carry search terms, which can be residents' names.
             config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True, server_header=False)
             await uvicorn.Server(config).serve()

@@ -27,6 +27,7 @@ class Console:
     templates: Environment
     tr: Translator
     commune: str | None = None  # DOITHOAI_COMMUNE: whose the queue's messages on bots named without a commune are
+    record_templates: Path | None = None  # DOITHOAI_RECORD_TEMPLATES: the commune's own minutes and conclusion templates
 
 
 def console(request: Request) -> Console:

@@ -20,6 +20,7 @@ from bot.domain.errors import ServiceError
 from bot.domain.submissions import is_live
 from bot.domain.validation import printable
 from bot.services.access import meeting_to_run
+from bot.services.exports.word import Printable, administrative_page, by_answer, day_text, roman
 from bot.services.staff import Actor, audit
 from bot.text.catalogue import Translator
 from bot.text.formatting import date as fmt_date
@@ -27,8 +28,6 @@ from bot.text.formatting import local, when
 from storage.models import utcnow
 from storage.repositories import SubmissionRow
 from storage.uow import UnitOfWork, commits
-
-ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX"]
 
 
 class ReportError(ServiceError, ValueError):
@@ -39,18 +38,6 @@ class ReportError(ServiceError, ValueError):
 class Report:
     data: bytes  # the .docx
     grouped_by: str  # "topic" or "answer": the file's name says which
-
-
-class _Printable(Translator):
-    """Every text the report writes is a catalogue text filled with stored values: cleaned here, once,
-    because Word's XML refuses control characters that rows stored before bot/domain/validation.py may hold."""
-
-    def __call__(self, key: str, **params: object) -> str:
-        return printable(super().__call__(key, **params))
-
-
-def _roman(n: int) -> str:
-    return ROMAN[n - 1] if n <= len(ROMAN) else str(n)
 
 
 @commits
@@ -69,16 +56,11 @@ async def build_report(
     await audit(uow, actor, "meeting.export_report", f"meeting {meeting.code}", after={"grouped_by": grouped_by}, now=now or utcnow())
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
-    tr = _Printable(lang)
+    tr = Printable(lang)
     rows = [r for r in await uow.submissions.listing(meeting.code) if is_live(r.submission.status)]
 
     doc = Document()
-    section = doc.sections[0]
-    section.page_height, section.page_width = Cm(29.7), Cm(21.0)  # A4, as Vietnamese offices print
-    section.left_margin, section.right_margin = Cm(3.0), Cm(2.0)
-    style = doc.styles["Normal"]
-    style.font.name = "Times New Roman"  # the administrative standard (Nghị định 30/2020/NĐ-CP)
-    style.font.size = Pt(13)
+    administrative_page(doc)
 
     def centred(text: str, *, bold: bool = False, size: int = 13) -> None:
         p = doc.add_paragraph()
@@ -97,7 +79,7 @@ async def build_report(
     elif grouped_by == "topic":
         _by_topic(doc, rows, tr)
     else:
-        await _by_answer(doc, uow, rows, tr)
+        _by_answer(doc, rows, tr)
     stamp = local(now or meeting.updated_at, commune.timezone)
     closing = doc.add_paragraph(tr("report.generated", date=fmt_date(stamp)))
     closing.alignment = WD_ALIGN_PARAGRAPH.RIGHT
@@ -122,33 +104,21 @@ def _by_topic(doc: Document, rows: list[SubmissionRow], tr: Translator) -> None:
         groups.setdefault(row.topic, []).append(row)
     n = 0
     for index, (topic, members) in enumerate(groups.items(), start=1):
-        doc.add_heading(tr("report.topic_heading", roman=_roman(index), topic=topic, count=len(members)), level=2)
+        doc.add_heading(tr("report.topic_heading", roman=roman(index), topic=topic, count=len(members)), level=2)
         for row in members:
             n += 1
             _item(doc, n, row, tr)
 
 
-async def _by_answer(doc: Document, uow: UnitOfWork, rows: list[SubmissionRow], tr: Translator) -> None:
-    by_id = {r.submission.id: r for r in rows}
-    groups: OrderedDict[tuple, list[SubmissionRow]] = OrderedDict()
-    for row in rows:
-        s = row.submission
-        root = by_id.get(s.duplicate_of_id, row) if s.duplicate_of_id else row
-        r = root.submission
-        key = (r.answer, r.answered_by, r.forwarded_to, r.expected_by) if r.answer_revision else ("", None, None, None)
-        groups.setdefault(key, []).append(row)
-    # Unanswered last, so the conclusion reads answers first.
-    ordered = sorted(groups.items(), key=lambda kv: kv[0] == ("", None, None, None))
+def _by_answer(doc: Document, rows: list[SubmissionRow], tr: Translator) -> None:
     n = 0
-    for index, ((answer, by, forwarded, expected), members) in enumerate(ordered, start=1):
-        roman = _roman(index)
+    for index, ((answer, by, forwarded, expected), members) in enumerate(by_answer(rows), start=1):
         if forwarded:
-            expected_text = fmt_date(datetime.combine(expected, datetime.min.time())) if expected else ""
-            doc.add_heading(tr("report.forward_heading", roman=roman, to=forwarded, expected=expected_text), level=2)
+            doc.add_heading(tr("report.forward_heading", roman=roman(index), to=forwarded, expected=day_text(expected)), level=2)
         elif answer:
-            doc.add_heading(tr("report.answer_heading", roman=roman, by=by or "—"), level=2)
+            doc.add_heading(tr("report.answer_heading", roman=roman(index), by=by or "—"), level=2)
         else:
-            doc.add_heading(tr("report.unanswered_heading", roman=roman), level=2)
+            doc.add_heading(tr("report.unanswered_heading", roman=roman(index)), level=2)
         if answer:
             doc.add_paragraph(tr("report.answer_text", answer=answer))
         doc.add_paragraph(tr("report.questions", count=len(members)))
