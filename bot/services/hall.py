@@ -214,6 +214,10 @@ async def hall_answer(
     await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
     # Forwarded in the hall: the hall could not settle it, and it counts as to be answered later.
     submission.answered_in_hall = submission.forwarded_to is None
+    # Those asking the same (marked duplicates of it) get the same answer, as secretariat.answer gives it.
+    for duplicate in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
+        if is_live(duplicate.status):
+            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
     await audit(uow, actor, "hall.answer", f"submission {submission.ref}", before=before,
                 after={"answer": submission.answer, "answered_by": submission.answered_by, "in_hall": submission.answered_in_hall},
                 now=now)

@@ -6,38 +6,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pytest
-
 from bot.conversation.engine import Conversation
-from bot.entrypoints.web.app import create_app
 from bot.services.answers import publish_conclusion, record_answer
 from bot.services.staff import OPERATOR
 from storage.models import AuditEntry, Outbox, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
-from tests.integration.test_web import SECRET, Clock, client_for, csrf_of, populate, sign_in
 from tests.support.core_chat import CoreChat
-
-
-@pytest.fixture
-async def app(meeting_db):
-    await populate(meeting_db)
-    return create_app(meeting_db, secret_key=SECRET, clock=Clock())
-
-
-@pytest.fixture
-async def signed_in(app):
-    opened = []
-
-    async def open_as(login: str):
-        client = client_for(app)
-        opened.append(client)
-        assert (await sign_in(client, login)).status_code == 303
-        return client, csrf_of((await client.get("/secretariat-only")).text)
-
-    yield open_as
-    for client in opened:
-        await client.aclose()
 
 
 async def work(db, job):
@@ -64,7 +39,7 @@ async def answered_and_published(db) -> None:
     await work(db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, allow_unanswered=True, now=now))
 
 
-async def test_my_questions_shows_the_answer_only_once_the_conclusion_is_published(meeting_db, app):
+async def test_my_questions_shows_the_answer_only_once_the_conclusion_is_published(meeting_db, console_app):
     an, cuong, dung = chat(meeting_db, "1"), chat(meeting_db, "3"), chat(meeting_db, "4")
     await work(meeting_db, lambda uow: record_answer(uow, "GP-0001", text="Quý III xã sửa đường liên thôn.", by="Phòng Kinh tế", now=utcnow()))
     before = an.texts(await an.text("/cauhoi"))
@@ -81,7 +56,7 @@ async def test_my_questions_shows_the_answer_only_once_the_conclusion_is_publish
     assert "GP-0004" in pending and "Chưa có câu trả lời" in pending
 
 
-async def test_a_long_answer_is_found_whole_under_my_questions_in_messages_telegram_accepts(meeting_db, app):
+async def test_a_long_answer_is_found_whole_under_my_questions_in_messages_telegram_accepts(meeting_db, console_app):
     an = chat(meeting_db, "1")
     paragraphs = [f"Đoạn {n}: " + "xã sẽ lần lượt sửa chữa, nâng cấp các tuyến đường liên thôn " * 12 for n in range(12)]
     long = "\n\n".join(paragraphs)
@@ -164,7 +139,7 @@ async def test_the_secretariat_closes_a_follow_up_and_only_the_secretariat_may(m
     assert len(closed) == 1
 
 
-async def test_an_old_answers_button_opens_nothing(meeting_db, app):
+async def test_an_old_answers_button_opens_nothing(meeting_db, console_app):
     await answered_and_published(meeting_db)
     an = chat(meeting_db, "1")
     await an.text("/cauhoi")

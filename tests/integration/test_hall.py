@@ -6,39 +6,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from bot.entrypoints.web.app import create_app
 from bot.services.answers import publish_conclusion
 from bot.services.staff import OPERATOR
 from storage.models import AuditEntry, Outbox, Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
-from tests.integration.test_web import NAMES, SECRET, Clock, client_for, csrf_of, populate, sign_in
+from tests.integration.test_web import NAMES
 
 LIST = "/meetings/GP-2026/speakers"
-
-
-@pytest.fixture
-async def hall_app(meeting_db):
-    await populate(meeting_db)
-    return create_app(meeting_db, secret_key=SECRET, clock=Clock())
-
-
-@pytest.fixture
-async def signed_in(hall_app):
-    """A signed-in client by login, with its CSRF token."""
-    opened = []
-
-    async def open_as(login: str):
-        client = client_for(hall_app)
-        opened.append(client)
-        assert (await sign_in(client, login)).status_code == 303
-        return client, csrf_of((await client.get("/secretariat-only")).text)
-
-    yield open_as
-    for client in opened:
-        await client.aclose()
 
 
 def listed(html: str) -> list[str]:
@@ -183,3 +158,16 @@ async def test_only_the_secretariat_works_the_list(meeting_db, signed_in):
 def _options(html: str, select_id: str) -> list[tuple[str, str]]:
     block = html.split(f'id="{select_id}"', 1)[1].split("</select>", 1)[0]
     return re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', block)
+
+
+async def test_an_answer_given_in_the_hall_is_also_the_answer_of_the_questions_marked_as_the_same(meeting_db, signed_in):
+    from bot.services.secretariat import mark_duplicate
+
+    async with UnitOfWork(meeting_db) as uow:  # GP-0002 (written) asks what GP-0001 (a speaker) asks
+        await mark_duplicate(uow, OPERATOR, "GP-0002", "GP-0001", now=utcnow())
+    client, csrf = await signed_in("vanphong")
+    said = "Quý III năm nay xã sửa đường liên thôn Phong Lâm."
+    sent = await client.post(f"{LIST}/answer", data={"csrf": csrf, "ref": "GP-0001", "answer": said, "by": "Chủ tịch UBND xã"})
+    assert sent.status_code == 303
+    duplicate = await by_ref(meeting_db, "GP-0002")
+    assert (duplicate.answer, duplicate.answered_by, duplicate.status) == (said, "Chủ tịch UBND xã", "answered")
