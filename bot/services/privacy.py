@@ -1,7 +1,7 @@
 """Keeping the consent text's promise: erasure on request (/xoadulieu), and personal data gone at most 12 months after the meeting.
 
 Submissions of meetings that ended longer ago lose their name and phone (the question stays,
-anonymised, for the record); residents with nothing left to receive are deleted; delivered
+anonymised, for the record: the asker's own name and phone written inside it are covered too); residents with nothing left to receive are deleted; delivered
 messages, which quote names and questions, are dropped once they are a month old.
 """
 
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterable
 
-from storage.models import Resident
+from bot.domain.disclosure import Masker, Person
+from storage.models import Resident, Submission
 from storage.uow import UnitOfWork, commits
 
 RETENTION = timedelta(days=365)
@@ -23,6 +25,7 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     """/xoadulieu: the resident's name, phone and chat identity go now; their questions stay on the
     meeting's record, anonymised. Returns how many questions were anonymised."""
     assert resident.id is not None
+    _cover_own([row.submission for row in await uow.submissions.by_resident(resident.id)], Person(resident.name, resident.phone))
     count = await uow.submissions.anonymise_for(resident.id)
     # Queued messages carry the resident's name and questions: they go too.
     await uow.outbox.forget_chat(resident.channel, resident.chat_id)
@@ -30,6 +33,17 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     await uow.choices.forget(resident.channel, resident.chat_id)
     await uow.residents.delete(resident)
     return count
+
+
+def _cover_own(submissions: Iterable[Submission], *people: Person) -> None:
+    """Residents sign their questions ("Tôi là Nguyễn Văn An, 0912 345 678…"): once the name and phone
+    go, so do they inside the question and the follow-up, or the record would keep them after all.
+    Only the asker's own (numbers staff or others wrote, such as a hotline, stay)."""
+    for s in submissions:
+        mask = Masker([*people, Person(s.name, s.phone)])
+        s.question = mask(s.question, any_number=False)
+        if s.followup_text:
+            s.followup_text = mask(s.followup_text, any_number=False)
 
 
 @dataclass
@@ -43,6 +57,7 @@ class PurgeReport:
 async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
     """Anonymise and delete what is past its retention. Commits."""
     cutoff = now - RETENTION
+    _cover_own(await uow.submissions.to_anonymise_ended_before(cutoff))
     anonymised = await uow.submissions.anonymise_ended_before(cutoff)
     residents = await uow.residents.delete_inactive(cutoff)
     messages = await uow.outbox.delete_delivered_before(now - DELIVERED_MESSAGES_KEPT)

@@ -134,6 +134,15 @@ class SubmissionRepository(Repository):
         )
         return (await self.session.exec(stmt)).rowcount  # type: ignore[call-overload]
 
+    async def to_anonymise_ended_before(self, cutoff: datetime) -> Sequence[Submission]:
+        """What `anonymise_ended_before` will anonymise: submissions of meetings ended before `cutoff` that still hold a name or phone."""
+        ended = select(Meeting.id).where(col(Meeting.ends_at) < cutoff)
+        stmt = select(Submission).where(
+            col(Submission.anonymised).is_(False), col(Submission.meeting_id).in_(ended),
+            or_(col(Submission.name).is_not(None), col(Submission.phone).is_not(None)),
+        )
+        return (await self.session.exec(stmt)).all()
+
     async def anonymise_ended_before(self, cutoff: datetime) -> int:
         ended = select(Meeting.id).where(col(Meeting.ends_at) < cutoff)
         stmt = (
