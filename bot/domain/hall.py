@@ -9,7 +9,8 @@ waiting ──call──▶ called ──▶ spoke
    └──── back ───────┴──────▶ absent ──call──▶ called (arrived late)
 
 Only one speaker is "called" at a time: calling the next one marks the one at the microphone as
-having spoken. The chair may end the list; nobody more is called from it after that.
+having spoken, and whoever is called takes their place after those already called, so that the list
+is also the order in which people spoke. The chair may end the list; nobody more is called from it after that.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ def moved(order: Sequence[int], who: int, to: int) -> list[int]:
     rest = [i for i in order if i != who]
     to = max(0, min(to, len(rest)))
     return rest[:to] + [who] + rest[to:]
+
+
+def called(speakers: Sequence[tuple[int, Turn]], who: int) -> list[int]:
+    """The list's ids, (id, turn) in the list's order, once `who` is called: right after everyone who
+    was called, spoke or was absent, ahead of those still waiting. Called out of turn (or late, after
+    being absent), a speaker moves to where they spoke, so the list stays the order of the day."""
+    rest = [(i, turn) for i, turn in speakers if i != who]
+    return [i for i, turn in rest if turn != Turn.WAITING] + [who] + [i for i, turn in rest if turn == Turn.WAITING]
 
 
 def grouped_by_topic(speakers: Sequence[tuple[int, Turn, int]]) -> list[int]:

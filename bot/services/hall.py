@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain import validation as textrules
 from bot.domain.errors import ServiceError
-from bot.domain.hall import HALL, HallCounts, Place, Turn, counts, grouped_by_topic, in_order, moved, turn_of
+from bot.domain.hall import HALL, HallCounts, Place, Turn, called, counts, grouped_by_topic, in_order, moved, turn_of
 from bot.domain.submissions import is_live
 from bot.services.access import meeting_to_run
 from bot.services.answers import record_answer
@@ -107,15 +107,20 @@ async def _listed(uow: UnitOfWork, actor: Actor, code: str, ref: str) -> tuple[M
     return meeting, submission, ordered
 
 
+def _place(ordered: list[Submission], order: list[int]) -> None:
+    """Give the list's submissions the places `order` (their ids) says."""
+    by_id = {s.id: s for s in ordered}
+    for position, sid in enumerate(order, start=1):
+        by_id[sid].hall_position = position
+
+
 @commits
 async def move(uow: UnitOfWork, actor: Actor, code: str, ref: str, *, to: int, now: datetime) -> Submission:
     """Put `ref` at place `to` (1 is first) of the list; everyone else keeps their order around it."""
     meeting, submission, ordered = await _listed(uow, actor, code, ref)
     before = ordered.index(submission) + 1
     order = moved([s.id for s in ordered], submission.id, to - 1)  # type: ignore[arg-type]
-    by_id = {s.id: s for s in ordered}
-    for position, sid in enumerate(order, start=1):
-        by_id[sid].hall_position = position
+    _place(ordered, order)
     await audit(uow, actor, "hall.move", f"submission {submission.ref}", before={"place": before},
                 after={"place": order.index(submission.id) + 1}, now=now)  # type: ignore[arg-type]
     return submission
@@ -129,10 +134,8 @@ async def group_by_topic(uow: UnitOfWork, actor: Actor, code: str, *, now: datet
     ordered, _ = await _ordered(uow, meeting)
     rank = {t.id: n for n, t in enumerate(await uow.meetings.topics(meeting.id, active_only=False))}  # type: ignore[arg-type]
     order = grouped_by_topic([(s.id, turn_of(s.hall_status), rank.get(s.topic_id, len(rank))) for s in ordered])  # type: ignore[misc]
-    by_id = {s.id: s for s in ordered}
-    for position, sid in enumerate(order, start=1):
-        by_id[sid].hall_position = position
-    refs = [by_id[sid].ref for sid in order]
+    _place(ordered, order)
+    refs = [s.ref for s in sorted(ordered, key=lambda s: s.hall_position or 0)]
     await audit(uow, actor, "hall.group", f"meeting {meeting.code}", before=[s.ref for s in ordered], after=refs, now=now)
     return refs
 
@@ -145,6 +148,7 @@ async def set_turn(uow: UnitOfWork, actor: Actor, code: str, ref: str, turn: Tur
         raise HallError("problem.hall.closed", code=meeting.code)
     before = turn_of(submission.hall_status)
     if turn == Turn.CALLED:
+        _place(ordered, called([(s.id, turn_of(s.hall_status)) for s in ordered], submission.id))  # type: ignore[misc,arg-type]
         for other in ordered:
             if other.id != submission.id and turn_of(other.hall_status) == Turn.CALLED:
                 other.hall_status = Turn.SPOKE

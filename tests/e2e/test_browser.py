@@ -283,3 +283,56 @@ async def test_a_residents_dissatisfaction_is_found_and_answered_again_from_a_ph
     assert (s.answer, s.answer_revision, s.first_feedback, s.followup_closed_at is not None) == ("Hộ nghèo được hỗ trợ 50% giống lúa.", 2, "unsatisfied", True)
     assert [o for o in await rows(db, Outbox) if o.key.startswith("answer:GP-0003:r2")]
     await page.context.close()
+
+
+async def test_after_the_day_the_secretary_saves_the_minutes_facts_and_downloads_both_word_files(served, browser, tmp_path):
+    """From the speakers' page on a laptop: who chaired, who kept the minutes and how many came; then
+    the minutes (every speaker in calling order, with the answer given in the hall and by whom) and the
+    conclusion's draft (the answers by topic), as the browser saves them."""
+    db, base = served
+    context = await browser.new_context(accept_downloads=True, locale="vi-VN", viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(base + "/login")
+    await page.fill("#login", "vanphong")
+    await page.fill("#password", PASSWORD)
+    await page.click("button:has-text('Đăng nhập')")
+    await page.wait_for_url(base + "/submissions")
+    await page.goto(base + "/meetings/GP-2026/speakers")
+    for ref in ("GP-0003", "GP-0001"):  # GP-0003 first; calling GP-0001 marks GP-0003 as having spoken
+        await page.locator(f"#s-{ref} button:has-text('Mời phát biểu')").click()
+        await page.wait_for_load_state()
+    await page.locator("#s-GP-0003 summary").first.click()
+    await page.locator("#s-GP-0003 textarea").fill("Xã hỗ trợ 50% giá giống lúa cho vụ mùa.")
+    await page.locator("#s-GP-0003 input[name=by]").fill("Chủ tịch UBND xã")
+    await page.locator("#s-GP-0003 button[type=submit]:has-text('Lưu')").click()
+    await page.wait_for_load_state()
+
+    await page.fill("#rec-chair", "Nguyễn Văn Hùng, Bí thư Đảng ủy")
+    await page.fill("#rec-secretary", "Trần Thị Mai")
+    await page.fill("#rec-attendance", "120")
+    await page.click("button:has-text('Lưu thông tin biên bản')")
+    await page.wait_for_load_state()
+    assert "Đã lưu thông tin biên bản." in await page.locator(".flash").first.inner_text()
+    [meeting] = await rows(db, Meeting)
+    assert (meeting.chair, meeting.secretary, meeting.attendance) == ("Nguyễn Văn Hùng, Bí thư Đảng ủy", "Trần Thị Mai", 120)
+
+    async with page.expect_download() as info:
+        await page.click("a:has-text('Tải biên bản (Word)')")
+    minutes = tmp_path / "bien-ban.docx"
+    await (await info.value).save_as(minutes)
+    assert (await info.value).suggested_filename.endswith(".docx")
+    doc = Document(io.BytesIO(minutes.read_bytes()))
+    text = "\n".join([p.text for p in doc.paragraphs] + [c.text for t in doc.tables for r in t.rows for c in r.cells])
+    assert "Nguyễn Văn Hùng, Bí thư Đảng ủy" in text and "Trần Thị Mai" in text and "120" in text
+    assert text.index("Lê Văn Cường") < text.index("Nguyễn Văn An")  # in the order they were called
+    assert "Xã hỗ trợ 50% giá giống lúa cho vụ mùa." in text and "Chủ tịch UBND xã" in text
+    assert "{{" not in text
+
+    async with page.expect_download() as info:
+        await page.click("a:has-text('Tải dự thảo thông báo kết luận (Word)')")
+    draft = tmp_path / "ket-luan.docx"
+    await (await info.value).save_as(draft)
+    drafted = "\n".join(p.text for p in Document(io.BytesIO(draft.read_bytes())).paragraphs)
+    assert "THÔNG BÁO KẾT LUẬN" in drafted and "Xã hỗ trợ 50% giá giống lúa cho vụ mùa." in drafted
+    assert "Lê Văn Cường" not in drafted  # the notice names no resident
+    await context.close()

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.domain.hall import HALL, Place, Turn, counts, grouped_by_topic, in_order, moved, turn_of
+from bot.domain.hall import HALL, Place, Turn, called, counts, grouped_by_topic, in_order, moved, turn_of
 
 T0 = datetime(2026, 7, 1, 8, 0)
 
@@ -42,3 +42,11 @@ def test_grouping_by_topic_keeps_who_was_called_ahead_and_each_topics_own_order(
     speakers = [(3, Turn.SPOKE, 1), (1, Turn.WAITING, 2), (2, Turn.WAITING, 0), (6, Turn.CALLED, 2), (4, Turn.WAITING, 2), (5, Turn.WAITING, 0)]
     assert grouped_by_topic(speakers) == [3, 6, 2, 5, 1, 4]
     assert grouped_by_topic([]) == []
+
+
+def test_a_speaker_called_out_of_turn_or_late_moves_to_where_they_spoke():
+    listed = [(1, Turn.SPOKE), (2, Turn.ABSENT), (3, Turn.WAITING), (4, Turn.WAITING), (5, Turn.WAITING)]
+    assert called(listed, 3) == [1, 2, 3, 4, 5]  # in turn: nothing moves
+    assert called(listed, 5) == [1, 2, 5, 3, 4]  # out of turn
+    assert called(listed, 2) == [1, 2, 3, 4, 5]  # absent, then arrived: after those done, ahead of the waiting
+    assert called([(1, Turn.WAITING), (2, Turn.SPOKE), (3, Turn.WAITING)], 3) == [2, 3, 1]
