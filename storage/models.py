@@ -243,6 +243,9 @@ class Submission(SQLModel, table=True):
     followup_closed_at: Optional[datetime] = _ts(nullable=True)
     # Kept off the public page (/cong-khai) by the secretariat, with the reason (audited).
     public_hidden_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    # A voice question nobody has typed in yet: `question` holds a placeholder saying so until the
+    # secretariat types the transcript, which then becomes the question everywhere.
+    awaiting_transcript: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class ProcessedUpdate(SQLModel, table=True):
@@ -305,6 +308,23 @@ class Attachment(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class SubmissionFile(SQLModel, table=True):
+    """A file that belongs to a submission: the resident's voice question or photos, or a file sent
+    with its answer (a decision, a map). Personal data when the resident's: erased with the
+    submission's other personal data (bot/services/privacy.py), with its attachment."""
+
+    __tablename__ = "submission_file"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    attachment_id: int = Field(foreign_key="attachment.id")
+    role: str = Field(sa_column=Column(String(16), nullable=False))  # "voice", "photo" or "answer"
+    position: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    seconds: Optional[int] = Field(default=None, sa_column=Column(Integer))  # a voice note's length
+    # On the public page (/cong-khai) only when the secretariat publishes it.
+    public: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    created_at: datetime = _ts()
+
+
 class NoticeRun(SQLModel, table=True):
     """A scheduled notice that has gone out: the primary key makes each one fire exactly once."""
 
@@ -326,6 +346,12 @@ class Staff(SQLModel, table=True):
     # The commune they work for; none: every commune of the deployment (a district or province admin).
     commune_id: Optional[int] = Field(default=None, foreign_key="commune.id", index=True)
     telegram_id: Optional[str] = Field(default=None, sa_column=Column(String(64), unique=True))
+    # A Zalo bot or OA user id and which of the two ("zalo", "zalo_oa"): a village head who uses Zalo only.
+    zalo_id: Optional[str] = Field(default=None, sa_column=Column(String(128), unique=True))
+    zalo_channel: Optional[str] = Field(default=None, sa_column=Column(String(32)))
+    # A one-time code the console shows, which the staff member sends to the Zalo bot to link it.
+    link_code: Optional[str] = Field(default=None, sa_column=Column(String(16), unique=True))
+    link_code_expires_at: Optional[datetime] = _ts(nullable=True)
     # The bot they last wrote to as staff ("telegram", or a further commune's "telegram:TP"): what
     # the bot sends them (answers to read out, a notice's progress) goes through that bot.
     channel: Optional[str] = Field(default=None, sa_column=Column(String(32)))

@@ -22,6 +22,7 @@ from storage.reference import Reference
 from storage.repositories.base import Bare, NeedsSession
 from storage.repositories.choices import ChoiceRepository
 from storage.repositories.communes import CommuneRepository
+from storage.repositories.files import FileRepository
 from storage.repositories.inbox import InboxRepository, UpdateLog
 from storage.repositories.meetings import MeetingRepository
 from storage.repositories.notices import NoticeLog
@@ -89,6 +90,7 @@ class UnitOfWork:
         self.choices = ChoiceRepository(s)
         self.inbox = InboxRepository(s)
         self.tokens = TokenRepository(s)
+        self.files = FileRepository(s)
         self.reference = Reference(self.db.reference, s)
         return self
 
