@@ -15,10 +15,21 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from bot.conversation.context import Context
-from bot.conversation.flows import consent, feedback, forget, help, meeting_card, my_questions, notices, registration, village_head
+from bot.conversation.flows import (
+    consent,
+    feedback,
+    forget,
+    help,
+    meeting_card,
+    my_questions,
+    notices,
+    registration,
+    staff_link,
+    village_head,
+)
 from bot.domain import callbacks
 from bot.domain import staff as staff_words
-from bot.domain.channels import commune_code, traits
+from bot.domain.channels import commune_code, platform_of, staff_binding, traits
 from bot.domain.choices import Choice, pick
 from bot.domain.messages import Event, Kind, Outcome, Reply
 from bot.domain.outbox import Claim, Purpose
@@ -53,6 +64,13 @@ WORDS = {
     "cau hoi": "my", "cau hoi cua toi": "my", "huy": "cancel", "huy bo": "cancel", "tro giup": "help",
     "huong dan": "help", "xoa du lieu": "forget", "tat thong bao": "notices_off", "bat thong bao": "notices_on",
     **{name: command for name, command in COMMANDS.items() if command not in STAFF_COMMANDS},
+}
+# The staff's commands as plain words, for staff only (a resident typing them gets what any text gets):
+# on Zalo there is no command menu, and "thong bao" is easier to type than "/thongbao".
+STAFF_WORDS = {
+    "thong bao": "village_notice", "gui thong bao": "village_notice", "nhap phieu": "paper_form", "nhap phieu giay": "paper_form",
+    "thon": "village_figures", "so lieu thon": "village_figures", "ban giao": "handover",
+    **{name: command for name, command in staff_words.COMMANDS.items()},
 }
 # What waits for a person who could not be reached (blocked the bot, outside the Zalo OA's window)
 # and goes out when they write again; notices and reminders are stale by then.
@@ -139,7 +157,8 @@ class Conversation:
             _without_buttons(ctx)
         if ctx.resident is not None:
             await uow.residents.keep(ctx.resident)
-        await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None)
+        # Kept (not forgotten once sent) for staff too: a head on Zalo answers its numbered choices.
+        await self._queue(uow, event, ctx.out.replies, transient=ctx.resident is None and ctx.staff is None)
         head = await uow.outbox.claim_chat(event.channel, event.chat_id, utcnow(), claim.worker, claim.until) if claim else None
         return Handled(ctx.out, claimed=claim is not None, head=head)
 
@@ -178,7 +197,14 @@ async def _person(uow: UnitOfWork | BareWork, event: Event) -> tuple[Resident | 
     """Who wrote, as a resident and (where staff are known by their user id) as staff."""
     if not event.private:
         return None, None
-    if not traits(event.channel).staff:
+    binding = staff_binding(event.channel)
+    if binding == "zalo":
+        # A Zalo id is bound to a staff member by `doithoai staff add --zalo-id` or by a link code.
+        staff = await uow.staff.by_zalo(event.user_id)
+        if staff is not None and platform_of(staff.zalo_channel or "zalo") != platform_of(event.channel):
+            staff = None  # the same id on the other Zalo app is someone else
+        return await uow.residents.find(event.channel, event.user_id), staff
+    if binding is None:
         return await uow.residents.find(event.channel, event.user_id), None
     found = await uow.residents.find_with_staff(event.channel, event.user_id)
     if found is not None:
@@ -227,13 +253,19 @@ def _menu_command(ctx: Context) -> str | None:
     for key, command in MENU.items():
         if text in ctx.tr.all_labels(key):
             return command
-    return _word_command(text)
+    found = _word_command(text)
+    if found is None and ctx.staff is not None:
+        found = STAFF_WORDS.get(" ".join(fold(text).strip(" .!?/").split()))
+    return found
 
 
 async def route(ctx: Context) -> None:
     event = ctx.event
     if not event.private:
         await _group(ctx)
+        return
+    if staff_link.wanted(ctx):
+        await staff_link.on_message(ctx)
         return
     if ctx.staff is not None and (ctx.staff.state or {}).get("flow"):
         ctx.staff_mode = True
@@ -329,6 +361,8 @@ async def _command(ctx: Context, command: str) -> None:
         await meeting_card.show(ctx, with_menu=resident is not None and not ctx.in_form)
     elif command == "help":
         await help.show(ctx)
+        if ctx.staff is not None and ctx.staff.role in staff_words.COMMAND_ROLES and not traits(ctx.event.channel).buttons:
+            ctx.say(ctx.tr("vh.help"))  # no command menu here: the head's commands are listed in the help
     elif command == "forget":
         await forget.ask(ctx)
         return

@@ -12,10 +12,11 @@ class Traits:
     buttons: bool  # shows tappable buttons; without them, choices are numbered in the text and typed back
     text_limit: int  # the longest text one message may carry
     staff: bool = False  # staff accounts are bound to their user id here: a village head works from this chat
+    voice: bool = False  # a resident can send a voice note the bot can fetch (the Zalo bot passes none on)
 
 
 TRAITS = {
-    "telegram": Traits(buttons=True, text_limit=4096, staff=True),
+    "telegram": Traits(buttons=True, text_limit=4096, staff=True, voice=True),
     "console": Traits(buttons=True, text_limit=4096),
     "zalo": Traits(buttons=False, text_limit=2000),
     # The OA shows up to a few quick-reply buttons, but not for every list (villages, topics):
@@ -33,6 +34,18 @@ def platform_of(channel: str) -> str:
 def commune_code(channel: str) -> str | None:
     """The commune a bot serves, when it is one of a commune's own bots ("telegram:TP" → "TP")."""
     return channel.partition(":")[2] or None
+
+
+# The platforms where a staff member is known by a Zalo id of theirs (`Staff.zalo_id`) rather than a Telegram one.
+ZALO_PLATFORMS = ("zalo", "zalo_oa")
+
+
+def staff_binding(channel: str) -> str | None:
+    """How staff are recognised on this bot: "telegram" (their Telegram id), "zalo" (a Zalo bot or OA
+    user id bound to them), or None (the console, where nobody works as staff in a chat)."""
+    if traits(channel).staff:
+        return "telegram"
+    return "zalo" if platform_of(channel) in ZALO_PLATFORMS else None
 
 
 def traits(channel: str) -> Traits:

@@ -28,11 +28,12 @@ class FileUnavailable(Exception):
 class FileRef:
     """A photo or file a person sent, fetched only when a flow needs its bytes (residents' never are)."""
 
-    kind: str  # "photo" | "document"
+    kind: str  # "photo" | "document" | "voice" (a voice note or an audio file)
     filename: str
     mime_type: str
     size: int | None  # as the platform declared it, before any download
     fetch: Callable[[], Awaitable[bytes]] = field(compare=False, repr=False)  # raises FileUnavailable
+    seconds: int | None = None  # a voice note's length, as the platform declared it
 
 
 @dataclass(frozen=True)

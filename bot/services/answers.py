@@ -10,21 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from bot.domain import validation as textrules
 from bot.domain.callbacks import Feedback
 from bot.domain.channels import translator
 from bot.domain.errors import Problem, ServiceError
+from bot.domain.media import ANSWER
 from bot.domain.messages import Button, Reply
 from bot.domain.outbox import Purpose
 from bot.domain.submissions import Status, after_answer, followup_open, is_live
 from bot.services.access import meeting_to_run
+from bot.services.filetypes import file_name, sniff
 from bot.services.outbox import enqueue
+from bot.services.staff import staff_address
 from bot.text.catalogue import Translator
 from bot.text.formatting import date as fmt_date
 from bot.text.formatting import local, shorten
 from storage.models import Attachment, Commune, Meeting, Resident, Submission
+from storage.repositories.files import KeptFile
 from storage.uow import UnitOfWork, commits
 
 if TYPE_CHECKING:
@@ -46,6 +51,91 @@ def clean_field(text: str | None, field: str, ref: str, *, lines: bool = False) 
     return text or None
 
 
+# The files an answer may carry (a decision, a map, a photo of the site): what a resident's phone opens.
+# Telegram takes uploads up to 50 MB; deploy/nginx lets one console form carry the five at their largest.
+ANSWER_FILES_MAX = 5
+ANSWER_FILE_MAX_BYTES = 20 * 1024 * 1024
+ANSWER_FILE_TYPES = frozenset({
+    "application/pdf", "image/jpeg", "image/png", "image/webp",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+})
+NAME_MAX = 120  # a file's name as kept and sent (Attachment.filename holds 255)
+
+
+@dataclass(frozen=True)
+class AnswerFile:
+    """A file checked to go with an answer: its name ends with the extension of what its bytes are."""
+
+    name: str
+    mime_type: str
+    data: bytes
+
+
+def _shown_name(name: str) -> str:
+    """The name as staff gave it, without folders or characters no text may hold, to name it in a refusal."""
+    name = textrules.printable(PurePosixPath((name or "").replace("\\", "/")).name).replace("\n", " ").strip()
+    return name[:NAME_MAX] or "tep"
+
+
+def answer_files(files: list[tuple[str, bytes]], ref: str) -> list[AnswerFile]:
+    """Staff's files for an answer, each checked (type from its bytes, size), or AnswerError naming the first wrong one."""
+    if len(files) > ANSWER_FILES_MAX:
+        raise AnswerError("problem.answer.files_many", ref=ref, most=ANSWER_FILES_MAX, count=len(files))
+    checked = []
+    for name, data in files:
+        shown = _shown_name(name)
+        if not data:
+            raise AnswerError("problem.answer.file_empty", ref=ref, file=shown)
+        if len(data) > ANSWER_FILE_MAX_BYTES:
+            raise AnswerError("problem.answer.file_size", ref=ref, file=shown, mb=ANSWER_FILE_MAX_BYTES // (1024 * 1024))
+        kind = sniff(data)  # the name's extension is the sender's word only
+        if kind is None or kind.mime not in ANSWER_FILE_TYPES:
+            raise AnswerError("problem.answer.file_kind", ref=ref, file=shown)
+        stem = shown[: NAME_MAX - len(kind.extension)] if not shown.lower().endswith(kind.extension) else shown
+        checked.append(AnswerFile(file_name(stem, kind), kind.mime, data))
+    return checked
+
+
+def files_summary(files: list[KeptFile]) -> list[dict[str, object]]:
+    """What the audit log keeps of an answer's files: names and sizes, never the bytes."""
+    return [{"name": f.filename, "bytes": f.size, **({"public": True} if f.public else {})} for f in files]
+
+
+async def current_files(uow: UnitOfWork, submission: Submission) -> list[AnswerFile]:
+    """The files a submission's answer carries, bytes included: to give a duplicate the same."""
+    out = []
+    for f in await uow.files.of([submission.id], ANSWER):  # type: ignore[list-item]
+        attachment = await uow.files.attachment(f.attachment_id)
+        if attachment is not None:
+            out.append(AnswerFile(f.filename, f.mime_type, bytes(attachment.data)))
+    return out
+
+
+async def _same_files(uow: UnitOfWork, kept: list[KeptFile], files: list[AnswerFile]) -> bool:
+    if [(f.filename, f.size) for f in kept] != [(f.name, len(f.data)) for f in files]:
+        return False
+    for old, new in zip(kept, files):
+        attachment = await uow.files.attachment(old.attachment_id)
+        if attachment is None or bytes(attachment.data) != new.data:
+            return False
+    return True
+
+
+async def _replace_files(uow: UnitOfWork, submission: Submission, kept: list[KeptFile], files: list[AnswerFile], now: datetime) -> None:
+    """The answer's files become `files`; one that was public and comes again unchanged stays public."""
+    public: set[tuple[str, bytes]] = set()
+    for old in kept:
+        attachment = await uow.files.attachment(old.attachment_id) if old.public else None
+        if attachment is not None:
+            public.add((old.filename, bytes(attachment.data)))
+    await uow.files.remove([f.id for f in kept])
+    assert submission.id is not None
+    for n, f in enumerate(files):
+        new = await uow.files.keep(submission.id, ANSWER, filename=f.name, mime_type=f.mime_type, data=f.data, now=now, position=n)
+        new.public = (f.name, f.data) in public
+
+
 def no_such_code(ref: str) -> bool:
     """A code holding characters no code has: not looked up, since PostgreSQL refuses a NUL even in a query."""
     return textrules.first_refused(ref) is not None
@@ -60,8 +150,12 @@ async def record_answer(
     forward_to: str | None = None,
     expected_by: date | None = None,
     now: datetime,
+    files: list[tuple[str, bytes]] | list[AnswerFile] | None = None,
 ) -> Submission:
-    """Record (or replace) a submission's answer; after publication, queue it to the resident. Commits."""
+    """Record (or replace) a submission's answer; after publication, queue it to the resident. Commits.
+
+    `files`: what the answer carries from now on ([]: nothing); None keeps those it has. Other files
+    are a new answer: a new revision, sent again with them."""
     submission = None if no_such_code(ref) else await uow.submissions.by_ref(ref.strip().upper())
     if submission is None:
         raise AnswerError("problem.answer.no_code", ref=ref)
@@ -78,9 +172,17 @@ async def record_answer(
         raise AnswerError("problem.answer.forward_without_date", ref=ref, office=forward_to)
     if text is None and forward_to is None:
         raise AnswerError("problem.answer.empty", ref=ref)
+    checked = None if files is None else [f if isinstance(f, AnswerFile) else answer_files([f], ref)[0] for f in files]
+    if checked is not None and len(checked) > ANSWER_FILES_MAX:
+        raise AnswerError("problem.answer.files_many", ref=ref, most=ANSWER_FILES_MAX, count=len(checked))
+    kept = await uow.files.of([submission.id], ANSWER) if checked is not None else []  # type: ignore[list-item]
+    other_files = checked is not None and not await _same_files(uow, kept, checked)
     new = (text, by, forward_to, expected_by)
-    if new == (submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by):
+    if new == (submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by) and not other_files:
         return submission  # nothing changed: no new revision, nothing re-sent
+    if other_files:
+        assert checked is not None
+        await _replace_files(uow, submission, kept, checked, now)
     submission.answer, submission.answered_by, submission.forwarded_to, submission.expected_by = new
     submission.answered_at = now
     submission.status = after_answer(forwarded=bool(forward_to))
@@ -112,11 +214,15 @@ def answer_text(submission: Submission, commune_name: str, tr: Translator) -> st
     return tr("answer.body", answer=submission.answer, by=submission.answered_by or tr("answer.by_commune", commune=commune_name))
 
 
-def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool, feedback: bool = True) -> Reply:
-    """The answer as its submitter reads it; `feedback=False` for a village head who reads it out (no buttons)."""
+def answer_reply(submission: Submission, commune: Commune, tr: Translator, *, correction: bool, feedback: bool = True,
+                 files: list[str] | None = None) -> Reply:
+    """The answer as its submitter reads it; `feedback=False` for a village head who reads it out (no buttons).
+    `files`: the names of the files that follow it, one message each."""
     question = shorten(submission.question, 300)
     head = tr("answer.correction_head", ref=submission.ref) if correction else tr("answer.head", ref=submission.ref)
     text = f"{head}\n❓ {question}\n\n{answer_text(submission, commune.name, tr)}"
+    if files:
+        text += "\n\n" + tr("answer.files", count=len(files), names=", ".join(files))
     if not feedback:
         return Reply(text=text)
     text += f"\n\n{tr('answer.feedback_ask')}"
@@ -150,12 +256,25 @@ async def deliver_answer(uow: UnitOfWork, submission: Submission, meeting: Meeti
         return False
     commune = await uow.communes.get(meeting.commune_id)
     assert commune is not None
-    reply = answer_reply(submission, commune, translator(resident.language, resident.channel), correction=correction)
+    files = await uow.files.of([submission.id], ANSWER)  # type: ignore[list-item]
+    reply = answer_reply(submission, commune, translator(resident.language, resident.channel), correction=correction,
+                         files=[f.filename for f in files])
     key = f"answer:{submission.ref}:r{submission.answer_revision}:{resident.channel}:{resident.chat_id}"
     # Someone who cannot be reached now still gets it, the next time they write.
+    held = resident.unreachable_at is not None
     await enqueue(uow, key=key, channel=resident.channel, chat_id=resident.chat_id, reply=reply, purpose=Purpose.ANSWER, meeting_id=meeting.id,
-                  held=resident.unreachable_at is not None)
+                  held=held)
+    await _send_files(uow, files, key=key, channel=resident.channel, chat_id=resident.chat_id, meeting=meeting, held=held)
     return True
+
+
+async def _send_files(uow: UnitOfWork, files: list[KeptFile], *, key: str, channel: str, chat_id: str, meeting: Meeting,
+                      held: bool = False) -> None:
+    """One message per file after the answer's text (Telegram: a photo or a document; Zalo: a signed link),
+    each under the answer's key: once per revision, as the text."""
+    for f in files:
+        await enqueue(uow, key=f"{key}:file{f.position}", channel=channel, chat_id=chat_id, reply=Reply(document=f.attachment_id),
+                      purpose=Purpose.ANSWER, meeting_id=meeting.id, held=held)
 
 
 async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Meeting) -> bool:
@@ -168,15 +287,19 @@ async def _deliver_to_heads(uow: UnitOfWork, submission: Submission, meeting: Me
     village = await uow.meetings.village(submission.village_id)
     assert commune is not None and village is not None
     queued = False
+    files = await uow.files.of([submission.id], ANSWER)  # type: ignore[list-item]
     for head in await uow.staff.heads_of(submission.village_id):
-        if head.telegram_id is None:
+        address = staff_address(head)  # on Telegram or on Zalo, wherever they last worked as staff
+        if address is None:
             continue
-        tr = Translator("vi")
-        answer = answer_reply(submission, commune, tr, correction=correction, feedback=False)
+        channel, chat_id = address
+        tr = translator("vi", channel)
+        answer = answer_reply(submission, commune, tr, correction=correction, feedback=False, files=[f.filename for f in files])
         text = tr("paper.answer_head", ref=submission.ref, name=submission.name or "", village=village.name) + "\n\n" + answer.text
         key = f"answer:{submission.ref}:r{submission.answer_revision}:head:{head.id}"
-        queued |= bool(await enqueue(uow, key=key, channel=head.channel or "telegram", chat_id=head.telegram_id, reply=Reply(text=text),
+        queued |= bool(await enqueue(uow, key=key, channel=channel, chat_id=chat_id, reply=Reply(text=text),
                                      purpose=Purpose.ANSWER, meeting_id=meeting.id))
+        await _send_files(uow, files, key=key, channel=channel, chat_id=chat_id, meeting=meeting)
     return queued
 
 
@@ -333,7 +456,7 @@ async def publication_preview(uow: UnitOfWork, actor: "Actor", meeting_code: str
     people: set[str] = set()
     for s in live:
         if s.channel == "paper":
-            people |= {f"staff:{h.id}" for h in await uow.staff.heads_of(s.village_id) if h.telegram_id}
+            people |= {f"staff:{h.id}" for h in await uow.staff.heads_of(s.village_id) if staff_address(h)}
         elif await recipient(uow, s) is not None:
             people.add(f"resident:{s.resident_id}")
     commune = await uow.communes.get(meeting.commune_id)

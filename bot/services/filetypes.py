@@ -37,6 +37,26 @@ ALLOWED = {
         FileType("text/calendar", ".ics"),  # the meeting's calendar file the bot makes itself
     )
 }
+# A resident's voice question. Kept apart from ALLOWED: a village head's notice carries no sound, and
+# the console plays only what Chromium plays without conversion (AAC, MP3, Ogg/Opus, WAV).
+AUDIO = {
+    t.mime: t
+    for t in (
+        FileType("audio/ogg", ".ogg", inline=True),
+        FileType("audio/mpeg", ".mp3", inline=True),
+        FileType("audio/mp4", ".m4a", inline=True),
+        FileType("audio/aac", ".aac", inline=True),
+        FileType("audio/x-wav", ".wav", inline=True),
+    )
+}
+
+
+def sniff_audio(data: bytes) -> FileType | None:
+    """The playable audio type these bytes are, or None (AMR and the rest are refused: no browser plays them)."""
+    found = filetype.guess(data)
+    return AUDIO.get(found.mime) if found is not None else None
+
+
 # Whatever is stored but not on the list (kept before the list existed) goes out as bytes to save.
 UNKNOWN = FileType("application/octet-stream", ".bin")
 

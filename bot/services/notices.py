@@ -25,6 +25,7 @@ from bot.services.calendar import deadline_reminder_due, eve_reminder_due, meeti
 from bot.services.filetypes import file_name, sniff
 from bot.services.meetings import card as meeting_card
 from bot.services.outbox import enqueue
+from bot.services.staff import staff_address
 from bot.text.catalogue import Translator
 from bot.text.formatting import when
 from storage.models import Attachment, Commune, Meeting, NoticeRun, Resident, Village
@@ -392,7 +393,8 @@ async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datet
         after = entry.after or {}
         batch, staff_id = after.get("batch"), after.get("staff_id")
         staff = await uow.staff.get(staff_id) if staff_id else None
-        if not batch or staff is None or staff.telegram_id is None:
+        address = staff_address(staff) if staff is not None else None
+        if not batch or address is None:
             continue
         counts = await uow.outbox.batch_counts(f"village-notice:{batch}:")
         if not counts:
@@ -409,5 +411,5 @@ async def report_village_notices(uow: UnitOfWork, since: datetime, *, now: datet
         else:
             text = tr("vh.report", target=target, sent=sent, unreachable=unreachable)
             key = f"village-notice-report:{batch}"
-        queued += bool(await enqueue(uow, key=key, channel=staff.channel or "telegram", chat_id=staff.telegram_id, reply=Reply(text=text), purpose=Purpose.REPLY))
+        queued += bool(await enqueue(uow, key=key, channel=address[0], chat_id=address[1], reply=Reply(text=text), purpose=Purpose.REPLY))
     return queued

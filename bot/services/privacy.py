@@ -12,10 +12,13 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from bot.domain.disclosure import Masker, Person
+from bot.domain.media import PHOTO, VOICE
 from storage.models import Resident, Submission
 from storage.uow import UnitOfWork, commits
 
 RETENTION = timedelta(days=365)
+# A resident's own files: what they said and showed. An answer's files are the commune's and stay.
+OWN = (VOICE, PHOTO)
 DELIVERED_MESSAGES_KEPT = timedelta(days=30)
 PROCESSED_UPDATES_KEPT = timedelta(days=7)
 
@@ -25,7 +28,13 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     """/xoadulieu: the resident's name, phone and chat identity go now; their questions stay on the
     meeting's record, anonymised. Returns how many questions were anonymised."""
     assert resident.id is not None
-    _cover_own([row.submission for row in await uow.submissions.by_resident(resident.id)], Person(resident.name, resident.phone))
+    # A form in progress holds kept files (a voice question, photos) that no submission has yet.
+    draft = (resident.state or {}).get("draft") or {}
+    voice = draft.get("voice") if isinstance(draft.get("voice"), dict) else {}
+    await uow.files.drop_stashed([voice.get("id"), *draft.get("photos", [])])
+    mine = [row.submission for row in await uow.submissions.by_resident(resident.id)]
+    await uow.files.remove([f.id for f in await uow.files.of([s.id for s in mine], None) if f.role in OWN])  # type: ignore[misc]
+    _cover_own(mine, Person(resident.name, resident.phone))
     count = await uow.submissions.anonymise_for(resident.id)
     # Queued messages carry the resident's name and questions: they go too.
     await uow.outbox.forget_chat(resident.channel, resident.chat_id)
@@ -51,17 +60,21 @@ class PurgeReport:
     submissions_anonymised: int
     residents_deleted: int
     messages_deleted: int
+    files_removed: int = 0  # residents' voice questions and photos
+    bytes_removed: int = 0
 
 
 @commits
 async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
     """Anonymise and delete what is past its retention. Commits."""
     cutoff = now - RETENTION
-    _cover_own(await uow.submissions.to_anonymise_ended_before(cutoff))
+    expiring = await uow.submissions.to_anonymise_ended_before(cutoff)
+    _cover_own(expiring)
+    removed = await uow.files.remove([f.id for f in await uow.files.of([s.id for s in expiring], None) if f.role in OWN])  # type: ignore[misc]
     anonymised = await uow.submissions.anonymise_ended_before(cutoff)
     residents = await uow.residents.delete_inactive(cutoff)
     messages = await uow.outbox.delete_delivered_before(now - DELIVERED_MESSAGES_KEPT)
     await uow.updates.forget_before(now - PROCESSED_UPDATES_KEPT)
     # The last list a chat was shown on Zalo: its labels can hold a name ("Dùng tên …").
     await uow.choices.forget_before(now - DELIVERED_MESSAGES_KEPT)
-    return PurgeReport(anonymised, residents, messages)
+    return PurgeReport(anonymised, residents, messages, removed.files, removed.bytes)

@@ -20,11 +20,16 @@ public and answers with anything about the person.
 Which questions are shown is the secretariat's to change: `hide` (a reason is required; the
 reason stays in the console and the audit log, never on the page) and `show`, for those who run
 the meeting's commune only, audited as public.hide and public.show.
+
+An answer's files (a decision, a map) are linked from the page only when the secretariat marked
+each one public (`file_public`, audited as public.file); `public_file` serves no other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from bot.domain import validation as textrules
@@ -32,9 +37,10 @@ from bot.domain.disclosure import Masker, Person
 from bot.domain.errors import ServiceError
 from bot.domain.submissions import is_live
 from bot.services.access import meeting_to_run
+from bot.services.answers import ANSWER
 from bot.services.secretariat import visible
 from bot.services.staff import Actor, audit
-from storage.models import Meeting, Submission
+from storage.models import Meeting, Submission, SubmissionFile
 from storage.uow import UnitOfWork, commits
 
 REASON_MAX = 500
@@ -46,6 +52,21 @@ class PublicError(ServiceError, ValueError):
 
 
 ANSWERED, FORWARDED, PENDING = "answered", "forwarded", "pending"
+
+
+@dataclass(frozen=True)
+class PublicFile:
+    """A file of a published answer that the secretariat marked public."""
+
+    id: int  # the SubmissionFile's: the address names it, never the attachment
+    name: str
+    size: int
+
+    @property
+    def exported_name(self) -> str:
+        """Its name next to the exported index.html: ASCII, so any portal's server and any zip keep it."""
+        folded = unicodedata.normalize("NFKD", self.name.replace("đ", "d").replace("Đ", "D")).encode("ascii", "ignore").decode()
+        return f"tep-{self.id}-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", folded).strip("-.") or "tep")
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,7 @@ class PublicItem:
     forwarded_to: str | None
     expected_by: date | None
     in_hall: bool  # answered in the hall, on the day
+    files: list[PublicFile] = field(default_factory=list)  # the answer's files marked public
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,12 @@ async def _page(uow: UnitOfWork, meeting: Meeting, now: datetime) -> PublicPage:
         """Whose answer `s` has: a duplicate's original's, while the original is on the record."""
         return by_id.get(s.duplicate_of_id, s) if s.duplicate_of_id else s
 
+    shown = [s for s in live if not s.public_hidden_reason]
+    public_files: dict[int, list[PublicFile]] = {}
+    for f in await uow.files.of([s.id for s in live], ANSWER):  # type: ignore[misc]
+        if f.public:
+            public_files.setdefault(f.submission_id, []).append(PublicFile(f.id, f.filename, f.size))
+
     def item(s: Submission) -> PublicItem:
         answered, outcome = root(s), _outcome(root(s))
         return PublicItem(
@@ -154,9 +182,9 @@ async def _page(uow: UnitOfWork, meeting: Meeting, now: datetime) -> PublicPage:
             forwarded_to=answered.forwarded_to if outcome == FORWARDED else None,
             expected_by=answered.expected_by if outcome == FORWARDED else None,
             in_hall=outcome == ANSWERED and answered.answered_in_hall,
+            files=public_files.get(answered.id, []) if outcome != PENDING else [],  # type: ignore[arg-type]
         )
 
-    shown = [s for s in live if not s.public_hidden_reason]
     items = {s.id: item(s) for s in shown}
     grouped = [PublicTopic(t.name, [items[s.id] for s in shown if s.topic_id == t.id]) for t in topics]
     outcomes = [_outcome(root(s)) for s in live]
@@ -215,4 +243,45 @@ async def show(uow: UnitOfWork, actor: Actor, ref: str, *, now: datetime) -> Sub
         return submission
     submission.public_hidden_reason = None
     await audit(uow, actor, "public.show", f"submission {submission.ref}", before={"hidden": before}, after={"hidden": None}, now=now)
+    return submission
+
+
+async def public_file(uow: UnitOfWork, code: str, file_id: int) -> tuple[str, bytes] | None:
+    """The name and bytes of a file the public page of `code` links: one marked public, of an answer
+    on the page of that meeting, once its conclusion is published. None for anything else alike."""
+    try:
+        page = await published(uow, code, now=datetime.min)
+    except PublicError:
+        return None
+    if not any(f.id == file_id for t in page.topics for i in t.items for f in i.files):
+        return None
+    kept = await uow.session.get(SubmissionFile, file_id)
+    attachment = await uow.files.attachment(kept.attachment_id) if kept is not None else None
+    return (attachment.filename, bytes(attachment.data)) if attachment is not None else None
+
+
+async def exported_files(uow: UnitOfWork, page: PublicPage) -> dict[str, bytes]:
+    """The files the page links, by their exported name: `doithoai public export` writes them next to index.html."""
+    out = {}
+    for f in (f for t in page.topics for i in t.items for f in i.files):
+        found = await public_file(uow, page.code, f.id)
+        if found is not None:
+            out[f.exported_name] = found[1]
+    return out
+
+
+@commits
+async def file_public(uow: UnitOfWork, actor: Actor, ref: str, file_id: int, public: bool, *, now: datetime) -> Submission:
+    """Link (or stop linking) one of `ref`'s answer files from the public page; those who run the meeting only."""
+    submission = await _to_change(uow, actor, ref)
+    kept = await uow.session.get(SubmissionFile, file_id)
+    if kept is None or kept.submission_id != submission.id or kept.role != ANSWER:
+        raise PublicError("problem.public.no_file", ref=submission.ref)
+    if kept.public == public:
+        return submission
+    attachment = await uow.files.attachment(kept.attachment_id)
+    name = attachment.filename if attachment is not None else str(file_id)
+    kept.public = public
+    await audit(uow, actor, "public.file", f"submission {submission.ref}", before={"file": name, "public": not public},
+                after={"file": name, "public": public}, now=now)
     return submission

@@ -16,7 +16,16 @@ from rapidfuzz import fuzz
 
 from bot.domain.submissions import is_live
 from bot.services.access import Forbidden, in_reach, may_run_meetings, meetings_in_reach, submission_in_reach
-from bot.services.answers import AnswerError, clean_field, no_such_code, record_answer
+from bot.services.answers import (
+    ANSWER,
+    AnswerError,
+    answer_files,
+    clean_field,
+    current_files,
+    files_summary,
+    no_such_code,
+    record_answer,
+)
 from bot.services.staff import Actor, audit
 from bot.text.formatting import collation_key
 from storage.models import Commune, Meeting, Submission, Topic
@@ -121,21 +130,37 @@ async def classify(uow: UnitOfWork, actor: Actor, ref: str, *, topic_id: int | N
 @commits
 async def answer(
     uow: UnitOfWork, actor: Actor, ref: str, *, text: str | None, by: str | None = None, forward_to: str | None = None,
-    expected_by: date | None = None, now: datetime,
+    expected_by: date | None = None, now: datetime, files: list[tuple[str, bytes]] | None = None,
 ) -> Submission:
-    """Record an answer (a department only for what is assigned to it); duplicates get the same answer."""
+    """Record an answer (a department only for what is assigned to it); duplicates get the same answer.
+    `files` (name, bytes): what the answer carries from now on ([]: none); None keeps its current files."""
     submission = await visible(uow, actor, ref)
     if submission.duplicate_of_id is not None:
         raise AnswerError("problem.answer.is_duplicate", ref=ref)
+    checked = None if files is None else answer_files(files, submission.ref)  # every file judged before anything changes
     if actor.role == "department" and actor.staff is not None:
         by = by or actor.staff.department
     before = snapshot(submission)
-    await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
-    await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=snapshot(submission), now=now)
-    for duplicate in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
+    assert submission.id is not None
+    files_before = files_summary(await uow.files.of([submission.id], ANSWER))
+    await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=checked)
+    after = snapshot(submission)
+    files_after = files_summary(await uow.files.of([submission.id], ANSWER))
+    if files_before or files_after:
+        before, after = {**before, "files": files_before}, {**after, "files": files_after}
+    await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=after, now=now)
+    for duplicate in await uow.submissions.duplicates_of(submission.id):
         if is_live(duplicate.status):
-            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
+            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=checked)
     return submission
+
+
+async def answer_file(uow: UnitOfWork, actor: Actor, ref: str, file_id: int) -> tuple[str, bytes] | None:
+    """The name and bytes of one of the answer's files of a submission the actor may see; None when it has no such file."""
+    submission = await visible(uow, actor, ref)
+    kept = next((f for f in await uow.files.of([submission.id], ANSWER) if f.id == file_id), None)  # type: ignore[list-item]
+    attachment = await uow.files.attachment(kept.attachment_id) if kept is not None else None
+    return (attachment.filename, bytes(attachment.data)) if attachment is not None else None
 
 
 @commits
@@ -162,7 +187,7 @@ async def mark_duplicate(uow: UnitOfWork, actor: Actor, ref: str, original_ref: 
     await audit(uow, actor, "submission.duplicate", f"submission {submission.ref}", before=before, after=snapshot(submission), now=now)
     if original.answer_revision and is_live(submission.status):
         await record_answer(uow, submission.ref, text=original.answer, by=original.answered_by, forward_to=original.forwarded_to,
-                            expected_by=original.expected_by, now=now)
+                            expected_by=original.expected_by, now=now, files=await current_files(uow, original))
     return submission
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.domain.channels import ZALO_PLATFORMS, platform_of, staff_binding
 from bot.domain.errors import ServiceError
 from bot.domain.messages import number
 from bot.domain.staff import ROLES, Role
@@ -122,6 +124,110 @@ async def audit_counted(uow: UnitOfWork, actor: Actor, action: str, target: str,
         entry.after = {**(entry.after or {}), "count": int((entry.after or {}).get("count", 1)) + 1}
 
 
+def _clean_zalo(zalo_id: str | None, zalo_channel: str | None) -> tuple[str | None, str | None]:
+    """A Zalo user id (Zalo's ids are strings: hex or digits) and the bot it belongs to: "zalo" (the
+    Zalo bot, the default) or "zalo_oa", or a commune's own ("zalo:TP")."""
+    zalo_id = (zalo_id or "").strip() or None
+    if zalo_id is None:
+        if zalo_channel:
+            raise StaffError("problem.staff.zalo_channel_alone")
+        return None, None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", zalo_id):
+        raise StaffError("problem.staff.bad_zalo_id", zalo_id=zalo_id)
+    zalo_channel = (zalo_channel or "zalo").strip()
+    platform, _, code = zalo_channel.partition(":")
+    if platform not in ZALO_PLATFORMS or (code and not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", code)):
+        raise StaffError("problem.staff.bad_zalo_channel", channel=zalo_channel)
+    return zalo_id, zalo_channel
+
+
+def staff_address(staff: Staff) -> tuple[str, str] | None:
+    """Where the bot writes to a staff member: (channel, chat id) on the bot they last wrote to as staff,
+    by the id they have there; else by whichever id they have (Telegram first). None: no chat at all."""
+    last = staff.channel or ""
+    if staff.zalo_id and staff_binding(last) == "zalo":
+        return last, staff.zalo_id
+    if staff.telegram_id and staff_binding(last) == "telegram":
+        return last, staff.telegram_id
+    if staff.telegram_id:
+        return "telegram", staff.telegram_id
+    if staff.zalo_id:
+        return staff.zalo_channel or "zalo", staff.zalo_id
+    return None
+
+
+# One-time codes with which a staff member links their own Zalo account: the console (or `doithoai staff
+# link-code`) shows one, they send it to the Zalo bot or OA. No 0/O, 1/I/L: read off a screen and typed.
+LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+LINK_CODE_FOR = timedelta(hours=24)
+LINK_TRIES = 5  # refused codes a chat may send…
+LINK_WINDOW = timedelta(hours=1)  # …in this long: 31^8 codes cannot be guessed at that pace
+LINK_CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}", re.IGNORECASE)  # a message of this shape alone is a code
+
+
+def normal_code(text: str) -> str:
+    """A code as typed ("k7mx 29qp", "K7MX-29QP") as stored ("K7MX29QP")."""
+    return re.sub(r"[\s\-–.]", "", text).upper()
+
+
+def shown_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+@commits
+async def link_code(uow: UnitOfWork, actor: Actor, staff_id: int, now: datetime) -> tuple[str, datetime]:
+    """A new one-time code for staff member `staff_id` (replacing an earlier one), as shown ("K7MX-29QP"),
+    and when it expires. An admin makes one for anyone; a staff member for themself."""
+    staff = await uow.staff.get(staff_id)
+    own = actor.staff is not None and actor.staff.id == staff_id
+    if not (actor.may_manage_staff() or own):
+        raise StaffError("problem.staff.admin_only")
+    if staff is None:
+        raise StaffError("problem.staff.not_found", ident=str(staff_id))
+    code = "".join(secrets.choice(LINK_ALPHABET) for _ in range(8))
+    staff.link_code, staff.link_code_expires_at = code, now + LINK_CODE_FOR
+    # Never the code itself: the log is read by more people than the one it is for.
+    await audit(uow, actor, "staff.link_code", f"staff {staff_id}", after={"expires_at": staff.link_code_expires_at.isoformat()}, now=now)
+    return shown_code(code), staff.link_code_expires_at
+
+
+@dataclass(frozen=True)
+class Linked:
+    outcome: str  # "linked" | "wrong" (no such code) | "expired" | "taken" (the Zalo id is someone else's) | "too_many"
+    staff: Staff | None = None
+
+
+async def _link_refusals(uow: UnitOfWork, label: str, now: datetime) -> int:
+    return sum(int((e.after or {}).get("count", 1)) for e in await uow.staff.audit_since("staff.link_refused", now - LINK_WINDOW)
+               if e.actor == label)
+
+
+async def link_zalo(uow: UnitOfWork, code: str, *, channel: str, user_id: str, now: datetime) -> Linked:
+    """Bind the Zalo user who sent `code` on `channel` to the staff member the code was made for, and use
+    the code up. Refusals change nothing but their count: a chat refused `LINK_TRIES` times in
+    `LINK_WINDOW` is refused without looking at what it sends. Not committed (the conversation's update is)."""
+    who = Actor(label=f"{platform_of(channel)}:{user_id}")
+    if await _link_refusals(uow, who.label, now) >= LINK_TRIES:
+        return Linked("too_many")
+    code = normal_code(code)
+    staff = await uow.staff.by_link_code(code) if re.fullmatch(r"[A-Z2-9]{8}", code) else None
+    outcome = "wrong" if staff is None else "expired" if staff.link_code_expires_at is None or staff.link_code_expires_at <= now else None
+    if outcome is None and staff is not None:
+        bound = await uow.staff.by_zalo(user_id)
+        if bound is not None and bound.id != staff.id:
+            outcome = "taken"
+    if outcome is not None or staff is None:
+        await audit_counted(uow, who, "staff.link_refused", f"zalo {channel}", after={"reason": outcome}, now=now)
+        return Linked(outcome or "wrong")
+    assert staff.id is not None
+    before = {"zalo_id": staff.zalo_id, "zalo_channel": staff.zalo_channel}
+    staff.zalo_id, staff.zalo_channel, staff.channel = user_id, channel, channel
+    staff.link_code = staff.link_code_expires_at = None
+    await audit(uow, Actor(label=f"staff:{staff.id}:{staff.name}", staff=staff), "staff.link_zalo", f"staff {staff.id}",
+                before=before, after={"zalo_id": user_id, "zalo_channel": channel}, now=now)
+    return Linked("linked", staff)
+
+
 def _clean_login(login: str | None) -> str | None:
     if login is None:
         return None
@@ -140,6 +246,8 @@ def describe(staff: Staff, villages: list[str]) -> dict[str, Any]:
         "department": staff.department,
         "commune_id": staff.commune_id,
         "telegram_id": staff.telegram_id,
+        "zalo_id": staff.zalo_id,
+        "zalo_channel": staff.zalo_channel,
         "login": staff.login,
         "has_password": staff.password_hash is not None,
     }
@@ -173,6 +281,8 @@ async def add_staff(
     telegram_id: str | None = None,
     login: str | None = None,
     commune: str | None = None,
+    zalo_id: str | None = None,
+    zalo_channel: str | None = None,
     actor: Actor,
     now: datetime,
 ) -> Staff:
@@ -195,7 +305,10 @@ async def add_staff(
         raise StaffError("problem.staff.department_for_departments")
     if telegram_id is not None and not re.fullmatch(r"\d{1,20}", telegram_id.strip()):
         raise StaffError("problem.staff.bad_telegram_id", telegram_id=telegram_id)
+    zalo_id, zalo_channel = _clean_zalo(zalo_id, zalo_channel)
     login = _clean_login(login)
+    if zalo_id and await uow.staff.by_zalo(zalo_id):
+        raise StaffError("problem.staff.zalo_taken", zalo_id=zalo_id)
     if telegram_id and await uow.staff.by_telegram(telegram_id.strip()):
         raise StaffError("problem.staff.telegram_taken", telegram_id=telegram_id)
     if login and await uow.staff.by_login(login):
@@ -221,7 +334,7 @@ async def add_staff(
         commune_id = village_communes.pop()
     staff = uow.staff.add(
         Staff(name=name, role=role, department=(department or "").strip() or None, telegram_id=(telegram_id or "").strip() or None,
-              login=login, commune_id=commune_id, created_at=now)
+              login=login, commune_id=commune_id, zalo_id=zalo_id, zalo_channel=zalo_channel, created_at=now)
     )
     await uow.flush()
     assert staff.id is not None

@@ -7,10 +7,11 @@ receipt message commit together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.hall import HALL
+from bot.domain.media import PHOTO, VOICE, Stashed
 from bot.domain.submissions import PAPER, Status, Withdrawal, receipt_code, withdrawal
 from bot.services.staff import Actor, audit
 from storage.models import Commune, Meeting, Resident, Submission
@@ -27,6 +28,8 @@ class Registration:
     question: str
     wants_to_speak: bool
     phone: str | None = None
+    voice: Stashed | None = None  # asked aloud: `question` holds the placeholder until it is typed in
+    photos: list[int] = field(default_factory=list)  # kept photos' attachment ids
 
 
 @commits
@@ -48,9 +51,17 @@ async def register(
             # The platform the person used (their resident row names the very bot, for the answer), or PAPER or HALL.
             channel=platform,
             entered_by_staff_id=entered_by.staff.id if entered_by and entered_by.staff else None,
+            awaiting_transcript=form.voice is not None,
             created_at=now,
         )
     )
+    if form.voice is not None or form.photos:
+        await uow.flush()  # the form's kept files are the submission's from now on
+        assert submission.id is not None
+        if form.voice is not None:
+            await uow.files.bind(submission.id, form.voice.attachment_id, VOICE, seconds=form.voice.seconds, now=now)
+        for n, attachment_id in enumerate(form.photos):
+            await uow.files.bind(submission.id, attachment_id, PHOTO, position=n, now=now)
     if entered_by is not None:
         await audit(uow, entered_by, f"submission.{platform}", f"submission {ref}",
                     after={"village_id": form.village_id, "topic_id": form.topic_id}, now=now)

@@ -51,6 +51,30 @@ class FileRepository(Repository):
         await self.session.flush()
         return kept
 
+    async def stash(self, *, filename: str, mime_type: str, data: bytes, now: datetime) -> int:
+        """Bytes a form in progress holds (a voice question, a photo) before there is a submission to bind them to."""
+        attachment = Attachment(filename=filename, mime_type=mime_type, data=data, created_at=now)
+        self.session.add(attachment)
+        await self.session.flush()
+        assert attachment.id is not None
+        return attachment.id
+
+    async def bind(self, submission_id: int, attachment_id: int, role: str, *, now: datetime, position: int = 0,
+                   seconds: int | None = None) -> SubmissionFile:
+        kept = SubmissionFile(submission_id=submission_id, attachment_id=attachment_id, role=role, position=position,
+                              seconds=seconds, created_at=now)
+        self.session.add(kept)
+        await self.session.flush()
+        return kept
+
+    async def drop_stashed(self, attachment_ids: Sequence[int]) -> None:
+        """A form's files that will never be sent (it was cancelled, or they were replaced); bound ones are left alone."""
+        ids = [i for i in attachment_ids if isinstance(i, int)]
+        if not ids:
+            return
+        bound = select(SubmissionFile.attachment_id).where(col(SubmissionFile.attachment_id).in_(ids))
+        await self.session.exec(delete(Attachment).where(col(Attachment.id).in_(ids), col(Attachment.id).not_in(bound)))  # type: ignore[call-overload]
+
     async def of(self, submission_ids: Iterable[int], role: str | None = None) -> list[KeptFile]:
         """The files of these submissions (of one role), in order, without their bytes."""
         ids = list(submission_ids)

@@ -29,6 +29,19 @@ class StaffRepository(Repository):
             return None
         return (await self.session.exec(self._BY_TELEGRAM(self.session), params={"telegram_id": telegram_id})).first()
 
+    _IS_ZALO_STAFF = select(Staff.__table__.c.id).where(Staff.__table__.c.zalo_id == bindparam("zalo_id"))  # type: ignore[attr-defined]
+
+    async def by_zalo(self, zalo_id: str) -> Staff | None:
+        """The staff member bound to this Zalo bot or OA user id (`zalo_channel` says which)."""
+        if isinstance(self.session, Bare):
+            if (await self.core(self._IS_ZALO_STAFF, {"zalo_id": zalo_id})).first() is not None:
+                raise NotTheUpdate("staff")
+            return None
+        return (await self.session.exec(select(Staff).where(Staff.zalo_id == zalo_id))).first()
+
+    async def by_link_code(self, code: str) -> Staff | None:
+        return (await self.session.exec(select(Staff).where(Staff.link_code == code))).first()
+
     async def by_login(self, login: str) -> Staff | None:
         return (await self.session.exec(select(Staff).where(Staff.login == login))).first()
 

@@ -181,7 +181,12 @@ async def test_a_secretary_works_through_the_console(served, browser, tmp_path):
 
 async def on_a_phone(browser, base: str):
     """A page in a phone-sized browser, signed in as the secretariat."""
-    context = await browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    return await signed_in_page(browser, base, viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
+
+
+async def signed_in_page(browser, base: str, **context):
+    """A page in a browser context made with `context`, signed in as the secretariat."""
+    context = await browser.new_context(**context)
     page = await context.new_page()
     await page.goto(base + "/login")
     await page.fill("#login", "vanphong")
@@ -290,13 +295,8 @@ async def test_after_the_day_the_secretary_saves_the_minutes_facts_and_downloads
     the minutes (every speaker in calling order, with the answer given in the hall and by whom) and the
     conclusion's draft (the answers by topic), as the browser saves them."""
     db, base = served
-    context = await browser.new_context(accept_downloads=True, locale="vi-VN", viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    await page.goto(base + "/login")
-    await page.fill("#login", "vanphong")
-    await page.fill("#password", PASSWORD)
-    await page.click("button:has-text('Đăng nhập')")
-    await page.wait_for_url(base + "/submissions")
+    page = await signed_in_page(browser, base, accept_downloads=True, locale="vi-VN", viewport={"width": 1280, "height": 900})
+    context = page.context
     await page.goto(base + "/meetings/GP-2026/speakers")
     for ref in ("GP-0003", "GP-0001"):  # GP-0003 first; calling GP-0001 marks GP-0003 as having spoken
         await page.locator(f"#s-{ref} button:has-text('Mời phát biểu')").click()

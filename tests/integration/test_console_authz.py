@@ -39,8 +39,11 @@ EXEMPT = {
     "/logout": "ends one's own session",
     "/": "only redirects to the person's own list",
     "/secretariat-only": "a fixed page pointing village heads to Telegram",
+    "/account": "one's own account: who the bot knows one as, and a code to link one's own Zalo",
+    "/account/zalo-code": "makes a code for one's own account only (bot/services/staff.py link_code)",
     "/static": "the stylesheet and images",
     "/cong-khai/{code}": "a meeting's public page: no sign-in, the same for everyone, and only once its conclusion is published",
+    "/cong-khai/{code}/tep/{file_id}/{name}": "an answer's file the public page links: only one marked public, once published",
 }
 # Lists of the signed-in person's own commune: they answer, and must show nothing of another's.
 OWN_COMMUNE = {"/meetings", "/submissions", "/stats", "/outbox", "/notices"}
@@ -65,7 +68,8 @@ async def gp_ids(db) -> dict[str, str]:
         meeting = await uow.meetings.by_code("GP-2026")
         village = (await uow.meetings.invited_villages(meeting.id))[0]
         topic = (await uow.meetings.topics(meeting.id))[0]
-    return {"code": "GP-2026", "ref": "GP-0003", "meeting": str(meeting.id), "village": str(village.id), "topic": str(topic.id)}
+    return {"code": "GP-2026", "ref": "GP-0003", "meeting": str(meeting.id), "village": str(village.id), "topic": str(topic.id),
+            "file_id": "1", "name": "tep.pdf"}
 
 
 def console_routes(routes) -> list:
@@ -89,6 +93,7 @@ def form_for(path: str, ids: dict[str, str]) -> tuple[dict, dict | None]:
         "/submissions/{ref}/classify": ({"topic": ids["topic"], "department": "Phòng Kinh tế"}, None),
         "/submissions/{ref}/duplicate": ({"original": "GP-0001"}, None),
         "/submissions/{ref}/followup/close": ({}, None),
+        "/submissions/{ref}/transcript": ({"transcript": "Nội dung gõ lại gửi nhầm sang xã khác."}, None),
         "/meetings/{code}/publish": ({"allow_unanswered": "1", "force": "1", "summary": "Tóm tắt kết luận."}, None),
         "/meetings/{code}/announce": ({"text": "Kính mời bà con dự hội nghị."}, None),
         "/meetings/plan": ({}, {"plan": ("plan.toml", moved.encode(), "text/plain")}),
@@ -103,6 +108,7 @@ def form_for(path: str, ids: dict[str, str]) -> tuple[dict, dict | None]:
         "/meetings/{code}/record": ({"chair": "Chủ trì xã khác", "secretary": "Thư ký xã khác", "attendance": "7"}, None),
         "/submissions/{ref}/public/hide": ({"reason": "Ẩn nhầm câu hỏi của xã khác."}, None),
         "/submissions/{ref}/public/show": ({}, None),
+        "/submissions/{ref}/answer-files/{file_id}/public": ({"public": "1"}, None),
     }
     if path not in forms:
         pytest.fail(f"POST {path}: no form known for it; add one to form_for so its refusal is checked")

@@ -171,20 +171,11 @@ async def test_on_telegram_a_resident_finds_the_answer_again_and_says_what_is_un
 
 async def test_on_the_zalo_bot_a_resident_finds_the_answer_again_by_typing(meeting_db):
     from tests.support.zalo_double import ZaloBotDouble
-    from tests.support.zalo_phone import ZaloPhone, running_zalo
+    from tests.support.zalo_phone import ZaloPhone, register_on_zalo, running_zalo
 
     async with ZaloBotDouble() as zb, running_zalo(meeting_db, zb) as running:
         p = ZaloPhone(double=zb, user=zb.user("Nguyễn Văn An"))
-        await p.say("xin chào", "Ông/Bà có đồng ý không?")
-        await p.say("1", "Cảm ơn Ông/Bà")
-        await p.say("đăng ký", "Bước 1/6")
-        await p.say("Nguyễn Văn An", "Bước 2/6")
-        await p.say("thon phong lam", "Bước 3/6")
-        await p.say("van de khac", "Bước 4/6")
-        await p.say("Cống thoát nước xóm 2 bị tắc, xin xử lý.", "Bước 5/6")
-        await p.choose("Chỉ cần trả lời", "Bước 6/6")
-        await p.say("1", "kiểm tra lại phiếu")
-        await p.say("1", "Mã phiếu")
+        await register_on_zalo(p, "Cống thoát nước xóm 2 bị tắc, xin xử lý.")
         answer = "Xã giao Đội công trình nạo vét trong tháng 12. " * 60  # over Zalo's 2000 characters
         await work(meeting_db, lambda uow: record_answer(uow, "GP-0001", text=answer, by="Phòng Kinh tế", now=utcnow()))
         await work(meeting_db, lambda uow: publish_conclusion(uow, OPERATOR, "GP-2026", force=True, now=utcnow()))

@@ -166,7 +166,7 @@ def item(html: str, ref: str) -> str:
 def test_a_public_item_has_no_place_for_who_asked():
     """What the template is given holds no name, phone or chat: it cannot show one by mistake."""
     assert {f.name for f in fields(PublicItem)} == {"ref", "village", "question", "outcome", "answer", "answered_by", "forwarded_to",
-                                                    "expected_by", "in_hall"}
+                                                    "expected_by", "in_hall", "files"}
     assert not {"name", "phone", "chat_id", "resident", "submission", "meeting"} & {f.name for f in fields(PublicPage)}
 
 

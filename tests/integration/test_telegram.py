@@ -97,7 +97,7 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(meeting_db, dou
     double.send_photo(p.user)
     await p.expect("chỉ đọc được tin nhắn chữ")
     double.send_voice(p.user)
-    await p.expect("chỉ đọc được tin nhắn chữ")
+    await p.expect("Tin nhắn thoại chỉ dùng để đặt câu hỏi, ở bước 4")
     double.send_document(p.user)
     await p.expect("chỉ đọc được tin nhắn chữ")
     await p.say("A", "từ 2 đến 100 ký tự (Ông/Bà đã gõ 1 ký tự)")

@@ -37,11 +37,12 @@ NUMBERED = re.compile(r"^(\d+)\. (.+)$", re.M)
 
 
 @asynccontextmanager
-async def running_zalo(db: Database, double: ZaloBotDouble, clock=None) -> AsyncIterator[ZaloBot]:
-    """The Zalo bot channel long-polling the double, inside the test's event loop."""
+async def running_zalo(db: Database, double: ZaloBotDouble, clock=None, links=None) -> AsyncIterator[ZaloBot]:
+    """The Zalo bot channel long-polling the double, inside the test's event loop; with `links`
+    (bot/channels/files.py FileLinks), files go out as links they sign, as deployed."""
     api = ZaloBotAPI(double.token, double.base_url)
     conversation = Conversation(db, clock=clock) if clock else Conversation(db)
-    sender = Sender(db, {"zalo": ZaloTransport(api)}, {"zalo": FAST})
+    sender = Sender(db, {"zalo": ZaloTransport(api, links) if links is not None else ZaloTransport(api)}, {"zalo": FAST})
     inbox = Inbox(db, poll_interval=0.2)
     bot = ZaloBot(api, conversation, sender, inbox)
     await bot.prepare()
@@ -172,3 +173,17 @@ class OAPhone(_Reader):
         status = await self.send(text)
         assert status == 200, status
         return await self.expect(*expected)
+
+
+async def register_on_zalo(p: "ZaloPhone", question: str, name: str = "Nguyễn Văn An") -> dict:
+    """A new resident on the Zalo bot, from consent to the receipt, typing as residents do."""
+    await p.say("xin chào", "Ông/Bà có đồng ý không?")
+    await p.say("1", "Cảm ơn Ông/Bà")
+    await p.say("đăng ký", "Bước 1/6")
+    await p.say(name, "Bước 2/6")
+    await p.say("thon phong lam", "Bước 3/6")
+    await p.say("van de khac", "Bước 4/6")
+    await p.say(question, "Bước 5/6")
+    await p.choose("Chỉ cần trả lời", "Bước 6/6")
+    await p.say("1", "kiểm tra lại phiếu")
+    return await p.say("1", "Mã phiếu")

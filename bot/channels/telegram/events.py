@@ -46,6 +46,12 @@ def file_ref(message: dict, bot: BotAPI | None) -> FileRef | None:
         photo = photos[-1]  # Telegram lists the sizes smallest first
         return FileRef(kind="photo", filename=f"photo-{_text(photo, 'file_unique_id')}.jpg", mime_type="image/jpeg",
                        size=_number(photo, "file_size"), fetch=_fetcher(bot, _text(photo, "file_id")))
+    for part in ("voice", "audio"):  # a voice note (OGG/Opus), or an audio file sent as such
+        sound = message.get(part)
+        if isinstance(sound, dict):
+            name = sound.get("file_name") or f"{part}-{_text(sound, 'file_unique_id')}.ogg"
+            return FileRef(kind="voice", filename=name, mime_type=sound.get("mime_type") or "audio/ogg", size=_number(sound, "file_size"),
+                           fetch=_fetcher(bot, _text(sound, "file_id")), seconds=_number(sound, "duration"))
     document = message.get("document")
     if isinstance(document, dict):
         name = document.get("file_name") or f"file-{_text(document, 'file_unique_id')}"
@@ -150,7 +156,8 @@ def chat_of(update: dict) -> str:
 
 
 # The parts of a message that are read, by the type Telegram gives them.
-_MESSAGE_PARTS: dict[str, type] = {"text": str, "caption": str, "contact": dict, "photo": list, "document": dict}
+_MESSAGE_PARTS: dict[str, type] = {"text": str, "caption": str, "contact": dict, "photo": list, "document": dict, "voice": dict,
+                                   "audio": dict}
 
 
 def _user(user: dict) -> dict:

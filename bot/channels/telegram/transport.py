@@ -5,6 +5,7 @@ gave back (every later time)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 from bot.delivery.transport import DeliveryError
@@ -47,10 +48,11 @@ class TelegramTransport:
     def __init__(self, bot: BotAPI, channel: str = CHANNEL) -> None:
         self.bot = bot
         self.channel = channel
-        # attachment id → Telegram's file id once uploaded; images Telegram refused as photos.
-        self._file_ids: dict[int, str] = {}
-        self._not_photos: set[int] = set()
-        self._uploads: dict[int, asyncio.Lock] = {}  # one upload of a file at a time; the others then reuse its id
+        # attachment (id and bytes' digest) → Telegram's file id once uploaded; images Telegram refused as photos.
+        # The digest: a deleted attachment's id can come back for other bytes (SQLite reuses the highest rowid).
+        self._file_ids: dict[tuple[int, str], str] = {}
+        self._not_photos: set[tuple[int, str]] = set()
+        self._uploads: dict[tuple[int, str], asyncio.Lock] = {}  # one upload of a file at a time; the others then reuse its id
 
     def is_group(self, chat_id: str) -> bool:
         return chat_id.startswith("-")  # Telegram's group and channel ids are negative
@@ -95,8 +97,7 @@ class TelegramTransport:
     async def _send_file(self, chat_id: int, attachment: Attachment) -> None:
         """A photo with sendPhoto, anything else with sendDocument. The first send uploads the bytes; later
         ones reuse the file id Telegram gave back, so a notice to 300 residents uploads its photo once."""
-        key = attachment.id
-        assert key is not None
+        key = _key(attachment)
         if key in self._file_ids and await self._resend(chat_id, attachment):
             return
         async with self._uploads.setdefault(key, asyncio.Lock()):
@@ -120,19 +121,19 @@ class TelegramTransport:
                 self._file_ids[key] = document["file_id"]
 
     def _as_photo(self, attachment: Attachment) -> bool:
-        return attachment.mime_type in PHOTO_TYPES and attachment.id not in self._not_photos
+        return attachment.mime_type in PHOTO_TYPES and _key(attachment) not in self._not_photos
 
     async def _resend(self, chat_id: int, attachment: Attachment) -> bool:
         """Send by the file id of an earlier upload; False when Telegram no longer knows it."""
         field = "photo" if self._as_photo(attachment) else "document"
         try:
-            await self.bot.call(_METHOD[field], {"chat_id": chat_id, field: self._file_ids[attachment.id]},  # type: ignore[index]
+            await self.bot.call(_METHOD[field], {"chat_id": chat_id, field: self._file_ids[_key(attachment)]},
                                 timeout=self.REQUEST_TIMEOUT)
             return True
         except BadRequest as exc:
             if "chat not found" in exc.description:
                 raise
-            self._file_ids.pop(attachment.id, None)  # type: ignore[arg-type]
+            self._file_ids.pop(_key(attachment), None)
             return False
 
     async def _upload(self, chat_id: int, photo: bool, attachment: Attachment) -> Any:
@@ -142,3 +143,8 @@ class TelegramTransport:
 
 
 _METHOD = {"photo": "sendPhoto", "document": "sendDocument"}
+
+
+def _key(attachment: Attachment) -> tuple[int, str]:
+    assert attachment.id is not None
+    return attachment.id, hashlib.blake2b(attachment.data, digest_size=16).hexdigest()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels.downloads import photo_at
 from bot.channels.payload import identifier, part
 from bot.domain.messages import Event, Kind, typed_event
 
 CHANNEL = "zalo"
 TEXT = "message.text.received"
+IMAGE = "message.image.received"
 
 
 def unwrap(body: Any) -> dict | None:
@@ -47,4 +49,14 @@ def from_update(update: dict) -> Event | None:
     # One sample in Zalo's docs has no event_name: a message with text is a text message.
     if (name == TEXT or name is None) and isinstance(text, str) and text.strip():
         return typed_event(text, **base)
+    if name == IMAGE:
+        return image_event(message, base)
     return Event(kind=Kind.UNSUPPORTED, **base)
+
+
+def image_event(message: dict, base: dict) -> Event:
+    """A photo: "unsupported" where the bot reads text, but a staff flow may take its file (downloaded
+    from `photo_url` only then); its caption is its text."""
+    caption = message.get("caption")
+    file = photo_at(message.get("photo_url"), base.get("update_id") or "zalo")
+    return Event(kind=Kind.UNSUPPORTED, text=caption if isinstance(caption, str) else "", file=file, **base)

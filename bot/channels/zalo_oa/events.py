@@ -7,6 +7,7 @@ import hmac
 import re
 from datetime import datetime, timezone
 
+from bot.channels.downloads import photo_at
 from bot.channels.payload import Malformed, identifier, parse, part
 from bot.domain.messages import Event, Kind, typed_event
 
@@ -80,4 +81,17 @@ def from_event(event: dict) -> Event | None:
     text = part(event, "message").get("text")
     if name == TEXT and isinstance(text, str) and text.strip():
         return typed_event(text, **base)
+    if name == "user_send_image":
+        return image_event(part(event, "message"), base)
     return Event(kind=Kind.UNSUPPORTED, **base)
+
+
+def image_event(message: dict, base: dict) -> Event:
+    """A photo (`message.attachments[0]`, type "image", its address in `payload.url`): "unsupported" where
+    the bot reads text, but a staff flow may take its file; the message's text, if any, is its caption."""
+    attachments = message.get("attachments")
+    first = attachments[0] if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict) else {}
+    url = part(first, "payload").get("url") if first.get("type") == "image" else None
+    text = message.get("text")
+    file = photo_at(url, str(base.get("update_id") or "zalo-oa"))
+    return Event(kind=Kind.UNSUPPORTED, text=text if isinstance(text, str) else "", file=file, **base)

@@ -70,14 +70,18 @@ def answer(
     by: Optional[str] = typer.Option(None, "--by", help=tr("cli.help.answer_by")),
     forward: Optional[str] = typer.Option(None, "--forward", help=tr("cli.help.answer_forward")),
     expected_by: Optional[str] = typer.Option(None, "--expected-by", help=tr("cli.help.answer_expected_by")),
+    attach: Optional[list[Path]] = typer.Option(None, "--attach", help=tr("cli.help.answer_attach")),
+    no_files: bool = typer.Option(False, "--no-files", help=tr("cli.help.answer_no_files")),
 ) -> None:
     from bot.services.answers import AnswerError
     from bot.services.secretariat import answer as answer_submission
 
     when_ = _date(expected_by)
+    files = [] if no_files else ([_read_attachment(path) for path in attach] if attach else None)
 
     async def answered(uow: UnitOfWork, actor: Actor) -> tuple[Submission, Meeting | None]:
-        submission = await answer_submission(uow, actor, ref, text=text, by=by, forward_to=forward, expected_by=when_, now=utcnow())
+        submission = await answer_submission(uow, actor, ref, text=text, by=by, forward_to=forward, expected_by=when_, now=utcnow(),
+                                             files=files)
         # Read only to word the result: the service has queued the answer if the conclusion is out.
         return submission, await uow.meetings.get(submission.meeting_id)
 
@@ -102,11 +106,14 @@ def answers_export(
 
 
 @answers_group.command("import", help=tr("cli.help.answers_import"))
-def answers_import(path: Path = typer.Argument(..., help=tr("cli.help.xlsx_in"))) -> None:
+def answers_import(
+    path: Path = typer.Argument(..., help=tr("cli.help.xlsx_in")),
+    files: Optional[Path] = typer.Option(None, "--files", help=tr("cli.help.answers_files")),
+) -> None:
     from bot.services.exports.spreadsheet import SpreadsheetError, import_answers
 
     try:
-        report = as_operator(lambda uow, actor: import_answers(uow, actor, path, now=utcnow()))
+        report = as_operator(lambda uow, actor: import_answers(uow, actor, path, now=utcnow(), files_dir=files))
     except SpreadsheetError as exc:
         fail_with_problems(tr("cli.import.failed", path=path), exc.problems)
     typer.echo(tr("cli.import.done", answered=report.answered, forwarded=report.forwarded, unchanged=report.unchanged,
@@ -161,6 +168,18 @@ def _read_text(path: Path) -> str:
         fail(file_problem(exc, path).text(tr))
     except UnicodeDecodeError:
         fail(tr("problem.file.not_utf8", path=path))
+
+
+def _read_attachment(path: Path) -> tuple[str, bytes]:
+    """A file to send with the answer, as (name, bytes): read to one byte past the limit, which is
+    enough for the service to refuse it by name."""
+    from bot.services.answers import ANSWER_FILE_MAX_BYTES
+
+    try:
+        with path.open("rb") as f:
+            return path.name, f.read(ANSWER_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        fail(file_problem(exc, path).text(tr))
 
 
 def _read_pdf(path: Path) -> tuple[str, bytes]:

@@ -17,3 +17,4 @@ def privacy_purge() -> None:
     # The scheduler purges as nobody in particular; the service takes no actor.
     r = as_operator(lambda uow, actor: purge_expired(uow, utcnow()))
     typer.echo(tr("cli.purge.done", submissions=r.submissions_anonymised, residents=r.residents_deleted, messages=r.messages_deleted))
+    typer.echo(tr("cli.purge.files", files=r.files_removed, mb=f"{r.bytes_removed / (1024 * 1024):.1f}".replace(".", ","), size=r.bytes_removed))

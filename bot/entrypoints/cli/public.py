@@ -1,6 +1,6 @@
 """`doithoai public …`: the meeting's public page for the commune's portal, and which questions it
 shows. `export` writes the very page the console serves at /cong-khai/<code> as static files (an
-index.html and the stylesheet it links, nothing else: copy the folder anywhere); `hide` and `show`
+index.html, the stylesheet it links and the answer files marked public, nothing else: copy the folder anywhere); `hide` and `show`
 are the console's "Ẩn khỏi trang công khai" and "Hiện lại" (bot/services/public.py)."""
 
 from __future__ import annotations
@@ -24,18 +24,19 @@ def public_export(
     meeting: str = typer.Option(..., "--meeting", help=tr("cli.help.meeting")),
 ) -> None:
     from bot.entrypoints.web.public import export
-    from bot.services.public import PublicError, PublicPage, published
+    from bot.services.public import PublicError, PublicPage, exported_files, published
 
-    async def read(db: Database) -> PublicPage:
+    async def read(db: Database) -> tuple[PublicPage, dict[str, bytes]]:
         async with UnitOfWork(db, readonly=True) as uow:
-            return await published(uow, meeting, now=utcnow())
+            found = await published(uow, meeting, now=utcnow())
+            return found, await exported_files(uow, found)
 
     try:
-        page = with_db(read)
+        page, files = with_db(read)
     except PublicError as exc:
         fail(exc.text(tr))
     try:
-        index = export(page, directory)
+        index = export(page, directory, files)
     except OSError as exc:
         fail(_unwritable(exc, directory))
     typer.echo(tr("cli.public.exported", path=index, shown=page.shown, hidden=page.counts.hidden))

@@ -9,8 +9,11 @@ from typing import Any, Optional
 import typer
 
 from bot.entrypoints.cli.common import as_operator, fail, piped_secrets, show, tr
-from bot.services.staff import StaffError, add_staff, audit_listing, remove_staff, set_password, staff_listing
+from bot.services.staff import StaffError, add_staff, audit_listing, find, link_code, remove_staff, set_password, staff_listing
+from bot.text.formatting import local
 from storage.models import utcnow
+
+VIETNAM = "Asia/Ho_Chi_Minh"  # the time a code expires, as a head reads it
 
 staff_group = typer.Typer(help=tr("cli.help.staff"), no_args_is_help=True)
 audit_group = typer.Typer(help=tr("cli.help.audit"), no_args_is_help=True)
@@ -25,12 +28,15 @@ def staff_add(
     login: Optional[str] = typer.Option(None, "--login", help=tr("cli.help.login")),
     name: Optional[str] = typer.Option(None, "--name", help=tr("cli.help.name")),
     commune: Optional[str] = typer.Option(None, "--commune", help=tr("cli.help.commune")),
+    zalo_id: Optional[str] = typer.Option(None, "--zalo-id", help=tr("cli.help.zalo_id")),
+    zalo_channel: Optional[str] = typer.Option(None, "--zalo-channel", help=tr("cli.help.zalo_channel")),
 ) -> None:
-    shown = name or department or login or (f"Telegram {telegram_id}" if telegram_id else None)
+    shown = name or department or login or (f"Telegram {telegram_id}" if telegram_id else None) or (f"Zalo {zalo_id}" if zalo_id else None)
     if shown is None:
         fail(tr("cli.staff.who"))
     staff = as_operator(lambda uow, actor: add_staff(uow, name=shown, role=role, villages=village, department=department,
-                                                     telegram_id=telegram_id, login=login, commune=commune, actor=actor, now=utcnow()),
+                                                     telegram_id=telegram_id, login=login, commune=commune, zalo_id=zalo_id,
+                                                     zalo_channel=zalo_channel, actor=actor, now=utcnow()),
                         refused=StaffError)
     typer.echo(tr("cli.staff.added", id=staff.id, name=staff.name, role=staff.role))
 
@@ -39,7 +45,8 @@ def staff_add(
 def staff_list(as_json: bool = typer.Option(False, "--json", help=tr("cli.help.json"))) -> None:
     def line(r: dict[str, Any]) -> str:
         where = ", ".join(r["villages"]) or r["department"] or ""
-        return f"{r['id']:>4}  {r['role']:<12} {r['name']:<24} {where}  login={r['login'] or '-'} telegram={r['telegram_id'] or '-'}"
+        return f"{r['id']:>4}  {r['role']:<12} {r['name']:<24} {where}  login={r['login'] or '-'} telegram={r['telegram_id'] or '-'}" + (
+            f" zalo={r['zalo_id']} ({r['zalo_channel']})" if r.get("zalo_id") else "")
 
     show(as_operator(staff_listing, refused=StaffError, readonly=True), as_json, line, empty=tr("cli.staff.none"))
 
@@ -48,6 +55,20 @@ def staff_list(as_json: bool = typer.Option(False, "--json", help=tr("cli.help.j
 def staff_remove(ident: str = typer.Argument(..., help=tr("cli.help.ident"))) -> None:
     staff = as_operator(lambda uow, actor: remove_staff(uow, ident, actor=actor, now=utcnow()), refused=StaffError)
     typer.echo(tr("cli.staff.removed", id=staff.id, name=staff.name))
+
+
+@staff_group.command("link-code", help=tr("cli.help.staff_link_code"))
+def staff_link_code(ident: str = typer.Argument(..., help=tr("cli.help.ident"))) -> None:
+    """A one-time code a staff member sends to the Zalo bot or OA to link their Zalo account (for a head
+    without a console login)."""
+    async def make(uow: Any, actor: Any) -> tuple[Any, str, Any]:
+        staff = await find(uow, ident)
+        assert staff.id is not None
+        code, until = await link_code(uow, actor, staff.id, utcnow())
+        return staff, code, until
+
+    staff, code, until = as_operator(make, refused=StaffError)
+    typer.echo(tr("cli.staff.link_code", name=staff.name, code=code, until=f"{local(until, VIETNAM):%H:%M %d/%m/%Y}"))
 
 
 @staff_group.command("password", help=tr("cli.help.staff_password"))

@@ -10,6 +10,7 @@ from typing import Callable
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from bot.domain.media import duration as media_duration
 from bot.text.catalogue import Translator
 from bot.text.formatting import date as day
 from bot.text.formatting import local, time, weekday
@@ -78,6 +79,6 @@ def environment(tr: Translator) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=fmt_when, day=fmt_day, time=fmt_time, weekday=fmt_weekday, number=fmt_number)
+    env.filters.update(when=fmt_when, day=fmt_day, time=fmt_time, weekday=fmt_weekday, number=fmt_number, duration=media_duration)
     env.globals.update(percent=percent, t=tr, zip=zip)
     return env

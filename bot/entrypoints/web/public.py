@@ -17,16 +17,21 @@ SERVED_STYLESHEET = "/static/public.css"
 EXPORTED_STYLESHEET = STYLESHEET.name
 
 
-def page_html(page: PublicPage, *, stylesheet: str, templates: Environment | None = None) -> str:
-    """The page; `templates` are the console's own when it serves it (Vietnamese, as the console is)."""
-    return (templates or environment(Translator("vi"))).get_template("public.html").render(page=page, stylesheet=stylesheet)
+def page_html(page: PublicPage, *, stylesheet: str, templates: Environment | None = None, exported: bool = False) -> str:
+    """The page; `templates` are the console's own when it serves it (Vietnamese, as the console is).
+    `exported`: the answers' public files are linked next to it, not under /cong-khai/."""
+    return (templates or environment(Translator("vi"))).get_template("public.html").render(page=page, stylesheet=stylesheet,
+                                                                                            exported=exported)
 
 
-def export(page: PublicPage, directory: Path) -> Path:
-    """Write `directory`/index.html and the stylesheet it links (made if missing); the index's path.
-    OSError when the folder cannot be written."""
+def export(page: PublicPage, directory: Path, files: dict[str, bytes] | None = None) -> Path:
+    """Write `directory`/index.html, the stylesheet it links and the answers' public `files` (by their
+    exported names, bot/services/public.py `exported_files`), the folder made if missing; the index's
+    path. OSError when the folder cannot be written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / EXPORTED_STYLESHEET).write_bytes(STYLESHEET.read_bytes())
+    for name, data in (files or {}).items():
+        (directory / name).write_bytes(data)
     index = directory / "index.html"
-    index.write_text(page_html(page, stylesheet=EXPORTED_STYLESHEET), encoding="utf-8")
+    index.write_text(page_html(page, stylesheet=EXPORTED_STYLESHEET, exported=True), encoding="utf-8")
     return index

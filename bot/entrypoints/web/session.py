@@ -43,7 +43,7 @@ def csrf_token(request: Request) -> str:
 async def posted(request: Request) -> FormData:
     """The POSTed form, once its CSRF token matches the session's; otherwise BadForm (403)."""
     try:
-        form = await request.form(max_files=2, max_fields=50)
+        form = await request.form(max_files=8, max_fields=50)  # an answer carries up to 5 files (more are refused by name)
     except Exception:  # a malformed body is refused like a missing token
         raise BadForm() from None
     sent = form.get("csrf")

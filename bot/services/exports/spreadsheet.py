@@ -28,10 +28,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.domain.errors import file_problem
 from bot.domain.submissions import Status
 from bot.domain.validation import first_refused, printable
 from bot.services.access import run_meeting
-from bot.services.answers import AnswerError, record_answer
+from bot.services.answers import ANSWER, ANSWER_FILE_MAX_BYTES, AnswerError, AnswerFile, answer_files, current_files, record_answer
 from bot.services.secretariat import Forbidden, visible
 from bot.services.staff import DEPARTMENT, Actor, audit
 from bot.text.catalogue import LANGUAGES, Translator
@@ -75,8 +76,12 @@ COLUMNS: tuple[SheetColumn, ...] = (
     SheetColumn("answered_by", "sheet.col.answered_by", 24, wrap=True, answer=True),
     SheetColumn("forwarded_to", "sheet.col.forwarded_to", 24, wrap=True, answer=True),
     SheetColumn("expected_by", "sheet.col.expected_by", 13, answer=True),
+    # The answer's files by name ("a.pdf; b.png"); optional on import, where the names are looked up
+    # in the folder given (`answers import --files DIR`) or among the answer's current files.
+    SheetColumn("files", "sheet.col.files", 30, wrap=True),
 )
 _BY_KEY = {c.key: c for c in COLUMNS}
+FILE_SEPARATOR = "; "
 _ANSWER_KEYS = tuple(c.key for c in COLUMNS if c.answer)
 # Without every answer column, an import would read a missing one as empty and erase what is stored.
 _REQUIRED_FOR_IMPORT = ("ref", *_ANSWER_KEYS)
@@ -137,12 +142,15 @@ async def export_answers(
     for col, column in enumerate(COLUMNS, start=1):
         cell = ws.cell(row=1, column=col, value=column.header(tr))
         cell.font = _HEADER_FONT
-        cell.fill = _ANSWER_HEADER_FILL if column.answer else _HEADER_FILL
+        cell.fill = _ANSWER_HEADER_FILL if column.answer or column.key == "files" else _HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
         ws.column_dimensions[get_column_letter(col)].width = column.width
 
+    names: dict[int, list[str]] = {}
+    for f in await uow.files.of([row.submission.id for row in rows], ANSWER):  # type: ignore[misc]
+        names.setdefault(f.submission_id, []).append(f.filename)
     for r, row in enumerate(rows, start=2):
-        values = _export_values(row, tr)
+        values = _export_values(row, tr) | {"files": FILE_SEPARATOR.join(names.get(row.submission.id, [])) or None}  # type: ignore[arg-type]
         for col, column in enumerate(COLUMNS, start=1):
             _write(ws, r, col, column, values[column.key])
 
@@ -206,10 +214,13 @@ class _Row:
     by: str | None
     forward_to: str | None
     expected_by: date | None
+    files: list[AnswerFile] | None = None  # None: the answer keeps its files
 
 
 @commits
-async def import_answers(uow: UnitOfWork, actor: Actor, path: Path, *, now: datetime, lang: str = "vi") -> ImportReport:
+async def import_answers(
+    uow: UnitOfWork, actor: Actor, path: Path, *, now: datetime, lang: str = "vi", files_dir: Path | None = None,
+) -> ImportReport:
     """Record the answers filled in a sheet; all or nothing; audited. Commits.
 
     A row whose answer columns are all empty is skipped: an import never erases an answer.
@@ -238,7 +249,7 @@ async def import_answers(uow: UnitOfWork, actor: Actor, path: Path, *, now: date
         if empty:
             report.skipped_empty += 1
         else:
-            row = await _check(uow, actor, number, ref, cells, found, tr)
+            row = await _check(uow, actor, number, ref, cells, found, tr, files_dir)
             if not found:
                 if row is None:
                     report.unchanged += 1
@@ -267,7 +278,8 @@ async def _answerable(uow: UnitOfWork, actor: Actor, ref: str) -> Submission | N
 
 
 async def _check(
-    uow: UnitOfWork, actor: Actor, number: int, ref: str, cells: dict[str, Any], found: list[str], tr: Translator
+    uow: UnitOfWork, actor: Actor, number: int, ref: str, cells: dict[str, Any], found: list[str], tr: Translator,
+    files_dir: Path | None = None,
 ) -> _Row | None:
     """Add what is wrong with a filled row to `found`; the row to record, or None when there is nothing to record."""
     text, by, forward_to = _text(cells["answer"]), _text(cells["answered_by"]), _text(cells["forwarded_to"])
@@ -302,7 +314,39 @@ async def _check(
         if (text, by, forward_to, expected_by) == stored:
             return None
         found.append(tr("sheet.error.withdrawn", ref=ref))
-    return _Row(number, ref, text, by, forward_to, expected_by)
+    files = await _files(uow, submission, _text(cells.get("files")), files_dir, found, tr) if submission is not None else None
+    return _Row(number, ref, text, by, forward_to, expected_by, files)
+
+
+async def _files(uow: UnitOfWork, submission: Submission, cell: str | None, files_dir: Path | None, found: list[str],
+                 tr: Translator) -> list[AnswerFile] | None:
+    """The files a row names, read from `files_dir`, or the answer's own when it names them as they are;
+    None when the cell is empty (the answer keeps its files). What is wrong goes to `found`."""
+    if cell is None:
+        return None
+    names = [n.strip() for n in cell.replace("\n", ";").split(";") if n.strip()]
+    current = {f.name: f for f in await current_files(uow, submission)}
+    picked: list[tuple[str, bytes]] = []
+    for name in names:
+        path = files_dir / name if files_dir is not None and Path(name).name == name else None
+        if path is not None and path.is_file():
+            try:
+                with path.open("rb") as f:
+                    picked.append((name, f.read(ANSWER_FILE_MAX_BYTES + 1)))
+            except OSError as exc:
+                found.append(file_problem(exc, path).text(tr))
+        elif name in current:
+            picked.append((name, current[name].data))
+        elif files_dir is None:
+            found.append(tr("sheet.error.files_no_folder", column=_BY_KEY["files"].header(tr)))
+            return None
+        else:
+            found.append(tr("sheet.error.file_missing", name=name, folder=files_dir))
+    try:
+        return answer_files(picked, submission.ref)
+    except AnswerError as exc:
+        found.append(exc.text(tr))
+        return None
 
 
 async def _apply(uow: UnitOfWork, row: _Row, now: datetime, report: ImportReport, tr: Translator) -> None:
@@ -310,7 +354,7 @@ async def _apply(uow: UnitOfWork, row: _Row, now: datetime, report: ImportReport
     before = submission.answer_revision if submission is not None else 0
     try:
         submission = await record_answer(
-            uow, row.ref, text=row.text, by=row.by, forward_to=row.forward_to, expected_by=row.expected_by, now=now
+            uow, row.ref, text=row.text, by=row.by, forward_to=row.forward_to, expected_by=row.expected_by, now=now, files=row.files
         )
     except AnswerError as e:
         raise SpreadsheetError([tr("sheet.error.row", row=row.number, problem=e.text(tr))]) from e
@@ -345,7 +389,7 @@ def _read_sheet(path: Path, tr: Translator) -> list[tuple[int, dict[str, Any]]]:
         problems = _header_problems(ws, columns, tr)
         if problems:
             raise SpreadsheetError(problems)
-        index = {key: columns[key][0] for key in _REQUIRED_FOR_IMPORT}
+        index = {key: columns[key][0] for key in (*_REQUIRED_FOR_IMPORT, "files") if key in columns}
         out: list[tuple[int, dict[str, Any]]] = []
         for number, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
             out.append((number, {key: values[i] if i < len(values) else None for key, i in index.items()}))
@@ -378,7 +422,7 @@ def _header_problems(ws: Any, columns: dict[str, list[int]], tr: Translator) -> 
         problems.append(
             tr("sheet.error.missing_columns", sheet=ws.title, columns=", ".join(f"'{h}'" for h in missing))
         )
-    for key in _REQUIRED_FOR_IMPORT:
+    for key in (*_REQUIRED_FOR_IMPORT, "files"):
         positions = columns.get(key, [])
         # Two "Trả lời" columns: which one staff meant cannot be guessed.
         if len(positions) > 1:

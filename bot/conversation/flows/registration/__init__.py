@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.conversation.context import Context
-from bot.conversation.flows.registration import review, steps
+from bot.conversation.flows.registration import media, review, steps
 from bot.conversation.flows.registration.steps import deadline_passed
 from bot.domain.callbacks import Form
 from bot.domain.choices import Choice, pick
@@ -60,6 +60,7 @@ async def cancel(ctx: Context) -> None:
     if not ctx.in_form:
         ctx.say(ctx.tr("form.nothing_to_cancel"), keyboard=ctx.menu())
         return
+    await media.drop_all(ctx)
     ctx.set_state({})
     ctx.say(ctx.tr("form.cancelled"), keyboard=ctx.menu())
 
@@ -110,7 +111,7 @@ async def on_message(ctx: Context) -> None:
         await _after_phone(ctx)
         return
     if event.kind == Kind.UNSUPPORTED:
-        await prompt(ctx, tr("form.text_only"))
+        await _file(ctx)
         return
     read = steps.READERS.get(step)
     if read is not None and first_refused(event.text) is not None:
@@ -126,11 +127,50 @@ async def on_message(ctx: Context) -> None:
     if answer.filled is None:
         await prompt(ctx, answer.refused)
         return
+    if step == "question":
+        await media.forget_voice(ctx)  # typed, the question replaces one said aloud
     steps.set_fields(ctx, **answer.filled)
     if step == "phone":
         await _after_phone(ctx)
     else:
         await _advance(ctx, answer.said)
+
+
+async def _file(ctx: Context) -> None:
+    """A voice note at the question step, a photo from the question step on (its caption, at the
+    question step, is the question); anything else, or on a paper form, is not read."""
+    event, tr, step = ctx.event, ctx.tr, ctx.state["step"]
+    file = event.file
+    if file is None or ctx.paper:
+        await prompt(ctx, tr("form.text_only"))
+        return
+    if file.kind == "voice":
+        if step != "question":
+            await prompt(ctx, tr("form.voice_at_question"))
+            return
+        kept, said = await media.take_voice(ctx)
+        await (_advance(ctx, said) if kept else prompt(ctx, said))
+        return
+    if step in ("name", "village", "topic"):
+        # Before the question a photo is more likely sent by mistake: the question step offers it.
+        await prompt(ctx, tr("form.text_only"))
+        return
+    kept, said = await media.take_photo(ctx)
+    if kept and event.text.strip() and step == "question":
+        # The caption is the question, read as if typed.
+        await on_message_text(ctx, event.text, said)
+        return
+    await prompt(ctx, said)
+
+
+async def on_message_text(ctx: Context, text: str, said: str) -> None:
+    answer = steps.READERS["question"](ctx.tr, text) if first_refused(text) is None else steps.Answer(refused=ctx.tr("form.bad_text"))
+    if answer.filled is None:
+        await prompt(ctx, "\n\n".join((said, answer.refused)))
+        return
+    await media.forget_voice(ctx)
+    steps.set_fields(ctx, **answer.filled)
+    await _advance(ctx, "\n\n".join((said, answer.said)))
 
 
 async def _after_phone(ctx: Context) -> None:
@@ -184,6 +224,10 @@ async def _act(ctx: Context, action: str, value: str) -> None:
         await review.submit(ctx)
     elif action == "cancel" and step == "review":
         await cancel(ctx)
+    elif action == "nophotos" and step == "pick":
+        await media.drop_photos(ctx)
+        steps.go_to(ctx, "review")
+        await prompt(ctx)
     elif review.move(ctx, action, value):
         await prompt(ctx)
     else:

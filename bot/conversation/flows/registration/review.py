@@ -8,7 +8,7 @@ stored state as the others, so a restart shows them again.
 from __future__ import annotations
 
 from bot.conversation.context import Context
-from bot.conversation.flows.registration import steps
+from bot.conversation.flows.registration import media, steps
 from bot.domain.channels import platform_of
 from bot.domain.choices import Choice
 from bot.domain.messages import Button
@@ -41,6 +41,8 @@ def choices(ctx: Context) -> list[Choice]:
             Choice(tr("review.cancel"), data=data(state, "cancel")),
         ]
     fields = [Choice(tr(key), data=data(state, "field", name)) for name, key in FIELD_KEYS.items()]
+    if state["draft"].get("photos"):
+        fields.append(Choice(tr("review.drop_photos"), data=data(state, "nophotos")))
     return [*fields, Choice(tr("review.back"), data=data(state, "back"))]
 
 
@@ -69,10 +71,10 @@ async def _summary(ctx: Context) -> str:
         name=draft["name"],
         village=village.name if village else "?",
         topic=topic.name if topic else "?",
-        question=draft["question"],
+        question=media.question_line(ctx, draft),
         speak=tr("form.speak_yes") if draft["speak"] else tr("form.speak_no"),
         phone=draft.get("phone") or tr("review.no_phone"),
-    )
+    ) + (("\n" + tr("review.photos", count=len(draft["photos"]))) if draft.get("photos") else "")
 
 
 def move(ctx: Context, action: str, value: str) -> bool:
@@ -115,7 +117,7 @@ async def submit(ctx: Context) -> None:
             return
     form = Registration(
         name=draft["name"], village_id=draft["village_id"], topic_id=draft["topic_id"], question=draft["question"],
-        wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"),
+        wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"), voice=media.voice_of(draft), photos=list(draft.get("photos", [])),
     )
     entered_by = await actor_for(uow, ctx.staff) if ctx.paper and ctx.staff else None
     platform = PAPER if entered_by else platform_of(ctx.event.channel)
@@ -136,7 +138,7 @@ async def submit(ctx: Context) -> None:
             start=when(meeting.starts_at, commune.timezone, tr),
             venue=meeting.venue,
             channel=tr(f"channel.{platform_of(ctx.event.channel)}"),
-            question=shorten(draft["question"], 120),
+            question=shorten(media.question_line(ctx, draft), 120),
         ),
         keyboard=ctx.menu(),
     )

@@ -15,7 +15,9 @@ from typing import Any, Awaitable, Callable, Sequence
 from bot.conversation.context import Context
 from bot.domain import validation as textrules
 from bot.domain.callbacks import Form
+from bot.domain.channels import traits
 from bot.domain.choices import Choice
+from bot.domain.media import PHOTOS_MAX, VOICE_MAX_SECONDS
 from bot.domain.messages import Button, KeyButton
 from bot.services.access import may_act_in_village
 from bot.services.staff import actor_for
@@ -128,7 +130,10 @@ async def ask(ctx: Context, prefix: str = "") -> None:
             buttons=[[_button(c, c.label if tr.typed else f"{n}. {c.label}")] for n, c in enumerate(offered, 1)],
         )
     elif step == "question":
-        ctx.say(head + tr("form.ask_question", min=textrules.QUESTION_MIN, max=textrules.QUESTION_MAX))
+        text = tr("form.ask_question", min=textrules.QUESTION_MIN, max=textrules.QUESTION_MAX)
+        if traits(ctx.event.channel).voice and not ctx.paper:
+            text += " " + tr("form.ask_question_voice", minutes=VOICE_MAX_SECONDS // 60, photos=PHOTOS_MAX)
+        ctx.say(head + text)
     elif step == "speak":
         ctx.say(head + tr("form.ask_speak"), buttons=[[_button(c)] for c in await choices(ctx)])
     elif step == "phone":

@@ -8,11 +8,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from bot.entrypoints.web.console import console
 from bot.entrypoints.web.dependencies import NotFound, Posted, SignedIn, Writing, redirect
-from bot.entrypoints.web.forms import field
+from bot.entrypoints.web.forms import field, integer
 from bot.entrypoints.web.public import SERVED_STYLESHEET, page_html
 from bot.entrypoints.web.routes.submissions import submission_page
 from bot.entrypoints.web.session import flash
 from bot.services import public
+from bot.services.filetypes import UNKNOWN, content_disposition, sniff
 from bot.services.public import PublicError
 from storage.uow import UnitOfWork
 
@@ -33,6 +34,21 @@ async def public_page(request: Request, code: str) -> Response:
     if page is None:
         raise NotFound()
     return HTMLResponse(page_html(page, stylesheet=SERVED_STYLESHEET, templates=c.templates), headers={"Cache-Control": CACHE})
+
+
+@router.get("/cong-khai/{code}/tep/{file_id}/{name}")
+async def public_file(request: Request, code: str, file_id: str, name: str) -> Response:
+    """An answer's file the page links: only one the secretariat marked public, of an answer on this
+    meeting's published page; anything else is the same 404."""
+    c = console(request)
+    async with UnitOfWork(c.db, readonly=True) as uow:
+        found = await public.public_file(uow, code, integer(file_id) or 0)
+    if found is None:
+        raise NotFound()
+    filename, data = found
+    kind = sniff(data) or UNKNOWN
+    return Response(data, media_type=kind.mime, headers={"Content-Disposition": content_disposition(filename, kind),
+                                                         "X-Content-Type-Options": "nosniff", "Cache-Control": CACHE})
 
 
 def _back(request: Request, ref: str, text: str) -> Response:
@@ -58,3 +74,17 @@ async def show(request: Request, ref: str, form: Posted, actor: SignedIn, uow: W
     c = console(request)
     done = await public.show(uow, actor, ref, now=c.clock())
     return _back(request, ref, c.tr("web.public.shown_done", ref=done.ref))
+
+
+@router.post("/submissions/{ref}/answer-files/{file_id}/public", response_class=HTMLResponse)
+async def file_public(request: Request, ref: str, file_id: str, form: Posted, actor: SignedIn, uow: Writing) -> Response:
+    """Link one of the answer's files from the public page ("1"), or stop linking it."""
+    c = console(request)
+    shown = form.get("public") == "1"
+    try:
+        done = await public.file_public(uow, actor, ref, integer(file_id) or 0, shown, now=c.clock())
+    except PublicError as exc:
+        await uow.rollback()
+        return await submission_page(request, uow, actor, ref, error=c.tr("web.error.refused", reason=exc.text(c.tr)), status=400)
+    flash(request, c.tr("web.answer.file_public_done" if shown else "web.answer.file_private_done", ref=done.ref))
+    return redirect(f"/submissions/{done.ref}#answer")

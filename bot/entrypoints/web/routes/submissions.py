@@ -9,15 +9,18 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
 
 from bot.domain import validation as textrules
+from bot.domain.media import PHOTO, VOICE
 from bot.domain.submissions import STATUSES
 from bot.entrypoints.web.console import console
-from bot.entrypoints.web.dependencies import Posted, Reading, SignedIn, Writing, redirect, render
+from bot.entrypoints.web.dependencies import NotFound, Posted, Reading, SignedIn, Writing, redirect, render
 from bot.entrypoints.web.forms import MAX_NAME, field, integer, unreadable
 from bot.entrypoints.web.session import flash
 from bot.services import followup, secretariat
-from bot.services.answers import AnswerError
+from bot.services.answers import ANSWER, ANSWER_FILE_MAX_BYTES, ANSWER_FILES_MAX, AnswerError
+from bot.services.filetypes import UNKNOWN, content_disposition, sniff
 from bot.services.staff import Actor
 from bot.text.catalogue import Translator
 from bot.text.formatting import parse_day
@@ -113,6 +116,9 @@ async def submission_page(
         request, "submission.html", status=status, s=view.submission, meeting=view.meeting, commune=view.commune,
         tz=view.commune.timezone, village=view.village, topic=view.topic, topics=view.topics, original=view.original,
         duplicates=view.duplicates, similar=view.similar, departments=view.departments, error=error, values=values or {},
+        answer_files=await uow.files.of([view.submission.id], ANSWER),  # type: ignore[list-item]
+        files_most=ANSWER_FILES_MAX, files_mb=ANSWER_FILE_MAX_BYTES // (1024 * 1024),
+        resident_files=[f for f in await uow.files.of([view.submission.id]) if f.role in (VOICE, PHOTO)],  # type: ignore[list-item]
     )
 
 
@@ -184,6 +190,25 @@ class AnswerForm:
         return None
 
 
+async def _answer_files(uow: UnitOfWork, actor: Actor, ref: str, form: Any) -> list[tuple[str, bytes]] | None:
+    """The files the answer carries once saved: the current ones not ticked "xóa", then the uploaded
+    ones; None when neither changes (the files stay as they are). Each upload is read to one byte
+    past the limit, enough for the service to refuse it by name."""
+    uploads = [u for u in form.getlist("files") if isinstance(u, UploadFile) and u.filename]
+    dropped = {integer(v) for v in form.getlist("drop_file")} - {None}
+    if not uploads and not dropped:
+        return None
+    submission = await secretariat.visible(uow, actor, ref)
+    files = []
+    for kept in await uow.files.of([submission.id], ANSWER):  # type: ignore[list-item]
+        attachment = await uow.files.attachment(kept.attachment_id) if kept.id not in dropped else None
+        if attachment is not None:
+            files.append((kept.filename, bytes(attachment.data)))
+    for upload in uploads:
+        files.append((upload.filename or "", await upload.read(ANSWER_FILE_MAX_BYTES + 1)))
+    return files
+
+
 @router.post("/submissions/{ref}/answer", response_class=HTMLResponse)
 async def answer(request: Request, ref: str, form: Posted, actor: SignedIn, uow: Writing) -> Response:
     c = console(request)
@@ -193,9 +218,10 @@ async def answer(request: Request, ref: str, form: Posted, actor: SignedIn, uow:
         return await submission_page(request, uow, actor, ref, error=problem, values=sent.values, status=400)
     forward = sent.mode == "forward"
     try:
+        files = await _answer_files(uow, actor, ref, form)
         await secretariat.answer(uow, actor, ref, text=sent.text or None, by=sent.by or None,
                                  forward_to=sent.forward_to if forward else None,
-                                 expected_by=parse_day(sent.expected) if forward else None, now=c.clock())
+                                 expected_by=parse_day(sent.expected) if forward else None, now=c.clock(), files=files)
     except AnswerError as exc:
         return await _refused(request, uow, actor, ref, exc, sent.values)
     return _done(request, ref, c.tr("web.submission.forwarded" if forward else "web.submission.answered", ref=ref.upper()))
@@ -225,3 +251,16 @@ async def close_followup(request: Request, ref: str, form: Posted, actor: Signed
     except AnswerError as exc:
         return await _refused(request, uow, actor, ref, exc, {})
     return _done(request, ref, c.tr("web.followup.closed", ref=ref.upper()))
+
+
+@router.get("/submissions/{ref}/answer-files/{file_id}/{name}")
+async def answer_file(request: Request, ref: str, file_id: str, name: str, actor: SignedIn, uow: Reading) -> Response:
+    """One of the answer's files, as the resident receives it: under the type its bytes are, an image
+    shown, anything else downloaded."""
+    found = await secretariat.answer_file(uow, actor, ref, integer(file_id) or 0)
+    if found is None:
+        raise NotFound()
+    filename, data = found
+    kind = sniff(data) or UNKNOWN
+    return Response(data, media_type=kind.mime, headers={"Content-Disposition": content_disposition(filename, kind),
+                                                         "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})

@@ -1,0 +1,94 @@
+"""A resident's voice question and photos: fetched from the platform while its link is valid, checked
+(length, size, the type read from the bytes), kept with the form until it is sent, then bound to the
+submission; and the transcript the secretariat types, which becomes the question everywhere.
+
+Voice and photos are personal data: bot/services/privacy.py erases them with the rest. They are
+never sent to other residents, and never on the public page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.domain import media
+from bot.domain import validation as textrules
+from bot.domain.errors import ServiceError
+from bot.domain.media import Stashed
+from bot.domain.messages import FileRef, FileUnavailable
+from bot.services.filetypes import file_name, sniff, sniff_audio
+from bot.services.secretariat import visible
+from bot.services.staff import Actor, audit
+from storage.models import Submission
+from storage.repositories.files import KeptFile
+from storage.uow import UnitOfWork, commits
+
+
+class MediaError(ServiceError, ValueError):
+    """What a resident sent cannot be kept; the problem says why and what to send instead."""
+
+
+async def _fetch(file: FileRef, most: int) -> bytes:
+    if file.size is not None and file.size > most:
+        raise MediaError("problem.media.too_big", mb=media.megabytes(most))
+    try:
+        data = await file.fetch()
+    except FileUnavailable:
+        raise MediaError("problem.media.unavailable") from None
+    if not data or len(data) > most:
+        raise MediaError("problem.media.too_big", mb=media.megabytes(most))
+    return data
+
+
+async def keep_voice(uow: UnitOfWork, file: FileRef, *, now: datetime) -> Stashed:
+    """A voice question, kept for the form; refused when longer than allowed, too big or not sound a browser plays."""
+    if file.seconds is not None and file.seconds > media.VOICE_MAX_SECONDS:
+        raise MediaError("problem.media.voice_long", minutes=media.VOICE_MAX_SECONDS // 60, length=media.duration(file.seconds))
+    data = await _fetch(file, media.VOICE_MAX_BYTES)
+    kind = sniff_audio(data)
+    if kind is None:
+        raise MediaError("problem.media.not_voice")
+    stashed = await uow.files.stash(filename=file_name(file.filename, kind), mime_type=kind.mime, data=data, now=now)
+    return Stashed(stashed, file.seconds)
+
+
+async def keep_photo(uow: UnitOfWork, file: FileRef, *, now: datetime) -> Stashed:
+    """A photo of the problem, kept for the form; a file that only claims to be a photo is refused."""
+    data = await _fetch(file, media.PHOTO_MAX_BYTES)
+    kind = sniff(data)
+    if kind is None or not kind.mime.startswith("image/"):
+        raise MediaError("problem.media.not_photo")
+    return Stashed(await uow.files.stash(filename=file_name(file.filename, kind), mime_type=kind.mime, data=data, now=now))
+
+
+@commits
+async def transcribe(uow: UnitOfWork, actor: Actor, ref: str, text: str, *, now: datetime) -> Submission:
+    """What the resident said, typed in: it becomes the question in the console, the exports, the
+    report, the minutes and the public page. Those who may see the submission may type it; audited."""
+    submission = await visible(uow, actor, ref)
+    assert submission.id is not None
+    if not await uow.files.of([submission.id], media.VOICE) and not submission.awaiting_transcript:
+        raise MediaError("problem.media.no_voice", ref=submission.ref)
+    question = textrules.block(text)  # BadText names the character
+    problem = textrules.question_problem(question)
+    if problem is not None:
+        raise MediaError(f"problem.media.transcript_{problem}", min=textrules.QUESTION_MIN, max=textrules.QUESTION_MAX)
+    # The audit says that it was typed and how long it is: what a resident said stays out of the log.
+    before = {"awaiting_transcript": submission.awaiting_transcript, "length": len(submission.question)}
+    submission.question, submission.awaiting_transcript = question, False
+    await audit(uow, actor, "submission.transcribe", f"submission {submission.ref}", before=before,
+                after={"awaiting_transcript": False, "length": len(question)}, now=now)
+    return submission
+
+
+async def resident_files(uow: UnitOfWork, actor: Actor, ref: str) -> list[KeptFile]:
+    """The voice question and photos of a submission the actor may see."""
+    submission = await visible(uow, actor, ref)
+    assert submission.id is not None
+    return [f for f in await uow.files.of([submission.id]) if f.role in (media.VOICE, media.PHOTO)]
+
+
+async def resident_file(uow: UnitOfWork, actor: Actor, ref: str, file_id: int) -> tuple[KeptFile, bytes] | None:
+    """One of them with its bytes; None when it is not this submission's (or not a resident's file)."""
+    found = next((f for f in await resident_files(uow, actor, ref) if f.id == file_id), None)
+    attachment = await uow.files.attachment(found.attachment_id) if found is not None else None
+    return (found, attachment.data) if found is not None and attachment is not None else None

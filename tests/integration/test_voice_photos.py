@@ -1,0 +1,173 @@
+"""Residents who cannot type, and a photo of the problem: a voice question and photos sent with the
+form on Telegram, kept with the submission, played and shown in the console, typed in there, and
+erased with the resident's other personal data. Bad input is answered and changes nothing."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from bot.entrypoints.web.app import create_app
+from bot.services.privacy import purge_expired
+from bot.services.staff import OPERATOR, add_staff, set_password
+from storage.models import Attachment, Submission, SubmissionFile, utcnow
+from storage.uow import UnitOfWork
+from tests.conftest import rows
+from tests.integration.test_telegram import consented
+from tests.integration.test_web import PASSWORD, SECRET, STAFF, Clock
+from tests.support.phone import running_bot
+
+OGG = b"OggS\x00\x02" + bytes(200)  # an Ogg page's header: what a Telegram voice note starts with
+
+
+@pytest.fixture
+async def console_app(meeting_db):
+    """The console with the example meeting's staff and no residents but those the test brings: the
+    running bot's sender would try to deliver populate()'s core-only chats."""
+    async with UnitOfWork(meeting_db) as uow:
+        for login, kw in STAFF.items():
+            await add_staff(uow, login=login, actor=OPERATOR, now=utcnow(), **kw)
+            await set_password(uow, login, PASSWORD, actor=OPERATOR, now=utcnow())
+    return create_app(meeting_db, secret_key=SECRET, clock=Clock())
+
+
+@pytest.fixture
+async def bot(meeting_db, double):
+    async with running_bot(meeting_db, double) as telegram:
+        yield telegram
+
+
+async def to_question(p, name: str = "Nguyễn Thị Lan") -> dict:
+    await p.say("/dangky", "Bước 1/6")
+    await p.say(name, "Bước 2/6")
+    await p.tap("Thôn Lai Hà", "Bước 3/6")
+    asked = await p.tap("Vấn đề khác", "Bước 4/6")
+    return asked
+
+
+async def finish(p) -> dict:
+    await p.tap("Chỉ cần trả lời", "Bước 6/6")
+    review = await p.say("Bỏ qua", "kiểm tra lại phiếu")
+    await p.tap("Gửi")
+    receipt = await p.expect("Mã phiếu")
+    return review | {"receipt": receipt["text"]}
+
+
+async def kept(db) -> tuple[list[SubmissionFile], list[Attachment]]:
+    return await rows(db, SubmissionFile), await rows(db, Attachment)
+
+
+async def test_a_voice_question_is_kept_played_in_the_console_and_typed_in(meeting_db, double, bot, signed_in):
+    p = await consented(double, "Lan")
+    await p.say("/dangky", "Bước 1/6")
+    await p.say("Nguyễn Thị Lan", "Bước 2/6")
+    await p.tap("Thôn Lai Hà", "Bước 3/6")
+    await p.tap("Vấn đề khác", "tin nhắn thoại")  # the question step says a voice message will do
+    double.send_voice(p.user, duration=42, data=OGG)
+    await p.expect("Đã nhận câu hỏi bằng giọng nói (0:42)", "Bước 5/6")
+    review = await finish(p)
+    assert "🎙 câu hỏi bằng giọng nói (0:42)" in review["text"]
+    [s] = [s for s in await rows(meeting_db, Submission) if s.channel == "telegram"]
+    assert s.awaiting_transcript and s.question == "🎙 Câu hỏi bằng giọng nói (0:42), chưa gõ lại."
+    [voice] = await rows(meeting_db, SubmissionFile)
+    assert (voice.submission_id, voice.role, voice.seconds) == (s.id, "voice", 42)
+
+    client, csrf = await signed_in("vanphong")
+    page = (await client.get(f"/submissions/{s.ref}")).text
+    src = re.search(r'<audio controls preload="metadata" src="([^"]+)"', page).group(1)
+    played = await client.get(src)
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/ogg" and played.content == OGG
+    assert "chưa gõ lại" in page
+    # Another commune's or a wrong file id: nothing.
+    assert (await client.get(src.replace(f"/media/{voice.id}/", f"/media/{voice.id + 99}/"))).status_code == 404
+
+    refused = await client.post(f"/submissions/{s.ref}/transcript", data={"csrf": csrf, "transcript": "ngắn"})
+    assert refused.status_code == 400 and (await rows(meeting_db, Submission))[-1].awaiting_transcript
+    said = "Đề nghị xã sửa cống thoát nước ở xóm Đông, mưa là ngập."
+    assert (await client.post(f"/submissions/{s.ref}/transcript", data={"csrf": csrf, "transcript": said})).status_code == 303
+    s = next(x for x in await rows(meeting_db, Submission) if x.ref == s.ref)
+    assert (s.question, s.awaiting_transcript) == (said, False)
+    listed = (await client.get("/submissions?meeting=&q=cống thoát nước")).text
+    assert s.ref in listed  # the typed question is the question everywhere
+
+    head, head_csrf = await signed_in("kinhte")  # a department the question is not assigned to
+    assert (await head.post(f"/submissions/{s.ref}/transcript", data={"csrf": head_csrf, "transcript": "Ghi đè nội dung câu hỏi."})).status_code in (403, 404)
+    assert (await head.get(src)).status_code in (403, 404)
+
+
+async def test_photos_come_with_the_question_and_a_caption_is_the_question(meeting_db, double, bot, signed_in):
+    p = await consented(double, "Hùng")
+    await to_question(p, "Trần Văn Hùng")
+    double.send_photo(p.user, caption="Đèn đường ngõ 3 hỏng đã hai tuần, xin xã thay.")
+    await p.expect("Đã nhận ảnh (1/3)", "Bước 5/6")
+    double.send_photo(p.user)
+    await p.expect("Đã nhận ảnh (2/3)", "Bước 5/6")
+    review = await finish(p)
+    assert "📷 Ảnh gửi kèm: 2" in review["text"] and "Đèn đường ngõ 3 hỏng" in review["text"]
+    [s] = [s for s in await rows(meeting_db, Submission) if s.channel == "telegram"]
+    files, _ = await kept(meeting_db)
+    assert sorted((f.role, f.position) for f in files) == [("photo", 0), ("photo", 1)] and not s.awaiting_transcript
+
+    client, _ = await signed_in("vanphong")
+    page = (await client.get(f"/submissions/{s.ref}")).text
+    shown = re.findall(r'<img src="([^"]+)"', page)
+    assert len(shown) == 2
+    image = await client.get(shown[0])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+
+
+async def test_bad_media_is_answered_and_changes_nothing(meeting_db, double, bot):
+    p = await consented(double, "Tư")
+    await to_question(p, "Lê Văn Tư")
+    before = await kept(meeting_db)
+    double.send_voice(p.user, duration=2 * 3600, data=OGG)  # a two-hour voice note
+    await p.expect("quá 5 phút", "Bước 4/6")
+    double.send_document(p.user, file_name="anh.jpg", mime_type="image/jpeg", data=b"<html><script>alert(1)</script></html>")
+    await p.expect("không phải ảnh", "Bước 4/6")
+    double.send_document(p.user, file_name="lon.jpg", mime_type="image/jpeg", data=b"\xff\xd8\xff" + bytes(40 * 1024 * 1024))
+    await p.expect("Tệp quá lớn", "10 MB")
+    double.send_voice(p.user, duration=5, data=b"#!AMR\n" + bytes(100))  # a sound no browser plays
+    await p.expect("không mở được tệp âm thanh")
+    assert await kept(meeting_db) == before
+    await p.say("Xin hỏi lịch tiêm phòng cho trâu bò năm nay.", "Bước 5/6")
+    double.send_sticker(p.user)
+    await p.expect("chỉ đọc được tin nhắn chữ", "Bước 5/6")
+    for n in (1, 2, 3):
+        double.send_photo(p.user)
+        await p.expect(f"Đã nhận ảnh ({n}/3)")
+    double.send_photo(p.user)
+    await p.expect("đã gửi đủ 3 ảnh")
+    files, attachments = await kept(meeting_db)
+    assert files == [] and len(attachments) == len(before[1]) + 3  # kept with the form, not a submission's yet
+    await p.say("/huy", "Đã hủy")
+    assert await kept(meeting_db) == before  # a cancelled form's files go with it
+
+
+async def test_erasure_and_the_purge_remove_the_residents_recordings_and_photos(meeting_db, double, bot):
+    p = await consented(double, "Mai")
+    await to_question(p, "Đỗ Thị Mai")
+    double.send_voice(p.user, duration=30, data=OGG)
+    await p.expect("0:30")
+    double.send_photo(p.user)
+    await p.expect("Đã nhận ảnh (1/3)")
+    await finish(p)
+    q = await consented(double, "Sơn")
+    await to_question(q, "Phan Văn Sơn")
+    double.send_photo(q.user, caption="Cầu tạm qua mương bị gãy, trẻ em đi học nguy hiểm.")
+    await q.expect("Đã nhận ảnh (1/3)")
+    await finish(q)
+    assert len(await rows(meeting_db, SubmissionFile)) == 3
+
+    await p.say("/xoadulieu", "xóa họ tên")
+    await p.tap("Xóa dữ liệu của tôi", "Đã xóa")
+    left = await rows(meeting_db, SubmissionFile)
+    assert len(left) == 1 and len(await rows(meeting_db, Attachment)) == 1  # only Sơn's photo
+    photo_size = len((await rows(meeting_db, Attachment))[0].data)
+    async with UnitOfWork(meeting_db) as uow:
+        meeting = await uow.meetings.by_code("GP-2026")
+        report = await purge_expired(uow, meeting.ends_at + timedelta(days=400))
+        await uow.commit()
+    assert (report.files_removed, report.bytes_removed) == (1, photo_size)
+    assert await rows(meeting_db, SubmissionFile) == [] and await rows(meeting_db, Attachment) == []
