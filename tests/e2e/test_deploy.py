@@ -375,10 +375,10 @@ def test_nginx_limits_bodies_by_route(served_site):
     # A webhook delivery over 1 MiB is refused by nginx (the bot would refuse it too) ...
     assert request(https, "POST", "/webhook/telegram", body=b"x" * (1024 * 1024 + 1), send_body=False)[0] == 413
     assert request(https, "POST", "/webhook/telegram", body=b"x" * 900_000)[0] == 200
-    # ... while the console takes a conclusion's document of up to 20 MB.
+    # ... while the console takes a conclusion's document of up to 20 MB, and an answer's five files of 20 MB.
     status, _, body = request(https, "POST", "/meetings/GP-2026/publish", body=b"x" * (20 * 1024 * 1024))
     assert status == 200 and json.loads(body)["length"] == 20 * 1024 * 1024
-    assert request(https, "POST", "/meetings/GP-2026/publish", body=b"x" * (26 * 1024 * 1024), send_body=False)[0] == 413
+    assert request(https, "POST", "/submissions/GP-0001/answer", body=b"x" * (106 * 1024 * 1024), send_body=False)[0] == 413
 
 
 # --- Docker Compose -----------------------------------------------------------------------------
