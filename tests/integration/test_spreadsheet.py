@@ -24,11 +24,11 @@ from tests.support.core_chat import CoreChat
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
 HEADERS = [
     "Mã phiếu", "Thôn/TDP", "Lĩnh vực", "Họ tên", "Câu hỏi", "Hình thức", "Trạng thái",
-    "Trả lời", "Đơn vị trả lời", "Chuyển đến", "Hẹn trả lời", "Tệp đính kèm",
+    "Trả lời", "Đơn vị trả lời", "Chuyển đến", "Hẹn trả lời", "Tệp đính kèm", "Ghi âm, ảnh của người dân",
 ]
 EN_HEADERS = [
     "Reference", "Village/residential group", "Topic", "Full name", "Question", "Answer format", "Status",
-    "Answer", "Answered by", "Forwarded to", "Answer due by", "Attached files",
+    "Answer", "Answered by", "Forwarded to", "Answer due by", "Attached files", "Resident's recording, photos",
 ]
 Q1 = "Đường liên thôn bị xuống cấp, khi nào được sửa?"
 Q2 = "Khi nào xã cấp giấy chứng nhận quyền sử dụng đất cho các hộ ở xóm Đông?"
@@ -119,17 +119,17 @@ async def test_export_is_the_whole_record_laid_out_for_excel(registered, tmp_pat
     rows = {r[0]: r for r in ws.iter_rows(min_row=2, values_only=True)}
     assert list(rows) == ["GP-0001", "GP-0002", "GP-0003", "GP-0004", "GP-0005"]
     assert rows["GP-0001"] == ("GP-0001", "Thôn Phong Lâm", "Môi trường, hạ tầng, giao thông", "Nguyễn Văn An", Q1,
-                               "Phát biểu trực tiếp", "Đã tiếp nhận", None, None, None, None, None)
+                               "Phát biểu trực tiếp", "Đã tiếp nhận", None, None, None, None, None, None)
     assert rows["GP-0002"][1:7] == ("Thôn Văn Lâm", "Kinh tế - xã hội, đất đai, xây dựng", "Trần Thị Bình", Q2,
                                     "Trả lời bằng văn bản", "Đã tiếp nhận")
-    assert rows["GP-0003"][6:] == ("Đã chuyển", None, "UBND xã", "Phòng Giáo dục huyện", datetime(2026, 8, 15), None)
+    assert rows["GP-0003"][6:] == ("Đã chuyển", None, "UBND xã", "Phòng Giáo dục huyện", datetime(2026, 8, 15), None, None)
     assert rows["GP-0004"][3] is None  # anonymised: the question stays, the name does not
     assert rows["GP-0005"][6] == "Đã rút"
 
     date_cell = ws.cell(4, column(ws, "Hẹn trả lời"))
     assert date_cell.is_date and date_cell.number_format == "dd/mm/yyyy"
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:L6"
+    assert ws.auto_filter.ref == "A1:M6"
     assert all(c.font.bold for c in ws[1])
     assert ws.cell(2, column(ws, "Câu hỏi")).alignment.wrap_text
     assert ws.cell(2, column(ws, "Trả lời")).alignment.wrap_text

@@ -55,11 +55,24 @@ async def finish(p) -> dict:
     return review | {"receipt": receipt["text"]}
 
 
+async def exported(db, tmp_path) -> dict[str, dict[str, object]]:
+    """The answers spreadsheet's rows by code, each by its header."""
+    from openpyxl import load_workbook
+
+    from bot.services.exports.spreadsheet import export_answers
+
+    path = tmp_path / "tra-loi.xlsx"
+    async with UnitOfWork(db) as uow:
+        await export_answers(uow, OPERATOR, "GP-2026", path)
+    rows = list(load_workbook(path).active.iter_rows(values_only=True))
+    return {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
+
+
 async def kept(db) -> tuple[list[SubmissionFile], list[Attachment]]:
     return await rows(db, SubmissionFile), await rows(db, Attachment)
 
 
-async def test_a_voice_question_is_kept_played_in_the_console_and_typed_in(meeting_db, double, bot, signed_in):
+async def test_a_voice_question_is_kept_played_in_the_console_and_typed_in(meeting_db, double, bot, signed_in, tmp_path):
     p = await consented(double, "Lan")
     await p.say("/dangky", "Bước 1/6")
     await p.say("Nguyễn Thị Lan", "Bước 2/6")
@@ -73,6 +86,9 @@ async def test_a_voice_question_is_kept_played_in_the_console_and_typed_in(meeti
     assert s.awaiting_transcript and s.question == "🎙 Câu hỏi bằng giọng nói (0:42), chưa gõ lại."
     [voice] = await rows(meeting_db, SubmissionFile)
     assert (voice.submission_id, voice.role, voice.seconds) == (s.id, "voice", 42)
+
+    row = (await exported(meeting_db, tmp_path))[s.ref]
+    assert row["Câu hỏi"] == "🎙 Câu hỏi bằng giọng nói (0:42), chưa gõ lại." and row["Ghi âm, ảnh của người dân"] == "🎙 ghi âm 0:42"
 
     client, csrf = await signed_in("vanphong")
     page = (await client.get(f"/submissions/{s.ref}")).text
@@ -97,7 +113,7 @@ async def test_a_voice_question_is_kept_played_in_the_console_and_typed_in(meeti
     assert (await head.get(src)).status_code in (403, 404)
 
 
-async def test_photos_come_with_the_question_and_a_caption_is_the_question(meeting_db, double, bot, signed_in):
+async def test_photos_come_with_the_question_and_a_caption_is_the_question(meeting_db, double, bot, signed_in, tmp_path):
     p = await consented(double, "Hùng")
     await to_question(p, "Trần Văn Hùng")
     double.send_photo(p.user, caption="Đèn đường ngõ 3 hỏng đã hai tuần, xin xã thay.")
@@ -109,6 +125,7 @@ async def test_photos_come_with_the_question_and_a_caption_is_the_question(meeti
     [s] = [s for s in await rows(meeting_db, Submission) if s.channel == "telegram"]
     files, _ = await kept(meeting_db)
     assert sorted((f.role, f.position) for f in files) == [("photo", 0), ("photo", 1)] and not s.awaiting_transcript
+    assert (await exported(meeting_db, tmp_path))[s.ref]["Ghi âm, ảnh của người dân"] == "📷 2 ảnh"
 
     client, _ = await signed_in("vanphong")
     page = (await client.get(f"/submissions/{s.ref}")).text

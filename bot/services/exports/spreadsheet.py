@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.domain.errors import file_problem
+from bot.domain.media import PHOTO, VOICE, duration
 from bot.domain.submissions import Status
 from bot.domain.validation import first_refused, printable
 from bot.services.access import run_meeting
@@ -79,6 +81,8 @@ COLUMNS: tuple[SheetColumn, ...] = (
     # The answer's files by name ("a.pdf; b.png"); optional on import, where the names are looked up
     # in the folder given (`answers import --files DIR`) or among the answer's current files.
     SheetColumn("files", "sheet.col.files", 30, wrap=True),
+    # What the resident sent besides text ("🎙 0:42; 📷 2"): listened to and looked at in the console.
+    SheetColumn("media", "sheet.col.media", 18),
 )
 _BY_KEY = {c.key: c for c in COLUMNS}
 FILE_SEPARATOR = "; "
@@ -147,10 +151,24 @@ async def export_answers(
         ws.column_dimensions[get_column_letter(col)].width = column.width
 
     names: dict[int, list[str]] = {}
-    for f in await uow.files.of([row.submission.id for row in rows], ANSWER):  # type: ignore[misc]
-        names.setdefault(f.submission_id, []).append(f.filename)
+    voices: dict[int, int | None] = {}
+    photos: Counter[int] = Counter()
+    for f in await uow.files.of([row.submission.id for row in rows]):  # type: ignore[misc]
+        if f.role == ANSWER:
+            names.setdefault(f.submission_id, []).append(f.filename)
+        elif f.role == VOICE:
+            voices[f.submission_id] = f.seconds
+        elif f.role == PHOTO:
+            photos[f.submission_id] += 1
+
+    def sent(sid: int) -> str | None:
+        said = [tr("sheet.media.voice", length=duration(voices[sid]))] if sid in voices else []
+        return FILE_SEPARATOR.join(said + ([tr("sheet.media.photos", count=photos[sid])] if photos[sid] else [])) or None
+
     for r, row in enumerate(rows, start=2):
-        values = _export_values(row, tr) | {"files": FILE_SEPARATOR.join(names.get(row.submission.id, [])) or None}  # type: ignore[arg-type]
+        sid = row.submission.id
+        values = _export_values(row, tr) | {"files": FILE_SEPARATOR.join(names.get(sid, [])) or None,  # type: ignore[arg-type]
+                                            "media": sent(sid)}  # type: ignore[arg-type]
         for col, column in enumerate(COLUMNS, start=1):
             _write(ws, r, col, column, values[column.key])
 
