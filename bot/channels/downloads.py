@@ -64,3 +64,11 @@ def photo_at(url: object, name: str, *, max_bytes: int = MAX_BYTES) -> FileRef |
     if address is None:
         return None
     return FileRef(kind="photo", filename=f"photo-{name}", mime_type="image/jpeg", size=None, fetch=_fetcher(address, max_bytes))
+
+
+def sound_at(url: object, name: str, *, max_bytes: int = MAX_BYTES) -> FileRef | None:
+    """A voice message at `url`, as `photo_at`; its length is read from the bytes once downloaded."""
+    address = web_address(url)
+    if address is None:
+        return None
+    return FileRef(kind="voice", filename=f"voice-{name}", mime_type="audio/mp4", size=None, fetch=_fetcher(address, max_bytes))

@@ -21,7 +21,7 @@ TRAITS = {
     "zalo": Traits(buttons=False, text_limit=2000),
     # The OA shows up to a few quick-reply buttons, but not for every list (villages, topics):
     # it reads and writes like the Zalo bot, numbers and all, so both behave the same.
-    "zalo_oa": Traits(buttons=False, text_limit=2000),
+    "zalo_oa": Traits(buttons=False, text_limit=2000, voice=True),
 }
 DEFAULT = Traits(buttons=True, text_limit=4096)
 

@@ -41,14 +41,20 @@ async def _fetch(file: FileRef, most: int) -> bytes:
 
 async def keep_voice(uow: UnitOfWork, file: FileRef, *, now: datetime) -> Stashed:
     """A voice question, kept for the form; refused when longer than allowed, too big or not sound a browser plays."""
-    if file.seconds is not None and file.seconds > media.VOICE_MAX_SECONDS:
-        raise MediaError("problem.media.voice_long", minutes=media.VOICE_MAX_SECONDS // 60, length=media.duration(file.seconds))
+    _not_too_long(file.seconds)  # as the platform says, before anything is downloaded
     data = await _fetch(file, media.VOICE_MAX_BYTES)
     kind = sniff_audio(data)
     if kind is None:
         raise MediaError("problem.media.not_voice")
+    seconds = file.seconds if file.seconds is not None else media.measured_seconds(data)
+    _not_too_long(seconds)
     stashed = await uow.files.stash(filename=file_name(file.filename, kind), mime_type=kind.mime, data=data, now=now)
-    return Stashed(stashed, file.seconds)
+    return Stashed(stashed, seconds)
+
+
+def _not_too_long(seconds: int | None) -> None:
+    if seconds is not None and seconds > media.VOICE_MAX_SECONDS:
+        raise MediaError("problem.media.voice_long", minutes=media.VOICE_MAX_SECONDS // 60, length=media.duration(seconds))
 
 
 async def keep_photo(uow: UnitOfWork, file: FileRef, *, now: datetime) -> Stashed:

@@ -188,3 +188,69 @@ async def test_erasure_and_the_purge_remove_the_residents_recordings_and_photos(
         await uow.commit()
     assert (report.files_removed, report.bytes_removed) == (1, photo_size)
     assert await rows(meeting_db, SubmissionFile) == [] and await rows(meeting_db, Attachment) == []
+
+
+async def test_on_the_zalo_bot_photos_come_with_the_question_typed_by_number(meeting_db):
+    """The Zalo bot hands a photo over as an address: fetched then, checked, kept with the form. (It
+    passes no voice message on to bots: a voice question is Telegram's, where the platform allows it.)"""
+    from tests.support.zalo_double import ZaloBotDouble
+    from tests.support.zalo_phone import ZaloPhone, running_zalo
+
+    async with ZaloBotDouble() as zb, running_zalo(meeting_db, zb):
+        p = ZaloPhone(double=zb, user=zb.user("Vũ Thị Hà"))
+        await p.say("xin chào", "Ông/Bà có đồng ý không?")
+        await p.say("1", "Cảm ơn Ông/Bà")
+        await p.say("đăng ký", "Bước 1/6")
+        await p.say("Vũ Thị Hà", "Bước 2/6")
+        await p.say("thon phong lam", "Bước 3/6")
+        asked = await p.say("van de khac", "Bước 4/6")
+        assert "tin nhắn thoại" not in asked["text"]  # not offered where it cannot arrive
+        zb.send_image(p.user, caption="Rác thải đổ bừa bãi ở bờ mương thôn, đề nghị xử lý.")
+        await p.expect("Đã nhận ảnh (1/3)", "Bước 5/6")
+        zb.send_image(p.user)
+        await p.expect("Đã nhận ảnh (2/3)")
+        zb.send_sticker(p.user)
+        await p.expect("chỉ đọc được tin nhắn chữ")
+        await p.choose("Chỉ cần trả lời", "Bước 6/6")
+        review = await p.say("1", "kiểm tra lại phiếu")
+        assert "📷 Ảnh gửi kèm: 2" in review["text"]
+        await p.say("1", "Mã phiếu")
+        assert zb.real_rejections() == []
+    [s] = await rows(meeting_db, Submission)
+    assert s.question == "Rác thải đổ bừa bãi ở bờ mương thôn, đề nghị xử lý." and s.channel == "zalo"
+    files, attachments = await kept(meeting_db)
+    assert [f.role for f in files] == ["photo", "photo"] and all(a.mime_type == "image/png" for a in attachments)
+
+
+async def test_on_the_zalo_oa_a_voice_question_and_a_photo_are_kept_and_a_long_one_refused(meeting_db):
+    """The OA hands a voice message over as an address and says nothing of its length: it is read
+    from the recording, and the five-minute limit holds all the same."""
+    from tests.support.zalo_double import ZaloOADouble
+    from tests.support.zalo_phone import OAPhone, running_oa
+    from tests.unit.test_media_rules import wav
+
+    async with ZaloOADouble() as oa, running_oa(meeting_db, oa) as running:
+        p = OAPhone(double=oa, user=oa.user(), url=running.url)
+        await p.say("xin chào", "Ông/Bà có đồng ý không?")
+        await p.say("1", "Cảm ơn")
+        await p.say("đăng ký", "Bước 1/6")
+        await p.say("Phạm Thị Dung", "Bước 2/6")
+        await p.choose("Thôn Phong Lâm", "Bước 3/6")
+        asked = await p.choose("Vấn đề khác", "Bước 4/6")
+        assert "tin nhắn thoại" in asked["text"]
+        assert await oa.send_attachment(p.user, "audio", wav(6 * 60), "audio/wav", url=running.url) == 200
+        await p.expect("dài 6:00, quá 5 phút", "Bước 4/6")
+        assert await rows(meeting_db, Attachment) == []
+        assert await oa.send_attachment(p.user, "audio", wav(40), "audio/wav", url=running.url) == 200
+        await p.expect("Đã nhận câu hỏi bằng giọng nói (0:40)", "Bước 5/6")
+        from tests.support.botapi_double import _TINY_JPEG
+
+        assert await oa.send_attachment(p.user, "image", _TINY_JPEG, "image/jpeg", url=running.url) == 200
+        await p.expect("Đã nhận ảnh (1/3)")
+        await p.choose("Chỉ cần trả lời", "Bước 6/6")
+        review = await p.say("1", "kiểm tra lại phiếu")
+        assert "🎙 câu hỏi bằng giọng nói (0:40)" in review["text"] and "📷 Ảnh gửi kèm: 1" in review["text"]
+        await p.say("1", "Mã phiếu")
+    [s] = await rows(meeting_db, Submission)
+    assert s.awaiting_transcript and s.channel == "zalo_oa"
+    assert sorted((f.role, f.seconds) for f in await rows(meeting_db, SubmissionFile)) == [("photo", None), ("voice", 40)]

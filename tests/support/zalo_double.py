@@ -969,7 +969,33 @@ class ZaloOADouble(_Server):
     def _routes(self, app: web.Application) -> None:
         app.router.add_post(f"/openapi{_SEND_PATH}", self._handle_send)
         app.router.add_post(f"/oauth{_TOKEN_PATH}", self._handle_token)
+        # What users sent (a photo, a voice note): Zalo's CDN, which hands the bytes to whoever has the address.
+        app.router.add_get("/_media/{name}", self._handle_media)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
+
+    async def _handle_media(self, request: web.Request) -> web.Response:
+        found = getattr(self, "_media", {}).get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404)
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
+
+    async def send_attachment(self, user: "OAUser | str", kind: str, data: bytes, content_type: str, *, url: str, text: str | None = None) -> int:
+        """POST a ``user_send_image`` or ``user_send_audio`` event whose ``attachments[0].payload.url``
+        serves `data` from this double; return the webhook's HTTP status."""
+        name = _hex_id()
+        if not hasattr(self, "_media"):
+            self._media: dict[str, tuple[bytes, str]] = {}
+        self._media[name] = (data, content_type)
+        u = self._oa_user(user)
+        message: JSON = {"msg_id": _hex_id(), "attachments": [{"type": kind, "payload": {"url": f"{self.base_url}/_media/{name}"}}]}
+        if text is not None:
+            message["text"] = text
+        event = {
+            "app_id": self.app_id, "user_id_by_app": u.user_id_by_app, "event_name": f"user_send_{kind}",
+            "timestamp": str(_now_ms()), "sender": {"id": u.id}, "recipient": {"id": self.oa_id}, "message": message,
+        }
+        return await self.post_event(event, url=url)
 
     @property
     def api_url(self) -> str:

@@ -7,7 +7,7 @@ import hmac
 import re
 from datetime import datetime, timezone
 
-from bot.channels.downloads import photo_at
+from bot.channels.downloads import photo_at, sound_at
 from bot.channels.payload import Malformed, identifier, parse, part
 from bot.domain.messages import Event, Kind, typed_event
 
@@ -83,7 +83,18 @@ def from_event(event: dict) -> Event | None:
         return typed_event(text, **base)
     if name == "user_send_image":
         return image_event(part(event, "message"), base)
+    if name == "user_send_audio":
+        return audio_event(part(event, "message"), base)
     return Event(kind=Kind.UNSUPPORTED, **base)
+
+
+def audio_event(message: dict, base: dict) -> Event:
+    """A voice message (`message.attachments[0]`, type "audio", its address in `payload.url`): a
+    resident's question said aloud. Zalo gives no length: it is read from the bytes (bot/domain/media.py)."""
+    attachments = message.get("attachments")
+    first = attachments[0] if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict) else {}
+    url = part(first, "payload").get("url") if first.get("type") == "audio" else None
+    return Event(kind=Kind.UNSUPPORTED, file=sound_at(url, str(base.get("update_id") or "zalo-oa")), **base)
 
 
 def image_event(message: dict, base: dict) -> Event:
