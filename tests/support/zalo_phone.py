@@ -64,14 +64,15 @@ class RunningOA:
 
 
 @asynccontextmanager
-async def running_oa(db: Database, double: ZaloOADouble, clock=None) -> AsyncIterator[RunningOA]:
-    """The Zalo OA channel: its webhook served on a free port, its sender talking to the double."""
+async def running_oa(db: Database, double: ZaloOADouble, clock=None, links=None) -> AsyncIterator[RunningOA]:
+    """The Zalo OA channel: its webhook served on a free port, its sender talking to the double; with
+    `links`, files go out as links they sign, as deployed."""
     client = OAClient(
         db, app_id=double.app_id, secret_key=double.secret_key, api_url=double.api_url, oauth_url=double.oauth_url,
         access_token=double.access_token, refresh_token=double.refresh_token,
     )
     conversation = Conversation(db, clock=clock) if clock else Conversation(db)
-    sender = Sender(db, {"zalo_oa": ZaloOATransport(client)}, {"zalo_oa": FAST})
+    sender = Sender(db, {"zalo_oa": ZaloOATransport(client, links) if links is not None else ZaloOATransport(client)}, {"zalo_oa": FAST})
     inbox = Inbox(db, poll_interval=0.2)
     oa = ZaloOA(client, conversation, sender, inbox)
     runner = web.AppRunner(build_app(db, secret=None, zalo_oa=oa))
