@@ -35,9 +35,9 @@ from datetime import date, datetime
 from bot.domain import validation as textrules
 from bot.domain.disclosure import Masker, Person
 from bot.domain.errors import ServiceError
+from bot.domain.media import ANSWER, PHOTO
 from bot.domain.submissions import is_live
 from bot.services.access import meeting_to_run
-from bot.services.answers import ANSWER
 from bot.services.secretariat import visible
 from bot.services.staff import Actor, audit
 from storage.models import Meeting, Submission, SubmissionFile
@@ -168,9 +168,10 @@ async def _page(uow: UnitOfWork, meeting: Meeting, now: datetime) -> PublicPage:
 
     shown = [s for s in live if not s.public_hidden_reason]
     public_files: dict[int, list[PublicFile]] = {}
-    for f in await uow.files.of([s.id for s in live], ANSWER):  # type: ignore[misc]
-        if f.public:
-            public_files.setdefault(f.submission_id, []).append(PublicFile(f.id, f.filename, f.size))
+    public_photos: dict[int, list[PublicFile]] = {}  # a resident's photo the secretariat chose to show
+    for f in await uow.files.of([s.id for s in live]):  # type: ignore[misc]
+        if f.public and f.role in (ANSWER, PHOTO):
+            (public_files if f.role == ANSWER else public_photos).setdefault(f.submission_id, []).append(PublicFile(f.id, f.filename, f.size))
 
     def item(s: Submission) -> PublicItem:
         answered, outcome = root(s), _outcome(root(s))
@@ -182,7 +183,7 @@ async def _page(uow: UnitOfWork, meeting: Meeting, now: datetime) -> PublicPage:
             forwarded_to=answered.forwarded_to if outcome == FORWARDED else None,
             expected_by=answered.expected_by if outcome == FORWARDED else None,
             in_hall=outcome == ANSWERED and answered.answered_in_hall,
-            files=public_files.get(answered.id, []) if outcome != PENDING else [],  # type: ignore[arg-type]
+            files=public_photos.get(s.id, []) + (public_files.get(answered.id, []) if outcome != PENDING else []),  # type: ignore[arg-type,operator]
         )
 
     items = {s.id: item(s) for s in shown}
@@ -272,10 +273,11 @@ async def exported_files(uow: UnitOfWork, page: PublicPage) -> dict[str, bytes]:
 
 @commits
 async def file_public(uow: UnitOfWork, actor: Actor, ref: str, file_id: int, public: bool, *, now: datetime) -> Submission:
-    """Link (or stop linking) one of `ref`'s answer files from the public page; those who run the meeting only."""
+    """Link (or stop linking) one of `ref`'s answer files, or a photo the resident sent, from the public
+    page; those who run the meeting only. A resident's photo is never there unless chosen here."""
     submission = await _to_change(uow, actor, ref)
     kept = await uow.session.get(SubmissionFile, file_id)
-    if kept is None or kept.submission_id != submission.id or kept.role != ANSWER:
+    if kept is None or kept.submission_id != submission.id or kept.role not in (ANSWER, PHOTO):
         raise PublicError("problem.public.no_file", ref=submission.ref)
     if kept.public == public:
         return submission

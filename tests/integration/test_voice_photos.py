@@ -127,12 +127,27 @@ async def test_photos_come_with_the_question_and_a_caption_is_the_question(meeti
     assert sorted((f.role, f.position) for f in files) == [("photo", 0), ("photo", 1)] and not s.awaiting_transcript
     assert (await exported(meeting_db, tmp_path))[s.ref]["Ghi âm, ảnh của người dân"] == "📷 2 ảnh"
 
-    client, _ = await signed_in("vanphong")
+    client, csrf = await signed_in("vanphong")
     page = (await client.get(f"/submissions/{s.ref}")).text
     shown = re.findall(r'<img src="([^"]+)"', page)
     assert len(shown) == 2
     image = await client.get(shown[0])
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+
+    # Never on the public page unless the secretariat chooses one; a department cannot.
+    from bot.services.answers import publish_conclusion
+
+    async with UnitOfWork(meeting_db) as uow:
+        await publish_conclusion(uow, OPERATOR, "GP-2026", force=True, allow_unanswered=True, now=utcnow())
+    public = (await client.get("/cong-khai/GP-2026")).text
+    assert "Đèn đường ngõ 3 hỏng" in public and "/tep/" not in public
+    first = sorted(files, key=lambda f: f.position)[0]
+    department, dcsrf = await signed_in("kinhte")
+    assert (await department.post(f"/submissions/{s.ref}/answer-files/{first.id}/public", data={"csrf": dcsrf, "public": "1"})).status_code in (403, 404)
+    assert (await client.post(f"/submissions/{s.ref}/answer-files/{first.id}/public", data={"csrf": csrf, "public": "1"})).status_code == 303
+    public = (await client.get("/cong-khai/GP-2026")).text
+    links = re.findall(r'href="(/cong-khai/GP-2026/tep/[^"]+)"', public)
+    assert len(links) == 1 and (await client.get(links[0])).content == (await client.get(shown[0])).content
 
 
 async def test_bad_media_is_answered_and_changes_nothing(meeting_db, double, bot):
