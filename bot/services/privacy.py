@@ -14,6 +14,7 @@ from typing import Iterable
 from bot.domain.disclosure import Masker, Person
 from bot.domain.media import PHOTO, VOICE
 from storage.models import Resident, Submission
+from storage.repositories.files import Removed
 from storage.uow import UnitOfWork, commits
 
 RETENTION = timedelta(days=365)
@@ -29,9 +30,7 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     meeting's record, anonymised. Returns how many questions were anonymised."""
     assert resident.id is not None
     # A form in progress holds kept files (a voice question, photos) that no submission has yet.
-    draft = (resident.state or {}).get("draft") or {}
-    voice = draft.get("voice") if isinstance(draft.get("voice"), dict) else {}
-    await uow.files.drop_stashed([voice.get("id"), *draft.get("photos", [])])
+    await uow.files.drop_stashed(_draft_files(resident.state))
     mine = [row.submission for row in await uow.submissions.by_resident(resident.id)]
     await uow.files.remove([f.id for f in await uow.files.of([s.id for s in mine], None) if f.role in OWN])  # type: ignore[misc]
     _cover_own(mine, Person(resident.name, resident.phone))
@@ -42,6 +41,25 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     await uow.choices.forget(resident.channel, resident.chat_id)
     await uow.residents.delete(resident)
     return count
+
+
+def _draft_files(state: dict | None) -> list[int]:
+    """The kept files of a form in progress (a voice question, photos), by attachment id."""
+    draft = (state or {}).get("draft") or {}
+    voice = draft.get("voice") if isinstance(draft.get("voice"), dict) else {}
+    return [i for i in (voice.get("id"), *draft.get("photos", [])) if isinstance(i, int)]
+
+
+async def _drop_forms_past_deadline(uow: UnitOfWork, now: datetime) -> Removed:
+    """Forms never sent whose meeting's registration has closed can never be sent: their recordings
+    and photos go, and the form with them (the resident would be told the deadline passed anyway)."""
+    files: list[int] = []
+    for resident in await uow.residents.in_forms():
+        meeting = await uow.meetings.get(resident.state.get("meeting_id")) if isinstance(resident.state.get("meeting_id"), int) else None
+        if meeting is None or meeting.registration_closes_at < now:
+            files += _draft_files(resident.state)
+            resident.state = {}
+    return await uow.files.drop_stashed(files)
 
 
 def _cover_own(submissions: Iterable[Submission], *people: Person) -> None:
@@ -68,6 +86,7 @@ class PurgeReport:
 async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
     """Anonymise and delete what is past its retention. Commits."""
     cutoff = now - RETENTION
+    left = await _drop_forms_past_deadline(uow, now)
     expiring = await uow.submissions.to_anonymise_ended_before(cutoff)
     _cover_own(expiring)
     removed = await uow.files.remove([f.id for f in await uow.files.of([s.id for s in expiring], None) if f.role in OWN])  # type: ignore[misc]
@@ -77,4 +96,4 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> PurgeReport:
     await uow.updates.forget_before(now - PROCESSED_UPDATES_KEPT)
     # The last list a chat was shown on Zalo: its labels can hold a name ("Dùng tên …").
     await uow.choices.forget_before(now - DELIVERED_MESSAGES_KEPT)
-    return PurgeReport(anonymised, residents, messages, removed.files, removed.bytes)
+    return PurgeReport(anonymised, residents, messages, removed.files + left.files, removed.bytes + left.bytes)

@@ -67,13 +67,16 @@ class FileRepository(Repository):
         await self.session.flush()
         return kept
 
-    async def drop_stashed(self, attachment_ids: Sequence[int]) -> None:
+    async def drop_stashed(self, attachment_ids: Sequence[int]) -> Removed:
         """A form's files that will never be sent (it was cancelled, or they were replaced); bound ones are left alone."""
         ids = [i for i in attachment_ids if isinstance(i, int)]
         if not ids:
-            return
+            return Removed(0, 0)
         bound = select(SubmissionFile.attachment_id).where(col(SubmissionFile.attachment_id).in_(ids))
-        await self.session.exec(delete(Attachment).where(col(Attachment.id).in_(ids), col(Attachment.id).not_in(bound)))  # type: ignore[call-overload]
+        loose = (col(Attachment.id).in_(ids), col(Attachment.id).not_in(bound))
+        sizes = (await self.session.exec(select(func.length(Attachment.data)).where(*loose))).all()
+        await self.session.exec(delete(Attachment).where(*loose))  # type: ignore[call-overload]
+        return Removed(len(sizes), sum(n or 0 for n in sizes))
 
     async def of(self, submission_ids: Iterable[int], role: str | None = None) -> list[KeptFile]:
         """The files of these submissions (of one role), in order, without their bytes."""

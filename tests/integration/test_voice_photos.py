@@ -12,7 +12,7 @@ import pytest
 from bot.entrypoints.web.app import create_app
 from bot.services.privacy import purge_expired
 from bot.services.staff import OPERATOR, add_staff, set_password
-from storage.models import Attachment, Submission, SubmissionFile, utcnow
+from storage.models import Attachment, Resident, Submission, SubmissionFile, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.integration.test_telegram import consented
@@ -269,3 +269,22 @@ async def test_on_the_zalo_oa_a_voice_question_and_a_photo_are_kept_and_a_long_o
     [s] = await rows(meeting_db, Submission)
     assert s.awaiting_transcript and s.channel == "zalo_oa"
     assert sorted((f.role, f.seconds) for f in await rows(meeting_db, SubmissionFile)) == [("photo", None), ("voice", 40)]
+
+
+async def test_a_form_never_sent_loses_its_recording_once_registration_has_closed(meeting_db, double, bot):
+    p = await consented(double, "Bảy")
+    await to_question(p, "Ngô Văn Bảy")
+    double.send_voice(p.user, duration=20, data=OGG)
+    await p.expect("0:20", "Bước 5/6")  # and then nothing more: the form is left as it is
+    async with UnitOfWork(meeting_db) as uow:
+        meeting = await uow.meetings.by_code("GP-2026")
+        early = await purge_expired(uow, meeting.registration_closes_at - timedelta(hours=1))
+        await uow.commit()
+    assert early.files_removed == 0 and len(await rows(meeting_db, Attachment)) == 1  # it may still be sent
+    async with UnitOfWork(meeting_db) as uow:
+        late = await purge_expired(uow, meeting.registration_closes_at + timedelta(minutes=1))
+        await uow.commit()
+    assert (late.files_removed, late.bytes_removed) == (1, len(OGG))
+    assert await rows(meeting_db, Attachment) == []
+    [resident] = [r for r in await rows(meeting_db, Resident)]
+    assert resident.state == {}
