@@ -45,7 +45,10 @@ async def keep_voice(uow: UnitOfWork, file: FileRef, *, now: datetime) -> Stashe
     data = await _fetch(file, media.VOICE_MAX_BYTES)
     kind = sniff_audio(data)
     if kind is None:
-        raise MediaError("problem.media.not_voice")
+        data = await playable(data)  # AMR (Zalo's own voice format) and the like: made Ogg/Opus, or refused
+        kind = sniff_audio(data)
+        if kind is None:
+            raise MediaError("problem.media.not_voice")
     seconds = file.seconds if file.seconds is not None else media.measured_seconds(data)
     _not_too_long(seconds)
     stashed = await uow.files.stash(filename=file_name(file.filename, kind), mime_type=kind.mime, data=data, now=now)
@@ -98,3 +101,33 @@ async def resident_file(uow: UnitOfWork, actor: Actor, ref: str, file_id: int) -
     found = next((f for f in await resident_files(uow, actor, ref) if f.id == file_id), None)
     attachment = await uow.files.attachment(found.attachment_id) if found is not None else None
     return (found, attachment.data) if found is not None and attachment is not None else None
+
+
+# Sound no browser plays (AMR, FLAC, AIFF) is converted once, on arrival, with Debian's ffmpeg: kept
+# as Ogg/Opus, the console plays it and the original is not kept. Without ffmpeg it is refused.
+CONVERTIBLE = frozenset({"audio/amr", "audio/x-flac", "audio/x-aiff"})
+CONVERT_SECONDS = 60
+
+
+async def playable(data: bytes) -> bytes:
+    """`data` as Ogg/Opus if it is a sound ffmpeg can convert; otherwise `data` unchanged."""
+    import asyncio
+    import shutil
+
+    import filetype
+
+    found = filetype.guess(data)
+    ffmpeg = shutil.which("ffmpeg")
+    if found is None or found.mime not in CONVERTIBLE or ffmpeg is None:
+        return data
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", "pipe:0", "-vn", "-f", "ogg", "-c:a", "libopus", "-b:a", "24k", "pipe:1",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(data), CONVERT_SECONDS)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        return data
+    return out if process.returncode == 0 and out else data

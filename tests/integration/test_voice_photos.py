@@ -17,6 +17,7 @@ from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.integration.test_telegram import consented
 from tests.integration.test_web import PASSWORD, SECRET, STAFF, Clock
+from tests.support.botapi_double import _TINY_JPEG
 from tests.support.phone import running_bot
 
 OGG = b"OggS\x00\x02" + bytes(200)  # an Ogg page's header: what a Telegram voice note starts with
@@ -160,7 +161,7 @@ async def test_bad_media_is_answered_and_changes_nothing(meeting_db, double, bot
     await p.expect("không phải ảnh", "Bước 4/6")
     double.send_document(p.user, file_name="lon.jpg", mime_type="image/jpeg", data=b"\xff\xd8\xff" + bytes(40 * 1024 * 1024))
     await p.expect("Tệp quá lớn", "10 MB")
-    double.send_voice(p.user, duration=5, data=b"#!AMR\n" + bytes(100))  # a sound no browser plays
+    double.send_voice(p.user, duration=5, data=_TINY_JPEG)  # a picture sent as a voice note
     await p.expect("không mở được tệp âm thanh")
     assert await kept(meeting_db) == before
     await p.say("Xin hỏi lịch tiêm phòng cho trâu bò năm nay.", "Bước 5/6")
@@ -258,8 +259,6 @@ async def test_on_the_zalo_oa_a_voice_question_and_a_photo_are_kept_and_a_long_o
         assert await rows(meeting_db, Attachment) == []
         assert await oa.send_attachment(p.user, "audio", wav(40), "audio/wav", url=running.url) == 200
         await p.expect("Đã nhận câu hỏi bằng giọng nói (0:40)", "Bước 5/6")
-        from tests.support.botapi_double import _TINY_JPEG
-
         assert await oa.send_attachment(p.user, "image", _TINY_JPEG, "image/jpeg", url=running.url) == 200
         await p.expect("Đã nhận ảnh (1/3)")
         await p.choose("Chỉ cần trả lời", "Bước 6/6")
@@ -288,3 +287,29 @@ async def test_a_form_never_sent_loses_its_recording_once_registration_has_close
     assert await rows(meeting_db, Attachment) == []
     [resident] = [r for r in await rows(meeting_db, Resident)]
     assert resident.state == {}
+
+
+AMR = b"#!AMR\n" + (bytes([0x3C]) + bytes(31)) * 150  # 3 s of AMR-NB 12.2k frames: Zalo's own voice format
+
+
+async def test_a_voice_note_no_browser_plays_is_kept_as_ogg_opus(meeting_db):
+    """AMR arrives from Zalo; Chromium cannot play it. Debian's ffmpeg makes it Ogg/Opus on arrival
+    (.ci/run and the deployment install it), and the length is read from the result."""
+    import shutil
+
+    from tests.support.zalo_double import ZaloOADouble
+    from tests.support.zalo_phone import OAPhone, running_oa
+
+    assert shutil.which("ffmpeg"), "apt-get install ffmpeg"
+    async with ZaloOADouble() as oa, running_oa(meeting_db, oa) as running:
+        p = OAPhone(double=oa, user=oa.user(), url=running.url)
+        await p.say("xin chào", "Ông/Bà có đồng ý không?")
+        await p.say("1", "Cảm ơn")
+        await p.say("đăng ký", "Bước 1/6")
+        await p.say("Hoàng Thị Tâm", "Bước 2/6")
+        await p.choose("Thôn Phong Lâm", "Bước 3/6")
+        await p.choose("Vấn đề khác", "Bước 4/6")
+        assert await oa.send_attachment(p.user, "audio", AMR, "audio/amr", url=running.url) == 200
+        await p.expect("Đã nhận câu hỏi bằng giọng nói (0:03)", "Bước 5/6")
+    [attachment] = await rows(meeting_db, Attachment)
+    assert attachment.mime_type == "audio/ogg" and attachment.data[:4] == b"OggS" and attachment.filename.endswith(".ogg")
