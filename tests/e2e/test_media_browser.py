@@ -4,26 +4,13 @@ types in what was said."""
 
 from __future__ import annotations
 
-import io
-import wave
-
 from bot.domain.media import PHOTO, VOICE
 from storage.models import Submission, utcnow
 from storage.uow import UnitOfWork
 from tests.conftest import rows
 from tests.e2e.test_browser import CHROMIUM, browser, on_a_phone, pytestmark, served  # noqa: F401  (fixtures, the skip)
 from tests.support.botapi_double import _TINY_JPEG
-
-
-def recording(seconds: int) -> bytes:
-    """A real, silent WAV of `seconds`: what a browser can measure."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(bytes(2 * 8000 * seconds))
-    return out.getvalue()
+from tests.unit.test_media_rules import wav
 
 
 async def test_the_console_plays_a_voice_question_shows_its_photos_and_takes_the_transcript(served, browser):  # noqa: F811
@@ -31,7 +18,7 @@ async def test_the_console_plays_a_voice_question_shows_its_photos_and_takes_the
     async with UnitOfWork(db) as uow:
         s = await uow.submissions.by_ref("GP-0004")
         s.question, s.awaiting_transcript = "🎙 Câu hỏi bằng giọng nói (0:03), chưa gõ lại.", True
-        voice = await uow.files.stash(filename="voice.wav", mime_type="audio/x-wav", data=recording(3), now=utcnow())
+        voice = await uow.files.stash(filename="voice.wav", mime_type="audio/x-wav", data=wav(3), now=utcnow())
         await uow.files.bind(s.id, voice, VOICE, seconds=3, now=utcnow())
         for n in range(2):
             photo = await uow.files.stash(filename=f"anh-{n}.jpg", mime_type="image/jpeg", data=_TINY_JPEG, now=utcnow())

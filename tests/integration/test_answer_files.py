@@ -274,20 +274,11 @@ async def test_only_those_who_run_the_meeting_mark_files_public(signed_in, meeti
 
 async def test_a_pdf_reaches_a_zalo_oa_resident_once_as_a_link(meeting_db):
     from tests.support.zalo_double import ZaloOADouble
-    from tests.support.zalo_phone import OAPhone, running_oa
+    from tests.support.zalo_phone import OAPhone, oa_registered, running_oa
 
     async with file_server(meeting_db) as (links, server), ZaloOADouble() as oa, running_oa(meeting_db, oa, links=links) as running:
         p = OAPhone(double=oa, user=oa.user(), url=running.url)
-        await p.say("xin chào", "Ông/Bà có đồng ý không?")
-        await p.say("1", "Cảm ơn")
-        await p.say("đăng ký", "Bước 1/6")
-        await p.say("Phạm Thị Dung", "Bước 2/6")
-        await p.choose("Thôn Phong Lâm", "Bước 3/6")
-        await p.choose("Vấn đề khác", "Bước 4/6")
-        await p.say("Khi nào nạo vét kênh mương nội đồng?", "Bước 5/6")
-        await p.choose("Chỉ cần trả lời", "Bước 6/6")
-        await p.say("1", "kiểm tra lại phiếu")
-        await p.say("1", "Mã phiếu")
+        await oa_registered(p)
         await answer(meeting_db, "GP-0001", "Tháng 12 xã nạo vét kênh mương.", [("quyet-dinh.pdf", PDF)])
         await publish(meeting_db)
         running.channel.sender.wake()

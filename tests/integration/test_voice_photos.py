@@ -242,17 +242,12 @@ async def test_on_the_zalo_oa_a_voice_question_and_a_photo_are_kept_and_a_long_o
     """The OA hands a voice message over as an address and says nothing of its length: it is read
     from the recording, and the five-minute limit holds all the same."""
     from tests.support.zalo_double import ZaloOADouble
-    from tests.support.zalo_phone import OAPhone, running_oa
+    from tests.support.zalo_phone import OAPhone, oa_to_question, running_oa
     from tests.unit.test_media_rules import wav
 
     async with ZaloOADouble() as oa, running_oa(meeting_db, oa) as running:
         p = OAPhone(double=oa, user=oa.user(), url=running.url)
-        await p.say("xin chào", "Ông/Bà có đồng ý không?")
-        await p.say("1", "Cảm ơn")
-        await p.say("đăng ký", "Bước 1/6")
-        await p.say("Phạm Thị Dung", "Bước 2/6")
-        await p.choose("Thôn Phong Lâm", "Bước 3/6")
-        asked = await p.choose("Vấn đề khác", "Bước 4/6")
+        asked = await oa_to_question(p, "Phạm Thị Dung")
         assert "tin nhắn thoại" in asked["text"]
         assert await oa.send_attachment(p.user, "audio", wav(6 * 60), "audio/wav", url=running.url) == 200
         await p.expect("dài 6:00, quá 5 phút", "Bước 4/6")
@@ -298,17 +293,12 @@ async def test_a_voice_note_no_browser_plays_is_kept_as_ogg_opus(meeting_db):
     import shutil
 
     from tests.support.zalo_double import ZaloOADouble
-    from tests.support.zalo_phone import OAPhone, running_oa
+    from tests.support.zalo_phone import OAPhone, oa_to_question, running_oa
 
     assert shutil.which("ffmpeg"), "apt-get install ffmpeg"
     async with ZaloOADouble() as oa, running_oa(meeting_db, oa) as running:
         p = OAPhone(double=oa, user=oa.user(), url=running.url)
-        await p.say("xin chào", "Ông/Bà có đồng ý không?")
-        await p.say("1", "Cảm ơn")
-        await p.say("đăng ký", "Bước 1/6")
-        await p.say("Hoàng Thị Tâm", "Bước 2/6")
-        await p.choose("Thôn Phong Lâm", "Bước 3/6")
-        await p.choose("Vấn đề khác", "Bước 4/6")
+        await oa_to_question(p, "Hoàng Thị Tâm")
         assert await oa.send_attachment(p.user, "audio", AMR, "audio/amr", url=running.url) == 200
         await p.expect("Đã nhận câu hỏi bằng giọng nói (0:03)", "Bước 5/6")
     [attachment] = await rows(meeting_db, Attachment)

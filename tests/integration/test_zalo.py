@@ -8,7 +8,7 @@ from storage.models import ChannelToken, Inbound, Outbox, ProcessedUpdate, Resid
 from tests.conftest import rows
 from tests.support.eventually import eventually
 from tests.support.zalo_double import ZaloBotDouble, ZaloOADouble, oa_signature
-from tests.support.zalo_phone import OAPhone, ZaloPhone, running_oa, running_zalo
+from tests.support.zalo_phone import OAPhone, ZaloPhone, oa_registered, running_oa, running_zalo
 
 
 def answers_are(db, *statuses: str):
@@ -198,16 +198,7 @@ async def test_an_oa_answer_outside_the_window_waits_until_the_resident_writes(m
 
     async with running_oa(meeting_db, oa_double) as running:
         p = OAPhone(double=oa_double, user=oa_double.user(), url=running.url)
-        await p.say("xin chào", "Ông/Bà có đồng ý không?")
-        await p.say("1", "Cảm ơn")
-        await p.say("đăng ký", "Bước 1/6")
-        await p.say("Phạm Thị Dung", "Bước 2/6")
-        await p.choose("Thôn Phong Lâm", "Bước 3/6")
-        await p.choose("Vấn đề khác", "Bước 4/6")
-        await p.say("Khi nào nạo vét kênh mương nội đồng?", "Bước 5/6")
-        await p.choose("Chỉ cần trả lời", "Bước 6/6")
-        await p.say("1", "kiểm tra lại phiếu")
-        await p.say("1", "Mã phiếu")
+        await oa_registered(p)
         [submission] = await rows(meeting_db, Submission)
         oa_double.expire_window(p.user)
         async with UnitOfWork(meeting_db) as uow:

@@ -188,3 +188,22 @@ async def register_on_zalo(p: "ZaloPhone", question: str, name: str = "Nguyễn 
     await p.choose("Chỉ cần trả lời", "Bước 6/6")
     await p.say("1", "kiểm tra lại phiếu")
     return await p.say("1", "Mã phiếu")
+
+
+async def oa_to_question(p: "OAPhone", name: str = "Phạm Thị Dung") -> dict:
+    """A new resident on the Zalo OA, from consent to the form's question step; its message."""
+    await p.say("xin chào", "Ông/Bà có đồng ý không?")
+    await p.say("1", "Cảm ơn")
+    await p.say("đăng ký", "Bước 1/6")
+    await p.say(name, "Bước 2/6")
+    await p.choose("Thôn Phong Lâm", "Bước 3/6")
+    return await p.choose("Vấn đề khác", "Bước 4/6")
+
+
+async def oa_registered(p: "OAPhone", question: str = "Khi nào nạo vét kênh mương nội đồng?") -> dict:
+    """A new resident on the Zalo OA, from consent to the receipt; the receipt."""
+    await oa_to_question(p)
+    await p.say(question, "Bước 5/6")
+    await p.choose("Chỉ cần trả lời", "Bước 6/6")
+    await p.say("1", "kiểm tra lại phiếu")
+    return await p.say("1", "Mã phiếu")
