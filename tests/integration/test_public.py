@@ -177,6 +177,7 @@ async def test_nothing_is_public_before_publication_nor_for_any_other_code(meeti
         unpublished = await client.get(PAGE)
         # The same page whether the meeting exists or not.
         assert (unpublished.status_code, unpublished.text) == (unknown.status_code, unknown.text) and unknown.status_code == 404
+        assert "set-cookie" not in unknown.headers  # a visitor is given no session, found or not
         for path in ("/cong-khai/%00", "/cong-khai/GP-2026%00", "/cong-khai/" + "X" * 500, "/cong-khai/%F0%9F%98%80",
                      "/cong-khai/..%2F..%2Fetc", "/cong-khai/gp-2026", "/cong-khai/%20", "/cong-khai/GP-2026%0A", "/cong-khai/"):
             response = await client.get(path)

@@ -32,7 +32,9 @@ async def public_page(request: Request, code: str) -> Response:
     async with UnitOfWork(c.db, readonly=True) as uow:
         page = await public.public_page(uow, code, now=c.clock())
     if page is None:
-        raise NotFound()
+        # Not the console's 404 page: that one starts a session, and a visitor here is given none.
+        missing = c.templates.get_template("public_missing.html").render(stylesheet=SERVED_STYLESHEET)
+        return HTMLResponse(missing, status_code=404)
     return HTMLResponse(page_html(page, stylesheet=SERVED_STYLESHEET, templates=c.templates), headers={"Cache-Control": CACHE})
 
 
