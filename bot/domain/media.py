@@ -62,3 +62,16 @@ def measured_seconds(data: bytes) -> int | None:
     except (struct.error, IndexError):
         return None
     return None
+
+
+def draft_voice(draft: dict | None) -> Stashed | None:
+    """The voice question a form in progress holds (kept in its draft as {"id", "seconds"})."""
+    voice = (draft or {}).get("voice")
+    return Stashed(voice["id"], voice.get("seconds")) if isinstance(voice, dict) and isinstance(voice.get("id"), int) else None
+
+
+def draft_files(draft: dict | None) -> list[int]:
+    """Every file a form in progress holds, by attachment id: its voice question, then its photos."""
+    voice = draft_voice(draft)
+    photos = [i for i in (draft or {}).get("photos", []) if isinstance(i, int)]
+    return ([voice.attachment_id] if voice else []) + photos

@@ -199,6 +199,18 @@ async def record_answer(
     return submission
 
 
+async def answer_with_duplicates(
+    uow: UnitOfWork, submission: Submission, *, text: str | None, by: str | None, forward_to: str | None = None,
+    expected_by: date | None = None, now: datetime, files: list[AnswerFile] | None = None,
+) -> None:
+    """`record_answer` for `submission` and, each under its own code, the live questions marked as asking the same."""
+    assert submission.id is not None
+    await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=files)
+    for duplicate in await uow.submissions.duplicates_of(submission.id):
+        if is_live(duplicate.status):
+            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=files)
+
+
 def answer_text(submission: Submission, commune_name: str, tr: Translator) -> str:
     """The answer itself as its submitter reads it, in the answer's message and under "Câu hỏi của tôi":
     what was answered and by whom, or where it was forwarded and when to expect news."""

@@ -16,7 +16,7 @@ from bot.domain.errors import ServiceError
 from bot.domain.hall import HALL, HallCounts, Place, Turn, called, counts, grouped_by_topic, in_order, moved, turn_of
 from bot.domain.submissions import is_live
 from bot.services.access import meeting_to_run
-from bot.services.answers import record_answer
+from bot.services.answers import answer_with_duplicates
 from bot.services.secretariat import visible
 from bot.services.staff import Actor, audit
 from bot.services.submissions import Registration, register
@@ -215,13 +215,10 @@ async def hall_answer(
     before: dict[str, Any] = {"answer": submission.answer, "answered_by": submission.answered_by, "in_hall": submission.answered_in_hall}
     if by is None or not by.strip():
         raise HallError("problem.hall.who_answered", ref=submission.ref)
-    await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
+    # Those asking the same (marked duplicates of it) get the same answer, as secretariat.answer gives it.
+    await answer_with_duplicates(uow, submission, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
     # Forwarded in the hall: the hall could not settle it, and it counts as to be answered later.
     submission.answered_in_hall = submission.forwarded_to is None
-    # Those asking the same (marked duplicates of it) get the same answer, as secretariat.answer gives it.
-    for duplicate in await uow.submissions.duplicates_of(submission.id):  # type: ignore[arg-type]
-        if is_live(duplicate.status):
-            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now)
     await audit(uow, actor, "hall.answer", f"submission {submission.ref}", before=before,
                 after={"answer": submission.answer, "answered_by": submission.answered_by, "in_hall": submission.answered_in_hall},
                 now=now)

@@ -8,7 +8,11 @@ never sent to other residents, and never on the public page.
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from datetime import datetime
+
+import filetype
 
 from bot.domain import media
 from bot.domain import validation as textrules
@@ -19,7 +23,6 @@ from bot.services.filetypes import file_name, sniff, sniff_audio
 from bot.services.secretariat import visible
 from bot.services.staff import Actor, audit
 from storage.models import Submission
-from storage.repositories.files import KeptFile
 from storage.uow import UnitOfWork, commits
 
 
@@ -89,20 +92,6 @@ async def transcribe(uow: UnitOfWork, actor: Actor, ref: str, text: str, *, now:
     return submission
 
 
-async def resident_files(uow: UnitOfWork, actor: Actor, ref: str) -> list[KeptFile]:
-    """The voice question and photos of a submission the actor may see."""
-    submission = await visible(uow, actor, ref)
-    assert submission.id is not None
-    return [f for f in await uow.files.of([submission.id]) if f.role in (media.VOICE, media.PHOTO)]
-
-
-async def resident_file(uow: UnitOfWork, actor: Actor, ref: str, file_id: int) -> tuple[KeptFile, bytes] | None:
-    """One of them with its bytes; None when it is not this submission's (or not a resident's file)."""
-    found = next((f for f in await resident_files(uow, actor, ref) if f.id == file_id), None)
-    attachment = await uow.files.attachment(found.attachment_id) if found is not None else None
-    return (found, attachment.data) if found is not None and attachment is not None else None
-
-
 # Sound no browser plays (AMR, FLAC, AIFF) is converted once, on arrival, with Debian's ffmpeg: kept
 # as Ogg/Opus, the console plays it and the original is not kept. Without ffmpeg it is refused.
 CONVERTIBLE = frozenset({"audio/amr", "audio/x-flac", "audio/x-aiff"})
@@ -111,11 +100,6 @@ CONVERT_SECONDS = 60
 
 async def playable(data: bytes) -> bytes:
     """`data` as Ogg/Opus if it is a sound ffmpeg can convert; otherwise `data` unchanged."""
-    import asyncio
-    import shutil
-
-    import filetype
-
     found = filetype.guess(data)
     ffmpeg = shutil.which("ffmpeg")
     if found is None or found.mime not in CONVERTIBLE or ffmpeg is None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from bot.domain.disclosure import Masker, Person
-from bot.domain.media import PHOTO, VOICE
+from bot.domain.media import PHOTO, VOICE, draft_files
 from storage.models import Resident, Submission
 from storage.repositories.files import Removed
 from storage.uow import UnitOfWork, commits
@@ -30,7 +30,7 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     meeting's record, anonymised. Returns how many questions were anonymised."""
     assert resident.id is not None
     # A form in progress holds kept files (a voice question, photos) that no submission has yet.
-    await uow.files.drop_stashed(_draft_files(resident.state))
+    await uow.files.drop_stashed(draft_files((resident.state or {}).get("draft")))
     mine = [row.submission for row in await uow.submissions.by_resident(resident.id)]
     await uow.files.remove([f.id for f in await uow.files.of([s.id for s in mine], None) if f.role in OWN])  # type: ignore[misc]
     _cover_own(mine, Person(resident.name, resident.phone))
@@ -43,13 +43,6 @@ async def forget(uow: UnitOfWork, resident: Resident) -> int:
     return count
 
 
-def _draft_files(state: dict | None) -> list[int]:
-    """The kept files of a form in progress (a voice question, photos), by attachment id."""
-    draft = (state or {}).get("draft") or {}
-    voice = draft.get("voice") if isinstance(draft.get("voice"), dict) else {}
-    return [i for i in (voice.get("id"), *draft.get("photos", [])) if isinstance(i, int)]
-
-
 async def _drop_forms_past_deadline(uow: UnitOfWork, now: datetime) -> Removed:
     """Forms never sent whose meeting's registration has closed can never be sent: their recordings
     and photos go, and the form with them (the resident would be told the deadline passed anyway)."""
@@ -57,7 +50,7 @@ async def _drop_forms_past_deadline(uow: UnitOfWork, now: datetime) -> Removed:
     for resident in await uow.residents.in_forms():
         meeting = await uow.meetings.get(resident.state.get("meeting_id")) if isinstance(resident.state.get("meeting_id"), int) else None
         if meeting is None or meeting.registration_closes_at < now:
-            files += _draft_files(resident.state)
+            files += draft_files((resident.state or {}).get("draft"))
             resident.state = {}
     return await uow.files.drop_stashed(files)
 

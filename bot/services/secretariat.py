@@ -14,12 +14,13 @@ from typing import Any, Sequence
 
 from rapidfuzz import fuzz
 
+from bot.domain.media import ANSWER
 from bot.domain.submissions import is_live
 from bot.services.access import Forbidden, in_reach, may_run_meetings, meetings_in_reach, submission_in_reach
 from bot.services.answers import (
-    ANSWER,
     AnswerError,
     answer_files,
+    answer_with_duplicates,
     clean_field,
     current_files,
     files_summary,
@@ -30,6 +31,7 @@ from bot.services.staff import Actor, audit
 from bot.text.formatting import collation_key
 from storage.models import Commune, Meeting, Submission, Topic
 from storage.repositories import SubmissionFilter, SubmissionRow
+from storage.repositories.files import KeptFile
 from storage.uow import UnitOfWork, commits
 
 SIMILAR_AT = 60  # rapidfuzz token_set_ratio: above this two questions likely ask the same thing
@@ -143,24 +145,22 @@ async def answer(
     before = snapshot(submission)
     assert submission.id is not None
     files_before = files_summary(await uow.files.of([submission.id], ANSWER))
-    await record_answer(uow, submission.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=checked)
+    await answer_with_duplicates(uow, submission, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=checked)
     after = snapshot(submission)
     files_after = files_summary(await uow.files.of([submission.id], ANSWER))
     if files_before or files_after:
         before, after = {**before, "files": files_before}, {**after, "files": files_after}
     await audit(uow, actor, "submission.answer", f"submission {submission.ref}", before=before, after=after, now=now)
-    for duplicate in await uow.submissions.duplicates_of(submission.id):
-        if is_live(duplicate.status):
-            await record_answer(uow, duplicate.ref, text=text, by=by, forward_to=forward_to, expected_by=expected_by, now=now, files=checked)
     return submission
 
 
-async def answer_file(uow: UnitOfWork, actor: Actor, ref: str, file_id: int) -> tuple[str, bytes] | None:
-    """The name and bytes of one of the answer's files of a submission the actor may see; None when it has no such file."""
+async def submission_file(uow: UnitOfWork, actor: Actor, ref: str, file_id: int, roles: tuple[str, ...]) -> tuple[KeptFile, bytes] | None:
+    """One of the files of a submission the actor may see, of one of `roles` (an answer's, or the
+    resident's recording and photos), with its bytes; None when the submission has no such file."""
     submission = await visible(uow, actor, ref)
-    kept = next((f for f in await uow.files.of([submission.id], ANSWER) if f.id == file_id), None)  # type: ignore[list-item]
+    kept = next((f for f in await uow.files.of([submission.id]) if f.id == file_id and f.role in roles), None)  # type: ignore[list-item]
     attachment = await uow.files.attachment(kept.attachment_id) if kept is not None else None
-    return (attachment.filename, bytes(attachment.data)) if attachment is not None else None
+    return (kept, bytes(attachment.data)) if kept is not None and attachment is not None else None
 
 
 @commits

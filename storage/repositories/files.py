@@ -41,15 +41,8 @@ class FileRepository(Repository):
     async def keep(self, submission_id: int, role: str, *, filename: str, mime_type: str, data: bytes, now: datetime,
                    position: int = 0, seconds: int | None = None) -> SubmissionFile:
         """Store the bytes and bind them to the submission under `role`."""
-        attachment = Attachment(filename=filename, mime_type=mime_type, data=data, created_at=now)
-        self.session.add(attachment)
-        await self.session.flush()
-        assert attachment.id is not None
-        kept = SubmissionFile(submission_id=submission_id, attachment_id=attachment.id, role=role, position=position,
-                              seconds=seconds, created_at=now)
-        self.session.add(kept)
-        await self.session.flush()
-        return kept
+        attachment_id = await self.stash(filename=filename, mime_type=mime_type, data=data, now=now)
+        return await self.bind(submission_id, attachment_id, role, now=now, position=position, seconds=seconds)
 
     async def stash(self, *, filename: str, mime_type: str, data: bytes, now: datetime) -> int:
         """Bytes a form in progress holds (a voice question, a photo) before there is a submission to bind them to."""

@@ -30,11 +30,11 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.domain.errors import file_problem
-from bot.domain.media import PHOTO, VOICE, duration
+from bot.domain.media import ANSWER, PHOTO, VOICE, duration
 from bot.domain.submissions import Status
 from bot.domain.validation import first_refused, printable
 from bot.services.access import run_meeting
-from bot.services.answers import ANSWER, ANSWER_FILE_MAX_BYTES, AnswerError, AnswerFile, answer_files, current_files, record_answer
+from bot.services.answers import ANSWER_FILE_MAX_BYTES, AnswerError, AnswerFile, answer_files, current_files, record_answer
 from bot.services.secretariat import Forbidden, visible
 from bot.services.staff import DEPARTMENT, Actor, audit
 from bot.text.catalogue import LANGUAGES, Translator

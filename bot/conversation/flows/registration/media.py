@@ -16,11 +16,6 @@ from bot.services import media as keeping
 from bot.text.catalogue import Translator
 
 
-def voice_of(draft: dict[str, Any]) -> media.Stashed | None:
-    voice = draft.get("voice")
-    return media.Stashed(voice["id"], voice.get("seconds")) if isinstance(voice, dict) else None
-
-
 def placeholder(seconds: int | None) -> str:
     """What stands as the question until the secretariat types what was said: staff read it (in
     Vietnamese, as the console and the exports are) wherever the question would be."""
@@ -29,25 +24,20 @@ def placeholder(seconds: int | None) -> str:
 
 def question_line(ctx: Context, draft: dict[str, Any]) -> str:
     """The question as the review shows it: a voice note is named with its length."""
-    voice = voice_of(draft)
+    voice = media.draft_voice(draft)
     return ctx.tr("review.voice", length=media.duration(voice.seconds)) if voice else draft["question"]
-
-
-def files_of(draft: dict[str, Any]) -> list[int]:
-    voice = voice_of(draft)
-    return [*([voice.attachment_id] if voice else []), *draft.get("photos", [])]
 
 
 async def drop_all(ctx: Context) -> None:
     """The form ends without being sent: its kept files go."""
     draft = (ctx.state or {}).get("draft") or {}
-    await ctx.uow.files.drop_stashed(files_of(draft))
+    await ctx.uow.files.drop_stashed(media.draft_files(draft))
 
 
 async def forget_voice(ctx: Context) -> None:
     """A typed question replaces a voice one."""
     state = ctx.state
-    voice = voice_of(state["draft"])
+    voice = media.draft_voice(state["draft"])
     if voice is not None:
         await ctx.uow.files.drop_stashed([voice.attachment_id])
         state["draft"] = {k: v for k, v in state["draft"].items() if k != "voice"}

@@ -11,6 +11,7 @@ from bot.conversation.context import Context
 from bot.conversation.flows.registration import media, steps
 from bot.domain.channels import platform_of
 from bot.domain.choices import Choice
+from bot.domain.media import draft_voice
 from bot.domain.messages import Button
 from bot.domain.submissions import PAPER
 from bot.services import submissions
@@ -117,7 +118,7 @@ async def submit(ctx: Context) -> None:
             return
     form = Registration(
         name=draft["name"], village_id=draft["village_id"], topic_id=draft["topic_id"], question=draft["question"],
-        wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"), voice=media.voice_of(draft), photos=list(draft.get("photos", [])),
+        wants_to_speak=bool(draft["speak"]), phone=draft.get("phone"), voice=draft_voice(draft), photos=list(draft.get("photos", [])),
     )
     entered_by = await actor_for(uow, ctx.staff) if ctx.paper and ctx.staff else None
     platform = PAPER if entered_by else platform_of(ctx.event.channel)

@@ -12,15 +12,15 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from bot.domain import validation as textrules
-from bot.domain.media import PHOTO, VOICE
+from bot.domain.media import ANSWER, PHOTO, VOICE
 from bot.domain.submissions import STATUSES
 from bot.entrypoints.web.console import console
 from bot.entrypoints.web.dependencies import NotFound, Posted, Reading, SignedIn, Writing, redirect, render
 from bot.entrypoints.web.forms import MAX_NAME, field, integer, unreadable
 from bot.entrypoints.web.session import flash
 from bot.services import followup, secretariat
-from bot.services.answers import ANSWER, ANSWER_FILE_MAX_BYTES, ANSWER_FILES_MAX, AnswerError
-from bot.services.filetypes import UNKNOWN, content_disposition, sniff
+from bot.services.answers import ANSWER_FILE_MAX_BYTES, ANSWER_FILES_MAX, AnswerError
+from bot.services.filetypes import UNKNOWN, content_disposition, sniff, sniff_audio
 from bot.services.staff import Actor
 from bot.text.catalogue import Translator
 from bot.text.formatting import parse_day
@@ -255,12 +255,23 @@ async def close_followup(request: Request, ref: str, form: Posted, actor: Signed
 
 @router.get("/submissions/{ref}/answer-files/{file_id}/{name}")
 async def answer_file(request: Request, ref: str, file_id: str, name: str, actor: SignedIn, uow: Reading) -> Response:
-    """One of the answer's files, as the resident receives it: under the type its bytes are, an image
-    shown, anything else downloaded."""
-    found = await secretariat.answer_file(uow, actor, ref, integer(file_id) or 0)
+    """One of the answer's files, as the resident receives it."""
+    return await _file(uow, actor, ref, file_id, (ANSWER,))
+
+
+@router.get("/submissions/{ref}/media/{file_id}/{name}")
+async def resident_file(request: Request, ref: str, file_id: str, name: str, actor: SignedIn, uow: Reading) -> Response:
+    """The resident's recording (played on the page) or one of their photos (shown)."""
+    return await _file(uow, actor, ref, file_id, (VOICE, PHOTO))
+
+
+async def _file(uow: UnitOfWork, actor: Actor, ref: str, file_id: str, roles: tuple[str, ...]) -> Response:
+    """Under the type its bytes are, never the one it was sent with: an image or a sound inline,
+    anything else downloaded."""
+    found = await secretariat.submission_file(uow, actor, ref, integer(file_id) or 0, roles)
     if found is None:
         raise NotFound()
-    filename, data = found
-    kind = sniff(data) or UNKNOWN
-    return Response(data, media_type=kind.mime, headers={"Content-Disposition": content_disposition(filename, kind),
+    kept, data = found
+    kind = sniff_audio(data) or sniff(data) or UNKNOWN
+    return Response(data, media_type=kind.mime, headers={"Content-Disposition": content_disposition(kept.filename, kind),
                                                          "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
