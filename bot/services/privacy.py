@@ -47,7 +47,9 @@ async def _drop_forms_past_deadline(uow: UnitOfWork, now: datetime) -> Removed:
     """Forms never sent whose meeting's registration has closed can never be sent: their recordings
     and photos go, and the form with them (the resident would be told the deadline passed anyway)."""
     files: list[int] = []
-    for resident in await uow.residents.in_forms():
+    for resident in await uow.residents.with_open_form():
+        if (resident.state or {}).get("flow") != "register":
+            continue  # another conversation in progress (a follow-up's question): no form, no files
         meeting = await uow.meetings.get(resident.state.get("meeting_id")) if isinstance(resident.state.get("meeting_id"), int) else None
         if meeting is None or meeting.registration_closes_at < now:
             files += draft_files((resident.state or {}).get("draft"))

@@ -127,12 +127,6 @@ class ResidentRepository(Repository):
         stmt = update(Resident).where(col(Resident.channel) == channel, col(Resident.chat_id) == chat_id).values(unreachable_at=now)
         await self.session.exec(stmt)  # type: ignore[call-overload]
 
-    async def in_forms(self) -> list[Resident]:
-        """Residents with a registration form in progress (the form lives in their state)."""
-        found = (await self.session.exec(select(Resident.id, Resident.state))).all()
-        ids = [i for i, state in found if isinstance(state, dict) and state.get("flow") == "register"]
-        return [r for i in ids if (r := await self.session.get(Resident, i)) is not None]
-
     async def delete_inactive(self, cutoff: datetime) -> int:
         """Residents who consented before `cutoff` and have no question left to be answered."""
         referenced = select(Submission.resident_id).where(col(Submission.resident_id).is_not(None))
