@@ -57,18 +57,19 @@ def _fetcher(url: str, max_bytes: int) -> Callable[[], Awaitable[bytes]]:
     return fetch
 
 
-def photo_at(url: object, name: str, *, max_bytes: int = MAX_BYTES) -> FileRef | None:
-    """The photo at `url`, to be downloaded if a flow needs it; None when `url` is no web address.
-    Its real type is decided from the bytes once downloaded (bot/services/filetypes.py)."""
+def file_at(url: object, kind: str, name: str, mime_type: str, *, max_bytes: int = MAX_BYTES) -> FileRef | None:
+    """What a person sent, at `url`, to be downloaded if a flow needs it; None when `url` is no web
+    address. Its real type is decided from the bytes once downloaded (bot/services/filetypes.py)."""
     address = web_address(url)
     if address is None:
         return None
-    return FileRef(kind="photo", filename=f"photo-{name}", mime_type="image/jpeg", size=None, fetch=_fetcher(address, max_bytes))
+    return FileRef(kind=kind, filename=f"{kind}-{name}", mime_type=mime_type, size=None, fetch=_fetcher(address, max_bytes))
+
+
+def photo_at(url: object, name: str, *, max_bytes: int = MAX_BYTES) -> FileRef | None:
+    return file_at(url, "photo", name, "image/jpeg", max_bytes=max_bytes)
 
 
 def sound_at(url: object, name: str, *, max_bytes: int = MAX_BYTES) -> FileRef | None:
-    """A voice message at `url`, as `photo_at`; its length is read from the bytes once downloaded."""
-    address = web_address(url)
-    if address is None:
-        return None
-    return FileRef(kind="voice", filename=f"voice-{name}", mime_type="audio/mp4", size=None, fetch=_fetcher(address, max_bytes))
+    """A voice message; its length is read from the bytes once downloaded (Zalo says nothing of it)."""
+    return file_at(url, "voice", name, "audio/mp4", max_bytes=max_bytes)
